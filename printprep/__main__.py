@@ -1,0 +1,5 @@
+import sys
+
+from printprep.cli import main
+
+sys.exit(main())
