@@ -1,0 +1,5 @@
+"""Routes for events (stub: filled in by that area's work)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Routes for preview (stub: filled in by that area's work)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
