@@ -1,5 +1,198 @@
-"""Routes for preview (stub: filled in by that area's work)."""
+"""Layer preview for the web page: the sliced layer images of a job's archive.
 
-from fastapi import APIRouter
+``GET /api/jobs/{id}/layers`` → ``{count, width_px, height_px, window_px}``
+``GET /api/jobs/{id}/layers/{n}.png`` → layer ``n`` (0-based) as a greyscale PNG.
 
-router = APIRouter()
+Both read the job's archive with :func:`printprep.slicing.read_archive`, the reader every
+other part of printprep uses. A jewelry piece covers a small patch of a 4K or 8K display,
+so the image route can crop to ``window_px`` (``?window=1``: the lit region of the whole
+stack plus a margin, the same for every layer so the view does not jump) and scale down
+to ``max_px`` on its longer side, keeping the pixels sharp.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import Response
+
+from printprep.service.deps import TokenName
+
+router = APIRouter(tags=["preview"])
+
+#: Layers read to find the lit window of a stack (evenly spaced; all of them when fewer).
+WINDOW_SAMPLE_LAYERS = 120
+#: Margin around the lit window, as a fraction of the window's size, plus a fixed margin.
+WINDOW_MARGIN_FRAC = 0.06
+WINDOW_MARGIN_PX = 12
+#: Largest longer side of a returned image.
+MAX_PX_LIMIT = 4096
+
+_cache_lock = threading.Lock()
+#: (archive path, mtime_ns, size) -> {count, width_px, height_px, window_px}
+_info_cache: OrderedDict[tuple[str, int, int], dict[str, Any]] = OrderedDict()
+_CACHE_SIZE = 32
+
+
+def _job_archive(request: Request, job_id: str) -> Path:
+    """The archive of job ``job_id``; 404/409 with the reason when there is none (yet)."""
+    from printprep.service.store import JobNotFoundError
+
+    store = request.app.state.store
+    try:
+        job = store.get(job_id)
+    except JobNotFoundError as exc:
+        raise HTTPException(status_code=404, detail=f"job {job_id}: no such job") from exc
+    path = job.archive_path
+    if path is None:
+        raise HTTPException(
+            status_code=409,
+            detail=f"job {job_id} has no sliced archive yet (state: {job.state})",
+        )
+    if path.suffix.lower() in (".gcode", ".bgcode"):
+        raise HTTPException(
+            status_code=404,
+            detail=f"job {job_id}: {path.name} is G-code for a filament printer; it has no layer images",
+        )
+    if not path.is_file():
+        raise HTTPException(
+            status_code=404,
+            detail=f"job {job_id}: archive {path.name} is missing from the job's folder",
+        )
+    return path
+
+
+def _open(path: Path, job_id: str) -> Any:
+    """``read_archive(path)``, with a 422 that names the file when it cannot be read."""
+    from printprep.errors import PrintprepError
+    from printprep.slicing import read_archive
+
+    try:
+        return read_archive(path)
+    except PrintprepError as exc:
+        raise HTTPException(status_code=422, detail=f"job {job_id}: {exc}") from exc
+
+
+def _close(archive: Any) -> None:
+    close = getattr(archive, "close", None)
+    if callable(close):
+        close()
+
+
+def lit_window_px(
+    archive: Any, sample_layers: int = WINDOW_SAMPLE_LAYERS
+) -> tuple[int, int, int, int] | None:
+    """Bounding box ``(x0, y0, x1, y1)`` (pixels, end-exclusive) of the lit pixels of the stack.
+
+    Reads at most ``sample_layers`` evenly spaced layers (``archive.layer(i)``: (h, w)
+    uint8) and widens the box by a margin so features between the sampled layers stay
+    inside. None when every sampled layer is dark.
+    """
+    count = int(archive.layer_count)
+    if count == 0:
+        return None
+    picks = np.unique(np.linspace(0, count - 1, min(count, sample_layers)).round().astype(int))
+    union: np.ndarray | None = None
+    shape: tuple[int, int] | None = None
+    for i in picks:
+        img = np.asarray(archive.layer(int(i)))
+        shape = img.shape[:2]
+        lit = img > 0
+        union = lit if union is None else (union | lit)
+    assert union is not None and shape is not None
+    rows = np.flatnonzero(union.any(axis=1))
+    cols = np.flatnonzero(union.any(axis=0))
+    if rows.size == 0:
+        return None
+    h, w = shape
+    y0, y1 = int(rows[0]), int(rows[-1]) + 1
+    x0, x1 = int(cols[0]), int(cols[-1]) + 1
+    my = int((y1 - y0) * WINDOW_MARGIN_FRAC) + WINDOW_MARGIN_PX
+    mx = int((x1 - x0) * WINDOW_MARGIN_FRAC) + WINDOW_MARGIN_PX
+    return max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my)
+
+
+def _info(path: Path, job_id: str) -> dict[str, Any]:
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    with _cache_lock:
+        if key in _info_cache:
+            _info_cache.move_to_end(key)
+            return _info_cache[key]
+    archive = _open(path, job_id)
+    try:
+        count = int(archive.layer_count)
+        if count:
+            h, w = np.asarray(archive.layer(0)).shape[:2]
+        else:
+            h = w = 0
+        window = lit_window_px(archive) if count else None
+    finally:
+        _close(archive)
+    info = {
+        "count": count,
+        "width_px": int(w),
+        "height_px": int(h),
+        "window_px": list(window) if window else None,
+    }
+    with _cache_lock:
+        _info_cache[key] = info
+        while len(_info_cache) > _CACHE_SIZE:
+            _info_cache.popitem(last=False)
+    return info
+
+
+@router.get("/api/jobs/{job_id}/layers")
+def layers_info(request: Request, job_id: str, _caller: TokenName) -> dict[str, Any]:
+    """Number of layers and their size in pixels; ``window_px`` is the lit region
+    ``[x0, y0, x1, y1]`` of the whole stack (null when every layer is dark)."""
+    path = _job_archive(request, job_id)
+    return _info(path, job_id)
+
+
+@router.get("/api/jobs/{job_id}/layers/{n}.png")
+def layer_png(
+    request: Request,
+    job_id: str,
+    n: int,
+    _caller: TokenName,
+    window: bool = Query(False, description="crop to the stack's lit region (window_px)"),
+    max_px: int = Query(
+        0, ge=0, le=MAX_PX_LIMIT, description="scale down to this longer side; 0: full size"
+    ),
+) -> Response:
+    """Layer ``n`` (0-based) as an 8-bit greyscale PNG, white = exposed."""
+    path = _job_archive(request, job_id)
+    info = _info(path, job_id)
+    if not 0 <= n < info["count"]:
+        raise HTTPException(
+            status_code=404,
+            detail=f"job {job_id}: layer {n} does not exist (the archive has layers 0 to {info['count'] - 1})",
+        )
+    archive = _open(path, job_id)
+    try:
+        img = np.asarray(archive.layer(n), dtype=np.uint8)
+    finally:
+        _close(archive)
+    if window and info["window_px"]:
+        x0, y0, x1, y1 = info["window_px"]
+        img = img[y0:y1, x0:x1]
+    longer = max(img.shape[:2])
+    if max_px and longer > max_px:
+        scale = max_px / longer
+        size = (max(1, round(img.shape[1] * scale)), max(1, round(img.shape[0] * scale)))
+        img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+    ok, png = cv2.imencode(".png", np.ascontiguousarray(img), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:  # pragma: no cover - cv2 encodes any uint8 image
+        raise HTTPException(status_code=500, detail=f"job {job_id}: layer {n} could not be encoded")
+    return Response(
+        png.tobytes(),
+        media_type="image/png",
+        headers={"Cache-Control": "private, max-age=300"},
+    )

@@ -1,0 +1,96 @@
+// The job's reports in plain words: problems first, then what was done and measured.
+import { alloyLabel, fmtNumber } from './ui.js';
+
+const UNIT_WORDS = { inch: 'inches', in: 'inches', m: 'metres', cm: 'centimetres', mm: 'millimetres' };
+
+/** Every object inside a report that might hold problems / facts (the report and its sections). */
+function sections(report) {
+  const out = [];
+  const walk = (obj, depth) => {
+    if (!obj || typeof obj !== 'object' || Array.isArray(obj) || depth > 3) return;
+    out.push(obj);
+    for (const v of Object.values(obj)) walk(v, depth + 1);
+  };
+  walk(report, 0);
+  return out;
+}
+
+function first(report, key) {
+  for (const s of sections(report)) if (s[key] !== undefined && s[key] !== null) return s[key];
+  return undefined;
+}
+
+/**
+ * Problems (sentences) and notes (sentences) for a job.
+ * Problems: the job's error, the checks' `problems` lists, thin regions.
+ * Notes: unit scaling, repair steps, supports/sprues, print time.
+ */
+export function plainReport(job) {
+  const report = job.report || {};
+  const problems = [];
+  const notes = [];
+  const add = (list, text) => { if (text && !list.includes(text)) list.push(text); };
+  if (job.error) add(problems, String(job.error));
+  if (job.state === 'needs_attention' && job.attention) add(problems, String(job.attention));
+  for (const s of sections(report)) {
+    if (Array.isArray(s.problems)) for (const p of s.problems) add(problems, typeof p === 'string' ? p : (p.message || JSON.stringify(p)));
+  }
+  const units = first(report, 'units');
+  const scale = Number(first(report, 'scale'));
+  if (units && units !== 'mm' && Number.isFinite(scale) && scale !== 1) {
+    const detected = first(report, 'units_detected');
+    add(notes, `The file was in ${UNIT_WORDS[units] || units}${detected === false ? '' : ' (judged from its size)'}: it was scaled ×${fmtNumber(scale, scale >= 10 ? 1 : 3)} to millimetres.`);
+  } else if (units === 'mm') {
+    add(notes, 'The file is in millimetres; no scaling was needed.');
+  }
+  const steps = first(report, 'steps');
+  if (Array.isArray(steps)) {
+    const done = steps.filter((s) => s && Number(s.count) > 0)
+      .map((s) => `${String(s.step).replaceAll('_', ' ')} (${s.count})`);
+    if (done.length) add(notes, `Repairs made: ${done.join(', ')}.`);
+  }
+  const volume = first(report, 'volume_mm3');
+  if (volume !== undefined) add(notes, `Volume of the piece: ${fmtNumber(volume, 1)} mm³.`);
+  const bodies = first(report, 'shells');
+  if (bodies !== undefined && Number(bodies) > 1) add(notes, `The file holds ${bodies} separate bodies; they stay separate.`);
+  const gates = first(report, 'gates');
+  if (Array.isArray(gates) && gates.length) {
+    const d = gates.map((g) => g && (g.diameter_mm ?? g.d_mm)).filter((x) => x !== undefined);
+    add(notes, `${gates.length === 1 ? 'One sprue' : `${gates.length} sprues`}${d.length ? ` (${d.map((x) => `${fmtNumber(x, 1)} mm`).join(', ')})` : ''} added for casting.`);
+  }
+  const supports = first(report, 'support_count') ?? first(report, 'supports_count');
+  if (supports !== undefined) add(notes, `${supports} support${Number(supports) === 1 ? '' : 's'} added for printing.`);
+  const layers = first(report, 'layer_count');
+  if (layers !== undefined) add(notes, `Sliced into ${layers} layers.`);
+  const printTime = first(report, 'print_time_s');
+  if (printTime !== undefined) {
+    const m = Math.round(Number(printTime) / 60);
+    add(notes, `Estimated print time: ${m >= 60 ? `${Math.floor(m / 60)} h ${m % 60} min` : `${m} min`}.`);
+  }
+  return { problems, notes };
+}
+
+/**
+ * Metal weight per alloy: {rows: [{alloy, grams}], allowancePct, source}.
+ * Prefers the casting report (part + sprues + tree allowance) over the check report.
+ */
+export function metalWeights(job) {
+  const report = job.report || {};
+  const order = ['casting', 'prepare', 'prepared', 'cast'];
+  let weights = null;
+  let source = 'check';
+  for (const key of order) {
+    const sec = report[key];
+    if (sec && typeof sec === 'object') {
+      const w = first(sec, 'metal_weight_g') ?? first(sec, 'metal_weights_g');
+      if (w && typeof w === 'object') { weights = w; source = 'casting'; break; }
+    }
+  }
+  if (!weights) weights = first(report, 'metal_weight_g') ?? job.metal_weight_g ?? null;
+  if (!weights || typeof weights !== 'object') return null;
+  const allowance = first(report, 'tree_allowance_pct');
+  const rows = Object.entries(weights)
+    .filter(([, g]) => Number.isFinite(Number(g)))
+    .map(([alloy, grams]) => ({ alloy, label: alloyLabel(alloy), grams: Number(grams) }));
+  return { rows, allowancePct: allowance, source };
+}
