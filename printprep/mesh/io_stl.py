@@ -1,0 +1,103 @@
+"""STL reading and writing: binary via one ``np.fromfile``, ASCII via one regex pass.
+
+A binary STL whose 80-byte header happens to start with ``solid`` is still binary when the
+triangle count agrees with the file size; only files that do not add up are read as ASCII.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from printprep.errors import MeshError
+
+#: One binary STL record: normal, three vertices, attribute byte count (50 bytes).
+STL_RECORD = np.dtype(
+    [("normal", "<f4", (3,)), ("vertices", "<f4", (3, 3)), ("attr", "<u2")]
+)
+_HEADER_BYTES = 84
+_VERTEX_RE = re.compile(rb"vertex\s+(\S+)\s+(\S+)\s+(\S+)")
+_FACET_RE = re.compile(rb"\bfacet\b")
+_ENDSOLID_RE = re.compile(rb"endsolid", re.IGNORECASE)
+
+
+def read_stl(path: Path, size_bytes: int, max_triangles: int) -> np.ndarray:
+    """Read an STL file into a triangle soup.
+
+    Returns (m, 3, 3) float32 (file units). Raises MeshError naming the file when the file
+    is empty, truncated, its triangle count disagrees with its size, or it has too many
+    triangles.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(_HEADER_BYTES)
+    if size_bytes == 0:
+        raise MeshError("file is empty", where=str(path))
+    looks_ascii = head.lstrip().lower().startswith(b"solid")
+    if len(head) >= _HEADER_BYTES:
+        count = int(np.frombuffer(head, "<u4", 1, 80)[0])
+        expected = _HEADER_BYTES + STL_RECORD.itemsize * count
+        if expected == size_bytes:
+            if count > max_triangles:
+                raise MeshError(
+                    f"{count} triangles exceed the limit of {max_triangles}", where=str(path)
+                )
+            records = np.fromfile(path, dtype=STL_RECORD, count=count, offset=_HEADER_BYTES)
+            return records["vertices"]
+        if not looks_ascii:
+            raise MeshError(
+                f"binary STL header says {count} triangles ({expected} bytes) but the file "
+                f"has {size_bytes} bytes: truncated or corrupt",
+                where=str(path),
+            )
+    elif not looks_ascii:
+        raise MeshError(
+            f"truncated STL: {size_bytes} bytes, shorter than the 84-byte binary header",
+            where=str(path),
+        )
+    return _read_ascii(path, max_triangles)
+
+
+def _read_ascii(path: Path, max_triangles: int) -> np.ndarray:
+    data = path.read_bytes()
+    if b"\0" in data[:4096] or not _ENDSOLID_RE.search(data):
+        raise MeshError(
+            "neither a binary STL (size disagrees with the triangle count) nor a complete "
+            "ASCII STL (no 'endsolid'): truncated or corrupt",
+            where=str(path),
+        )
+    coords = _VERTEX_RE.findall(data)
+    n_facets = len(_FACET_RE.findall(data))
+    if len(coords) % 3 or len(coords) != 3 * n_facets:
+        raise MeshError(
+            f"ASCII STL has {n_facets} facets but {len(coords)} vertices (3 per facet expected)",
+            where=str(path),
+        )
+    if n_facets > max_triangles:
+        raise MeshError(f"{n_facets} triangles exceed the limit of {max_triangles}", where=str(path))
+    try:
+        values = np.array(coords, dtype=np.float64)
+    except ValueError as exc:
+        raise MeshError(f"ASCII STL has a vertex that is not a number ({exc})", where=str(path)) from exc
+    return values.reshape(-1, 3, 3).astype(np.float32)
+
+
+def write_stl_binary(path: Path, vertices: np.ndarray, faces: np.ndarray) -> None:
+    """Write a binary STL.
+
+    vertices : (n, 3) float64, mm; faces : (m, 3) int. Normals are computed from the
+    winding (zero for degenerate triangles).
+    """
+    tri = vertices[faces]
+    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    length = np.linalg.norm(normals, axis=1)
+    normals = np.divide(normals, length[:, None], out=np.zeros_like(normals), where=length[:, None] > 0)
+    records = np.zeros(len(faces), dtype=STL_RECORD)
+    records["normal"] = normals
+    records["vertices"] = tri
+    header = b"binary STL written by printprep".ljust(80, b" ")
+    with open(path, "wb") as fh:
+        fh.write(header)
+        fh.write(np.uint32(len(faces)).tobytes())
+        records.tofile(fh)

@@ -1,0 +1,171 @@
+"""Mesh files -> one trimesh in millimetres, with the units it assumed and why.
+
+Formats: STL (binary and ASCII), OBJ, PLY, 3MF (all build items, transforms, ``unit``).
+Every failure is a :class:`~printprep.errors.MeshError` naming the file and the problem
+(the CLI turns it into exit code 2).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from printprep.errors import MeshError
+from printprep.mesh.io_3mf import read_3mf
+from printprep.mesh.io_stl import read_stl
+from printprep.mesh.weld import weld_soup
+
+#: Unit name -> mm per unit. "mm", "inch", "m", "cm" can be asked for; 3MF may also say
+#: "um" or "ft".
+UNIT_SCALE: dict[str, float] = {"mm": 1.0, "inch": 25.4, "m": 1000.0, "cm": 10.0, "um": 0.001, "ft": 304.8}
+USER_UNITS = ("mm", "inch", "m", "cm")
+FORMATS = ("stl", "obj", "ply", "3mf")
+#: Plausible size of a piece of jewelry, mm (largest extent): a ring is 5–40 mm, a bangle
+#: up to 120 mm.
+PLAUSIBLE_MM = (5.0, 120.0)
+#: Coordinates beyond this (mm) are absurd: nothing printable is a kilometre wide.
+ABSURD_MM = 1.0e6
+
+
+@dataclass(frozen=True)
+class LoadLimits:
+    """Refuse files over these limits before spending memory on them."""
+
+    max_bytes: int = 1 << 30  # 1 GB
+    max_triangles: int = 20_000_000
+
+
+@dataclass
+class LoadedMesh:
+    """A loaded mesh and what loading assumed.
+
+    mesh : trimesh.Trimesh in mm (exactly welded; nothing else changed).
+    units : the file's units ("mm", "inch", "m", "cm"; 3MF may say "um" or "ft").
+    scale : mm per file unit that was applied.
+    units_detected : True when the units were guessed from the size, False when told
+        (``units=`` argument or a 3MF ``unit`` attribute).
+    """
+
+    mesh: trimesh.Trimesh
+    units: str
+    scale: float
+    units_detected: bool
+    path: Path
+    format: str
+    units_note: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def detect_units(extent: float) -> tuple[str, str]:
+    """Guess the units of a unitless file from its largest extent (file units).
+
+    Tries mm, then inch, then metre, and takes the first that makes the piece a plausible
+    jewelry size (:data:`PLAUSIBLE_MM`); keeps mm when none does. Returns (units, note).
+    """
+    lo, hi = PLAUSIBLE_MM
+    for unit in ("mm", "inch", "m"):
+        size_mm = extent * UNIT_SCALE[unit]
+        if lo <= size_mm <= hi:
+            if unit == "mm":
+                return "mm", f"largest extent {extent:.4g} is a plausible size in mm"
+            return unit, (
+                f"largest extent {extent:.4g} is implausible in mm; as {unit} it is "
+                f"{size_mm:.4g} mm, so the file was taken as {unit}"
+            )
+    return "mm", f"largest extent {extent:.4g} fits no unit's jewelry size; assumed mm"
+
+
+def _format_of(path: Path) -> str:
+    ext = path.suffix.lower().lstrip(".")
+    if ext not in FORMATS:
+        raise MeshError(
+            f"unknown mesh format {path.suffix or '(no extension)'!r}; known: "
+            + ", ".join(f".{f}" for f in FORMATS),
+            where=str(path),
+        )
+    return ext
+
+
+def _read_trimesh(path: Path, fmt: str) -> np.ndarray:
+    """OBJ / PLY through trimesh, without its merging. Returns (m, 3, 3) float64."""
+    try:
+        loaded = trimesh.load(str(path), file_type=fmt, process=False, force="mesh")
+    except Exception as exc:  # trimesh raises many types for bad files
+        raise MeshError(f"cannot read {fmt.upper()} file: {exc}", where=str(path)) from exc
+    if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
+        raise MeshError("file holds no triangles", where=str(path))
+    vertices = np.asarray(loaded.vertices, dtype=np.float64)
+    faces = np.asarray(loaded.faces, dtype=np.int64)
+    return vertices[faces]
+
+
+def load_mesh(path: str | os.PathLike, *, units: str | None = None, limits: LoadLimits | None = None) -> LoadedMesh:
+    """Load a mesh file into millimetres.
+
+    ``units`` forces the file's units ("mm", "inch", "m", "cm"); without it STL/OBJ/PLY
+    units are guessed from the size (see :func:`detect_units`) and 3MF uses its ``unit``
+    attribute. Raises MeshError (file + problem) for unreadable, empty, truncated, absurd
+    or over-limit input.
+    """
+    path = Path(path)
+    limits = limits or LoadLimits()
+    if units is not None and units not in USER_UNITS:
+        raise MeshError(f"unknown units {units!r}; use one of {', '.join(USER_UNITS)}", where="--units")
+    fmt = _format_of(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise MeshError(f"cannot open: {exc.strerror or exc}", where=str(path)) from exc
+    if not path.is_file():
+        raise MeshError("not a file", where=str(path))
+    if size > limits.max_bytes:
+        raise MeshError(f"file is {size} bytes, over the limit of {limits.max_bytes} bytes", where=str(path))
+    if size == 0:
+        raise MeshError("file is empty", where=str(path))
+    file_units: str | None = None
+    file_scale = 1.0
+    if fmt == "stl":
+        tri = read_stl(path, size, limits.max_triangles)
+    elif fmt == "3mf":
+        soups, file_units, file_scale = read_3mf(path, limits.max_triangles)
+        tri = np.concatenate(soups) if soups else np.zeros((0, 3, 3))
+    else:
+        tri = _read_trimesh(path, fmt)
+    if len(tri) == 0:
+        raise MeshError("file holds zero triangles", where=str(path))
+    if len(tri) > limits.max_triangles:
+        raise MeshError(f"{len(tri)} triangles exceed the limit of {limits.max_triangles}", where=str(path))
+    if not np.isfinite(tri).all():
+        raise MeshError("coordinates include NaN or infinity", where=str(path))
+    raw_max = float(np.abs(tri).max())
+    if raw_max * max(file_scale, 1.0) > ABSURD_MM:
+        raise MeshError(
+            f"absurd coordinates (up to {raw_max:.3g}); nothing printable is that large",
+            where=str(path),
+        )
+    vertices, faces = weld_soup(tri)
+    del tri
+    extent = float((vertices.max(axis=0) - vertices.min(axis=0)).max())
+    if units is not None:
+        unit, detected, note = units, False, f"units given as {units}"
+    elif file_units is not None:
+        unit, detected, note = file_units, False, f"3MF unit attribute says {file_units}"
+    else:
+        unit, note = detect_units(extent)
+        detected = True
+    scale = file_scale if (units is None and file_units is not None) else UNIT_SCALE[unit]
+    if fmt == "3mf" and units is not None:
+        scale = UNIT_SCALE[unit]
+    if scale != 1.0:
+        vertices = vertices * scale
+    if float(np.abs(vertices).max()) > ABSURD_MM:
+        raise MeshError(f"absurd coordinates after scaling to mm (×{scale})", where=str(path))
+    mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False, validate=False)
+    return LoadedMesh(
+        mesh=mesh, units=unit, scale=float(scale), units_detected=detected, path=path,
+        format=fmt, units_note=note,
+    )

@@ -1,0 +1,91 @@
+"""Measures of a mesh that casting cares about: volume, area, metal weight.
+
+Densities are Stuller's figures in g/cm³ (see ../shared/domain.md, section 1); the
+casting minimum wall is the trade's rule of thumb for a natural-finish wall or a prong.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from printprep.errors import MeshError
+
+#: Alloy name -> density, g/cm³ (Stuller).
+ALLOYS: dict[str, float] = {
+    "sterling": 10.40,
+    "fine-silver": 10.53,
+    "10k-yellow": 11.57,
+    "14k-yellow": 13.07,
+    "14k-white": 12.61,
+    "14k-red": 13.26,
+    "18k-yellow": 15.58,
+    "18k-white": 14.64,
+    "18k-red": 15.18,
+    "22k-yellow": 17.8,
+    "24k": 19.36,
+    "platinum": 21.45,
+    "pt950": 20.7,
+    "palladium": 12.02,
+    "pd950": 12.0,
+    "brass": 8.40,
+    "copper": 8.94,
+    "bronze": 8.8,
+}
+
+#: Thinnest wall or prong that casts reliably, mm (rule of thumb: prong 0.6 mm, natural
+#: finish wall 0.6 mm). Base metals flow worse and get 0.8 mm.
+DEFAULT_MIN_WALL_MM = 0.6
+ALLOY_MIN_WALL_MM: dict[str, float] = {
+    name: (0.8 if name in ("brass", "copper", "bronze") else DEFAULT_MIN_WALL_MM)
+    for name in ALLOYS
+}
+
+
+def alloy_key(alloy: str) -> str:
+    """Normalise an alloy name ("18K Yellow", "18k_yellow" -> "18k-yellow").
+
+    Raises MeshError naming the alloy and the known names when it is unknown.
+    """
+    key = alloy.strip().lower().replace("_", "-").replace(" ", "-")
+    if key not in ALLOYS:
+        known = ", ".join(ALLOYS)
+        raise MeshError(f"unknown alloy {alloy!r}; known alloys: {known}", where="--alloy")
+    return key
+
+
+def metal_weight_g(volume_mm3: float, alloy: str) -> float:
+    """Casting metal weight in grams of a pattern of ``volume_mm3`` (mm³) in ``alloy``.
+
+    The weight of the piece only; sprues, tree and button come on top (a setting of the
+    casting stage). 1 cm³ = 1000 mm³.
+    """
+    return float(volume_mm3) / 1000.0 * ALLOYS[alloy_key(alloy)]
+
+
+def metal_weights_g(volume_mm3: float) -> dict[str, float]:
+    """Weight in grams for every alloy in :data:`ALLOYS`, rounded to 0.01 g."""
+    return {name: round(max(float(volume_mm3), 0.0) / 1000.0 * rho, 2) for name, rho in ALLOYS.items()}
+
+
+def triangle_cross(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Cross product of two edges of each triangle.
+
+    vertices : (n, 3) float64, mm; faces : (m, 3) int. Returns (m, 3) float64, mm²
+    (twice the area vector).
+    """
+    v0 = vertices[faces[:, 0]]
+    return np.cross(vertices[faces[:, 1]] - v0, vertices[faces[:, 2]] - v0)
+
+
+def signed_volumes_mm3(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Signed volume contribution of each triangle (tetrahedron to a reference point).
+
+    The reference point is the mean vertex, which keeps the sum exact in float64 for
+    meshes far from the origin. Returns (m,) float64, mm³; their sum over a closed shell is
+    its volume (positive when the shell faces outward).
+    """
+    origin = vertices.mean(axis=0) if len(vertices) else np.zeros(3)
+    v0 = vertices[faces[:, 0]] - origin
+    v1 = vertices[faces[:, 1]] - origin
+    v2 = vertices[faces[:, 2]] - origin
+    return np.einsum("ij,ij->i", v0, np.cross(v1, v2)) / 6.0

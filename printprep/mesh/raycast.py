@@ -1,0 +1,54 @@
+"""Ray casting against a mesh with Embree (embreex): one BVH per mesh, many queries."""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:  # embreex has x86_64 wheels only
+    from embreex import rtcore_scene
+    from embreex.mesh_construction import TriangleMesh
+
+    HAVE_EMBREE = True
+except ImportError:  # pragma: no cover - exercised on other platforms
+    HAVE_EMBREE = False
+
+
+class RayScene:
+    """First-hit ray queries against ``vertices[faces]`` (mm)."""
+
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray) -> None:
+        self.n_faces = len(faces)
+        if HAVE_EMBREE:
+            self._scene = rtcore_scene.EmbreeScene()
+            TriangleMesh(scene=self._scene, vertices=vertices[faces].astype(np.float32))
+        else:
+            import trimesh
+
+            self._mesh = trimesh.Trimesh(vertices, faces, process=False, validate=False)
+
+    def first_hit(self, origins: np.ndarray, directions: np.ndarray, max_dist: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Cast rays; returns (face id (r,) int64, -1 for a miss; distance (r,) float64, mm).
+
+        origins, directions : (r, 3) float (directions unit length); max_dist : (r,) mm.
+        """
+        if len(origins) == 0:
+            return np.zeros(0, np.int64), np.zeros(0)
+        if HAVE_EMBREE:
+            dists = None if max_dist is None else np.asarray(max_dist, dtype=np.float32)
+            res = self._scene.run(
+                np.ascontiguousarray(origins, dtype=np.float32),
+                np.ascontiguousarray(directions, dtype=np.float32),
+                dists=dists, query="INTERSECT", output=1,
+            )
+            face = res["primID"].astype(np.int64)
+            dist = res["tfar"].astype(np.float64)
+            face[face >= self.n_faces] = -1
+            return face, dist
+        loc, ray, tri = self._mesh.ray.intersects_location(origins, directions, multiple_hits=False)
+        face = np.full(len(origins), -1, dtype=np.int64)
+        dist = np.full(len(origins), np.inf)
+        d = np.einsum("ij,ij->i", loc - origins[ray], directions[ray])
+        face[ray], dist[ray] = tri, d
+        if max_dist is not None:
+            face[dist > max_dist] = -1
+        return face, dist

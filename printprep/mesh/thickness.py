@@ -1,0 +1,108 @@
+"""Wall thickness by ray casting: from each face straight into the material.
+
+A ray leaves each face's centroid along the inward normal; the distance to the first face
+that faces back (its normal opposes the ray's face) is the local wall thickness. Hits on
+faces at a steep angle are sharp edges and corners, not walls, and are ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from printprep.mesh.measure import triangle_cross
+from printprep.mesh.raycast import RayScene
+from printprep.mesh.topology import EdgeInfo
+
+#: The far wall must face back within this cosine (about 30° off anti-parallel;
+#: a wedge sharper than 30° is thin, a blunter one is an edge).
+OPPOSING_COS = -0.85
+#: Thin regions smaller than this area are specks of tessellation, mm².
+MIN_REGION_AREA_MM2 = 1e-3
+#: At most this many regions are listed (largest first).
+MAX_REGIONS = 20
+
+
+@dataclass
+class ThinRegion:
+    """A face-connected patch of wall thinner than ``limit_mm``."""
+
+    min_thickness_mm: float
+    area_mm2: float
+    faces: int
+    center_mm: tuple[float, float, float]
+    limit_mm: float
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {
+            "min_thickness_mm": round(self.min_thickness_mm, 3),
+            "area_mm2": round(self.area_mm2, 3),
+            "faces": self.faces,
+            "center_mm": [round(c, 2) for c in self.center_mm],
+            "limit_mm": self.limit_mm,
+            "reason": self.reason,
+        }
+
+
+def face_thickness_mm(vertices: np.ndarray, faces: np.ndarray, scene: RayScene, flip: np.ndarray | None = None) -> np.ndarray:
+    """Local wall thickness at each face, mm: (m,) float64, ``inf`` where none is found.
+
+    flip : (m,) bool faces whose normal points inward (inverted shells), optional.
+    """
+    cross = triangle_cross(vertices, faces)
+    length = np.linalg.norm(cross, axis=1)
+    normal = np.divide(cross, length[:, None], out=np.zeros_like(cross), where=length[:, None] > 0)
+    if flip is not None:
+        normal[flip] *= -1
+    tri = vertices[faces]
+    center = tri.mean(axis=1)
+    size = np.abs(tri - center[:, None]).max(axis=(1, 2))
+    offset = np.maximum(size * 1e-4, 1e-6)
+    direction = -normal
+    hit, dist = scene.first_hit(center + direction * offset[:, None], direction)
+    out = np.full(len(faces), np.inf)
+    good = (hit >= 0) & (length > 0)
+    opp = np.einsum("ij,ij->i", normal[hit[good]], normal[good])
+    idx = np.flatnonzero(good)[opp < OPPOSING_COS]
+    near = (faces[hit[idx]][:, :, None] == faces[idx][:, None, :]).any(axis=(1, 2))
+    idx = idx[~near]  # the far side of a knife edge's tip, not a wall
+    out[idx] = dist[idx] + offset[idx]
+    return out
+
+
+def thin_regions(
+    vertices: np.ndarray, faces: np.ndarray, thickness_mm: np.ndarray, info: EdgeInfo,
+    limit_mm: float, reason: str,
+) -> list[ThinRegion]:
+    """Group faces thinner than ``limit_mm`` into connected regions, largest first."""
+    thin = thickness_mm < limit_mm
+    if not thin.any():
+        return []
+    a, b = info.chained_pairs()
+    fa, fb = a // 3, b // 3
+    both = thin[fa] & thin[fb]
+    m = len(faces)
+    graph = coo_matrix((np.ones(int(both.sum()), np.int8), (fa[both], fb[both])), shape=(m, m))
+    _, labels = connected_components(graph, directed=False)
+    ids = np.flatnonzero(thin)
+    lab = labels[ids]
+    uniq, inv = np.unique(lab, return_inverse=True)
+    area = 0.5 * np.linalg.norm(triangle_cross(vertices, faces[ids]), axis=1)
+    region_area = np.bincount(inv, weights=area, minlength=len(uniq))
+    region_faces = np.bincount(inv, minlength=len(uniq))
+    centers = vertices[faces[ids]].mean(axis=1)
+    csum = np.stack([np.bincount(inv, weights=centers[:, k] * area, minlength=len(uniq)) for k in range(3)], 1)
+    rmin = np.full(len(uniq), np.inf)
+    np.minimum.at(rmin, inv, thickness_mm[ids])
+    order = np.argsort(-region_area)
+    out = []
+    for r in order[:MAX_REGIONS]:  # a handful of regions, not triangles
+        if region_area[r] < MIN_REGION_AREA_MM2:
+            continue
+        c = csum[r] / max(region_area[r], 1e-300)
+        out.append(ThinRegion(float(rmin[r]), float(region_area[r]), int(region_faces[r]), (float(c[0]), float(c[1]), float(c[2])), limit_mm, reason))
+    return out

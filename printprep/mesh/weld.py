@@ -1,0 +1,92 @@
+"""Vertex welding: exact (identical coordinates) and near (within a tolerance).
+
+Exact welding hashes the coordinate bits into one uint64 per vertex and sorts that once;
+a collision check falls back to a full row sort, so the result is always exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+_P = np.array([0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], dtype=np.uint64)
+
+
+def unique_rows(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unique rows of ``points`` (k, 3) float, exactly.
+
+    Returns (unique (n, 3) same dtype, inverse (k,) int64) with ``unique[inverse] == points``.
+    -0.0 and +0.0 count as the same coordinate.
+    """
+    pts = np.ascontiguousarray(points) + points.dtype.type(0.0)
+    if pts.dtype == np.float32:
+        bits = pts.view(np.uint32).astype(np.uint64)
+    else:
+        raw = pts.view(np.uint64)
+        bits = raw ^ (raw >> np.uint64(29))
+    with np.errstate(over="ignore"):
+        key = (bits[:, 0] * _P[0]) ^ (bits[:, 1] * _P[1]) ^ (bits[:, 2] * _P[2])
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    unique = pts[first]
+    if not np.array_equal(unique[inverse], pts):  # hash collision: sort the rows instead
+        unique, inverse = np.unique(pts, axis=0, return_inverse=True)
+    return unique, inverse.reshape(-1).astype(np.int64)
+
+
+def weld_soup(triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indexed mesh from a triangle soup by exact welding.
+
+    triangles : (m, 3, 3) float32/float64 -> (vertices (n, 3) float64, faces (m, 3) int64).
+    """
+    flat = triangles.reshape(-1, 3)
+    unique, inverse = unique_rows(flat)
+    return unique.astype(np.float64), inverse.reshape(-1, 3)
+
+
+def weld_exact(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Merge vertices with identical coordinates and drop unused ones.
+
+    Returns (vertices (n', 3) float64, faces (m, 3) int64, number of vertices merged).
+    """
+    used = np.unique(faces)
+    unique, inverse = unique_rows(vertices[used])
+    remap = np.zeros(len(vertices), dtype=np.int64)
+    remap[used] = inverse
+    return unique, remap[faces], int(len(used) - len(unique))
+
+
+def weld_near(
+    vertices: np.ndarray, faces: np.ndarray, candidates: np.ndarray, tol_mm: float
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Merge each candidate vertex with candidates closer than ``tol_mm``.
+
+    candidates : (k,) int64 vertex ids (usually those on open edges). Groups of close
+    vertices collapse to their mean. Returns (vertices, faces, number of vertices merged).
+    """
+    if len(candidates) < 2 or tol_mm <= 0:
+        return vertices, faces, 0
+    pairs = cKDTree(vertices[candidates]).query_pairs(tol_mm, output_type="ndarray")
+    if len(pairs) == 0:
+        return vertices, faces, 0
+    k = len(candidates)
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(k, k))
+    n_groups, labels = connected_components(graph, directed=False)
+    merged = k - n_groups
+    sums = np.zeros((n_groups, 3))
+    np.add.at(sums, labels, vertices[candidates])
+    counts = np.bincount(labels, minlength=n_groups)[:, None]
+    new_vertices = vertices.copy()
+    rep = np.full(n_groups, -1, dtype=np.int64)
+    rep[labels[::-1]] = candidates[::-1]  # first candidate of each group represents it
+    new_vertices[rep] = sums / counts
+    remap = np.arange(len(vertices), dtype=np.int64)
+    remap[candidates] = rep[labels]
+    return new_vertices, remap[faces], int(merged)
+
+
+def compact(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop vertices no face uses. Returns (vertices, faces) re-indexed."""
+    used, inverse = np.unique(faces, return_inverse=True)
+    return vertices[used], inverse.reshape(-1, 3).astype(np.int64)
