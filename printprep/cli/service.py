@@ -1,9 +1,274 @@
-"""CLI commands of the service area (filled in by that area's work)."""
+"""CLI of the service: ``serve``, ``worker``, ``token create`` and the API clients
+``submit``, ``jobs``, ``jobs show``, ``jobs cancel`` (plus ``retry``, ``approve``,
+``reject``).
+
+The clients talk to a running service over its REST API (``--server``, default from the
+configuration, or ``$PRINTPREP_SERVER``; ``--token`` or ``$PRINTPREP_TOKEN``), so they
+do exactly what the web page and other API clients do.
+
+Exit codes: 0 success; 1 the service refused or the job ended badly (``--wait``);
+2 bad usage, unreadable configuration or file, or no service reachable.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from printprep.cli.common import print_json
+from printprep.errors import PrintprepError
+
+FINAL = ("done", "failed", "cancelled", "needs_attention")
+
+
+class ClientError(PrintprepError):
+    """The service answered with an error (exit 1)."""
+
+    exit_code = 1
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="TOML configuration (default: ./printprep.toml)")
+    p.add_argument("--data-dir", metavar="DIR", help="data folder (jobs, database, watch folder)")
+
+
+def _settings(args: argparse.Namespace, **server: Any) -> Any:
+    from printprep.service.config import load_settings
+
+    overrides: dict[str, dict[str, Any]] = {"server": {}}
+    if getattr(args, "data_dir", None):
+        overrides["server"]["data_dir"] = args.data_dir
+    overrides["server"].update({k: v for k, v in server.items() if v is not None})
+    workers = getattr(args, "workers", None)
+    if workers is not None:
+        overrides["workers"] = {"count": workers}
+    if getattr(args, "no_watch", False):
+        overrides["watch"] = {"enabled": False}
+    return load_settings(args.config, overrides=overrides)
+
+
+# -- serve / worker / token ---------------------------------------------------------------
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from printprep.service.app import build_printers, create_app
+
+    settings = _settings(args, host=args.host, port=args.port)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    printers = build_printers(settings)  # a bad [[printers]] entry stops here (exit 2)
+    app = create_app(settings, printers=printers)
+    print(
+        f"printprep: serving on http://{settings.server.host}:{settings.server.port} "
+        f"(data: {settings.data_dir}, API docs: /docs)",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        log_level=settings.server.log_level,
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from printprep.service.worker import run_worker
+
+    settings = _settings(args)
+    run_worker(settings)
+    return 0
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    from printprep.service.store import Store
+
+    settings = _settings(args)
+    store = Store.from_settings(settings)
+    try:
+        print(store.create_token(args.name))
+    finally:
+        store.close()
+    return 0
+
+
+# -- API clients --------------------------------------------------------------------------
+def _client_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--server", metavar="URL", help="service URL (default: $PRINTPREP_SERVER or "
+                   "the configured host and port)")
+    p.add_argument("--token", help="API token (default: $PRINTPREP_TOKEN)")
+    p.add_argument("--config", metavar="FILE", help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", help="print the service's JSON answer")
+
+
+def _client(args: argparse.Namespace) -> Any:
+    import httpx
+
+    url = args.server or os.environ.get("PRINTPREP_SERVER")
+    if not url:
+        from printprep.service.config import load_settings
+
+        s = load_settings(args.config)
+        host = "127.0.0.1" if s.server.host in ("0.0.0.0", "::") else s.server.host
+        url = f"http://{host}:{s.server.port}"
+    token = args.token or os.environ.get("PRINTPREP_TOKEN")
+    if not token:
+        raise PrintprepError("no API token: pass --token or set PRINTPREP_TOKEN "
+                             "(create one with 'printprep token create --name NAME')")
+    return httpx.Client(base_url=url.rstrip("/"), timeout=120.0,
+                        headers={"Authorization": f"Bearer {token}"})
+
+
+def _call(client: Any, method: str, path: str, **kw: Any) -> Any:
+    import httpx
+
+    try:
+        r = client.request(method, path, **kw)
+    except httpx.HTTPError as exc:
+        raise PrintprepError(f"cannot reach the service: {exc}", where=str(client.base_url)) from None
+    if r.status_code >= 400:
+        try:
+            detail = r.json().get("detail", r.text)
+        except ValueError:
+            detail = r.text
+        raise ClientError(f"{r.status_code}: {detail}", where=f"{method} {path}")
+    return r.json()
+
+
+def _job_line(j: dict[str, Any]) -> str:
+    pct = f"{j.get('progress_pct') or 0:5.1f}%"
+    extra = j.get("error") or j.get("stage_detail") or ""
+    return f"{j['id']}  {j['state']:<15} {pct}  {j['profile']:<24} {j['name']}  {extra}".rstrip()
+
+
+def _submit(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        raise PrintprepError("no such file", where=str(path))
+    data = {"profile": args.profile, "priority": str(args.priority)}
+    for key in ("alloy", "material", "name", "notes"):
+        if getattr(args, key):
+            data[key] = getattr(args, key)
+    with _client(args) as client, open(path, "rb") as fh:
+        job = _call(client, "POST", "/api/jobs", data=data,
+                    files={"file": (path.name, fh, "application/octet-stream")})
+        if args.wait:
+            while job["state"] not in FINAL:
+                time.sleep(1.0)
+                job = _call(client, "GET", f"/api/jobs/{job['id']}")
+    if args.json:
+        print_json(job)
+    else:
+        print(_job_line(job))
+    return 1 if job["state"] in ("failed", "cancelled", "needs_attention") else 0
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    params: dict[str, Any] = {"limit": args.limit, "offset": args.offset}
+    if args.state:
+        params["state"] = args.state
+    with _client(args) as client:
+        page = _call(client, "GET", "/api/jobs", params=params)
+    if args.json:
+        print_json(page)
+        return 0
+    for j in page["jobs"]:
+        print(_job_line(j))
+    shown = len(page["jobs"])
+    print(f"({shown} of {page['total']} job(s))", file=sys.stderr)
+    return 0
+
+
+def _jobs_show(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        job = _call(client, "GET", f"/api/jobs/{args.id}")
+    if args.json:
+        print_json(job)
+        return 0
+    for key in ("id", "name", "state", "progress_pct", "profile", "material", "alloy",
+                "priority", "printer", "source", "submitter", "archive", "error",
+                "created_at", "updated_at"):
+        if job.get(key) not in (None, ""):
+            print(f"{key + ':':<14}{job[key]}")
+    if job.get("artifacts"):
+        print(f"{'artifacts:':<14}{', '.join(job['artifacts'])}")
+    print("events:")
+    for e in job.get("events", []):
+        print(f"  {e['at']}  {e['state']:<15} {e['message']}")
+    return 0
+
+
+def _jobs_action(action: str) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        body = {"reason": args.reason} if getattr(args, "reason", None) else None
+        with _client(args) as client:
+            job = _call(client, "POST", f"/api/jobs/{args.id}/{action}", json=body)
+        if args.json:
+            print_json(job)
+        else:
+            print(_job_line(job))
+        return 0
+
+    return run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this area's subcommands to the ``printprep`` parser."""
+    """Add the service's subcommands to the ``printprep`` parser."""
+    p = sub.add_parser("serve", help="run the service: REST API, workers, watch folder, printers")
+    _config_args(p)
+    p.add_argument("--host", help="listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="listen port (default 8000)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="pipeline worker processes (default: one per core; 0: none)")
+    p.add_argument("--no-watch", action="store_true", help="do not watch the watch folder")
+    p.set_defaults(handler=_serve)
+
+    p = sub.add_parser("worker", help="run one pipeline worker (same database and data folder)")
+    _config_args(p)
+    p.set_defaults(handler=_worker)
+
+    p = sub.add_parser("token", help="API tokens")
+    tsub = p.add_subparsers(dest="token_command", metavar="ACTION")
+    t = tsub.add_parser("create", help="create an API token and print it (stored hashed)")
+    t.add_argument("--name", required=True, help="who or what uses the token")
+    _config_args(t)
+    t.set_defaults(handler=_token_create)
+
+    p = sub.add_parser("submit", help="submit a mesh to a running service")
+    p.add_argument("file", help="mesh file (STL, OBJ, PLY, 3MF)")
+    p.add_argument("--profile", required=True, help="printer profile name")
+    p.add_argument("--alloy")
+    p.add_argument("--material")
+    p.add_argument("--name", help="job name (default: the file name)")
+    p.add_argument("--notes")
+    p.add_argument("--priority", type=int, default=0, help="higher prints first (default 0)")
+    p.add_argument("--wait", action="store_true",
+                   help="wait until the job is done, failed, cancelled or needs attention")
+    _client_args(p)
+    p.set_defaults(handler=_submit)
+
+    p = sub.add_parser("jobs", help="list jobs of a running service (or: show, cancel, ...)")
+    _client_args(p)
+    p.add_argument("--state", help="only jobs in this state (comma-separated for several)")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--offset", type=int, default=0)
+    p.set_defaults(handler=_jobs)
+    jsub = p.add_subparsers(dest="jobs_command", metavar="ACTION")
+    s = jsub.add_parser("show", help="one job with its events and artifacts")
+    s.add_argument("id")
+    _client_args(s)
+    s.set_defaults(handler=_jobs_show)
+    for action, text in (("cancel", "cancel a job"), ("retry", "run a failed job again"),
+                         ("approve", "go on with a job that needs attention"),
+                         ("reject", "fail a job that needs attention")):
+        s = jsub.add_parser(action, help=text)
+        s.add_argument("id")
+        if action in ("approve", "reject"):
+            s.add_argument("--reason")
+        _client_args(s)
+        s.set_defaults(handler=_jobs_action(action))
