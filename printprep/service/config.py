@@ -113,6 +113,8 @@ class Settings:
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     #: ``[[printers]]`` tables as dicts, passed to ``printers.registry.create_printer``.
     printers: tuple[dict[str, Any], ...] = field(default_factory=_default_printers)
+    #: ``[dispatch]``: keys of ``printprep.service.dispatch.DispatchSettings`` (checked).
+    dispatch: dict[str, Any] = field(default_factory=dict)
     #: The file the settings came from, if any.
     source: str | None = None
 
@@ -353,11 +355,11 @@ def load_settings(
                 raise ConfigError(f"not valid TOML: {exc}", where=where) from None
             except (OSError, UnicodeDecodeError) as exc:
                 raise ConfigError(f"cannot read: {exc}", where=where) from None
-    unknown = sorted(set(raw) - set(_SECTIONS) - {"printers"})
+    unknown = sorted(set(raw) - set(_SECTIONS) - {"printers", "dispatch"})
     if unknown:
         raise ConfigError(
             f"unknown section(s) {', '.join(unknown)}; known: "
-            f"{', '.join([*_SECTIONS, 'printers'])}",
+            f"{', '.join([*_SECTIONS, 'printers', 'dispatch'])}",
             where=where,
         )
     sections: dict[str, dict[str, Any]] = {}
@@ -377,9 +379,41 @@ def load_settings(
     )
     # A printer that names no valid profile is caught here only for the shape; the
     # registry and profiles module check that the profile exists.
+    dispatch = _validate_dispatch(raw.get("dispatch", {}), where)
     return Settings(
-        **built, printers=printers, source=str(Path(path).resolve()) if path else None
+        **built,
+        printers=printers,
+        dispatch=dispatch,
+        source=str(Path(path).resolve()) if path else None,
     )
+
+
+def _validate_dispatch(raw: Any, where: str) -> dict[str, Any]:
+    """``[dispatch]`` checked against the dispatcher's own settings class."""
+    if not isinstance(raw, dict):
+        raise ConfigError("[dispatch] must be a table", where=where)
+    if not raw:
+        return {}
+    try:
+        from printprep.service.dispatch import DispatchSettings
+    except ImportError:
+        raise ConfigError("[dispatch] is not supported by this build", where=where) from None
+    known = {f.name: f for f in fields(DispatchSettings)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {', '.join(unknown)} in [dispatch]; known: {', '.join(known)}",
+            where=where,
+        )
+    for key, value in raw.items():
+        default = getattr(DispatchSettings(), key)
+        expected = type(default) if default is not None else str
+        _check_type(value, expected, f"{where}: [dispatch] {key}")
+    try:
+        DispatchSettings(**raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc), where=f"{where}: [dispatch]") from None
+    return dict(raw)
 
 
 def settings_to_toml(settings: Settings) -> str:
@@ -390,6 +424,10 @@ def settings_to_toml(settings: Settings) -> str:
         lines.append(f"[{name}]")
         for f in fields(section):
             lines.append(f"{f.name} = {_toml_value(getattr(section, f.name))}")
+        lines.append("")
+    if settings.dispatch:
+        lines.append("[dispatch]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in settings.dispatch.items()]
         lines.append("")
     for printer in settings.printers:
         lines.append("[[printers]]")

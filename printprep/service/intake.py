@@ -37,12 +37,22 @@ def sanitize_filename(name: str | None, *, default: str = "upload") -> str:
     ``".hidden"`` -> ``"hidden"``; empty -> ``default``. At most 120 characters, keeping
     the extension.
     """
-    name = unicodedata.normalize("NFKC", name or "")
+    # accents become plain letters ("été" -> "ete"); other non-ASCII becomes "_"
+    name = unicodedata.normalize("NFKD", name or "")
+    name = "".join(c for c in name if not unicodedata.combining(c))
     name = name.replace("\\", "/").split("/")[-1]
-    name = _SAFE_CHARS.sub("_", name).strip(" ._")
-    name = re.sub(r"_+", "_", name)
-    if not name or name in (".", ".."):
-        return default
+    name = re.sub(r"_+", "_", _SAFE_CHARS.sub("_", name))
+    stem, ext = os.path.splitext(name)
+    if not re.fullmatch(r"\.[A-Za-z0-9]{1,10}", ext):
+        stem, ext = name, ""
+    stem = stem.strip(" ._")
+    if not stem and ext and not name.startswith("."):
+        stem = default  # "戒指.stl" -> "upload.stl"
+    elif not stem:
+        # ".stl" is a hidden file named "stl"; "..", "" have nothing
+        stem = ext.lstrip(".") if ext else default
+        ext = ""
+    name = stem + ext
     if len(name) > 120:
         stem, dot, ext = name.rpartition(".")
         name = (stem[: 120 - len(ext) - 1] + "." + ext) if dot and len(ext) <= 10 else name[:120]

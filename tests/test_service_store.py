@@ -1,0 +1,168 @@
+"""The job store on a real SQLite file: transitions, claims across processes, reclaim of a
+dead worker's job, tokens; and the intake helpers (names, content sniffing)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from printprep.service.intake import sanitize_filename, sniff_format
+from printprep.service.store import JobNotFoundError, JobStateError, Store
+from printprep.service.worker import is_dead, worker_id
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(f"sqlite:///{tmp_path / 'jobs.db'}", tmp_path)
+    yield s
+    s.close()
+
+
+def _job(store: Store, name: str = "ring", priority: int = 0):
+    return store.create_job(name=name, source="api", profile="phrozen-sonic-4k",
+                            priority=priority)
+
+
+def test_sqlite_file_is_in_wal_mode(store: Store, tmp_path: Path) -> None:
+    _job(store)
+    con = sqlite3.connect(tmp_path / "jobs.db")
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    con.close()
+
+
+def test_transition_checks_the_current_state_and_logs_an_event(store: Store) -> None:
+    job = _job(store)
+    moved = store.transition(job.id, "queued", "sliced", expect="received",
+                             archive="ring.sl1", progress_pct=100)
+    assert (moved.state, moved.archive, moved.progress_pct) == ("queued", "ring.sl1", 100)
+    assert moved.archive_path == store.jobs_dir / job.id / "ring.sl1"
+    with pytest.raises(JobStateError) as info:
+        store.transition(job.id, "printing", "x", expect=("received", "checking"))
+    assert info.value.state == "queued" and job.id in str(info.value)
+    assert store.get(job.id).state == "queued"  # nothing changed
+    assert [e.message for e in store.events(job.id)] == ["received from api", "sliced"]
+    with pytest.raises(JobNotFoundError):
+        store.transition("nope", "done", "x")
+    with pytest.raises(Exception, match="cannot set job field"):
+        store.transition(job.id, "done", "x", state="done")
+
+
+def test_queued_jobs_are_ordered_by_priority_then_age(store: Store) -> None:
+    ids = []
+    for name, prio in (("a", 0), ("b", 5), ("c", 0), ("d", 5)):
+        j = _job(store, name, prio)
+        store.transition(j.id, "queued", "sliced")
+        ids.append(j.id)
+        time.sleep(0.01)
+    assert [j.name for j in store.queued_jobs()] == ["b", "d", "a", "c"]
+    assert store.queued_jobs(profile="other") == []
+    assert [j.name for j in store.list_jobs(limit=2)] == ["d", "c"]
+    assert [j.name for j in store.list_jobs(limit=2, offset=2)] == ["b", "a"]
+    assert store.count_jobs("queued") == 4 and store.count_jobs("done") == 0
+
+
+def _claimer(url: str, data_dir: str, out: multiprocessing.Queue) -> None:
+    s = Store(url, data_dir)
+    got = []
+    while (job := s.claim_next(worker_id())) is not None:
+        got.append(job.id)
+    out.put(got)
+    s.close()
+
+
+def test_concurrent_workers_claim_each_job_exactly_once(store: Store, tmp_path: Path) -> None:
+    ids = {_job(store, f"j{i}").id for i in range(40)}
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_claimer, args=(store.database_url, str(tmp_path), out))
+             for _ in range(4)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    claimed = [j for r in results for j in r]
+    assert sorted(claimed) == sorted(ids)  # every job once, none twice
+    assert all(store.get(j).attempts == 1 for j in ids)
+
+
+def _sleeper() -> None:
+    time.sleep(60)
+
+
+def test_a_dead_workers_job_is_taken_back_then_failed_after_max_attempts(store: Store) -> None:
+    job = _job(store)
+    ctx = multiprocessing.get_context("spawn")
+    for attempt in (1, 2):
+        proc = ctx.Process(target=_sleeper)
+        proc.start()
+        wid = worker_id(proc.pid)
+        assert store.claim_next(wid).id == job.id
+        assert store.heartbeat(job.id, wid)
+        assert not is_dead(wid)
+        assert store.reclaim_stale(stale_after_s=60, max_attempts=2, is_dead=is_dead) == []
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.join()
+        assert is_dead(wid)
+        assert store.reclaim_stale(stale_after_s=60, max_attempts=2, is_dead=is_dead) == [job.id]
+        after = store.get(job.id)
+        assert after.attempts == attempt
+        assert after.claimed_by is None
+    assert after.state == "failed"
+    assert "gave up after 2 attempt(s)" in after.error
+    assert "stopped while the job was checking" in after.error
+
+
+def test_a_stale_heartbeat_from_another_host_is_taken_back(store: Store) -> None:
+    job = _job(store)
+    wid = "elsewhere:123:456"
+    store.claim_next(wid)
+    assert store.reclaim_stale(stale_after_s=30, max_attempts=3, is_dead=is_dead) == []
+    store.update_fields(job.id, heartbeat_at=time.time() - 31)
+    assert store.reclaim_stale(stale_after_s=30, max_attempts=3, is_dead=is_dead) == [job.id]
+    assert store.get(job.id).state == "received"
+    assert not store.heartbeat(job.id, wid)  # the old worker learns it lost the job
+
+
+def test_tokens_are_stored_hashed(store: Store, tmp_path: Path) -> None:
+    token = store.create_token("bench")
+    assert store.verify_token(token) and store.token_name(token) == "bench"
+    assert not store.verify_token(token + "x") and not store.verify_token("")
+    raw = (tmp_path / "jobs.db").read_bytes()
+    assert token.encode() not in raw
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\windows\\ring.stl", "ring.stl"),
+        ("/abs/path/ring.stl", "ring.stl"),
+        (".hidden.stl", "hidden.stl"),
+        ("..", "upload"),
+        ("", "upload"),
+        ("ri\x00ng\n.stl", "ri_ng.stl"),
+        ("bague été.stl", "bague ete.stl"),
+        ("戒指.stl", "upload.stl"),
+    ],
+)
+def test_sanitize_filename_keeps_names_inside_the_job_folder(given: str, expected: str) -> None:
+    assert sanitize_filename(given) == expected
+
+
+def test_sniff_format_reads_content_not_extension(meshes: Path) -> None:
+    for rel, fmt in (("jewelry/solitaire_ring.stl", "stl"), ("jewelry/jjg_pendant.stl", "stl"),
+                     ("broken/manifold_self_intersectA.obj", "obj"),
+                     ("broken/pymeshfix_planar_mesh.ply", "ply"),
+                     ("broken/trimesh_featuretype.3MF", "3mf")):
+        data = (meshes / rel).read_bytes()
+        assert sniff_format(data[:4096], len(data)) == fmt, rel
+    assert sniff_format(b"\x89PNG\r\n\x1a\n" + b"\0" * 100, 108) is None
+    assert sniff_format(b"hello world\n", 12) is None
+    assert sniff_format(b"", 0) is None
