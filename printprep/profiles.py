@@ -266,7 +266,11 @@ def _validate(
 ) -> dict[str, Any]:
     unknown = sorted(set(raw) - set(required) - set(optional))
     if unknown:
-        raise _err(path, unknown[0], "unknown key (allowed: " + ", ".join(sorted({**required, **optional})) + ")")
+        raise _err(
+            path,
+            unknown[0],
+            "unknown key (allowed: " + ", ".join(sorted({**required, **optional})) + ")",
+        )
     missing = [k for k in required if k not in raw]
     if missing:
         raise _err(path, missing[0], "required key is missing")
@@ -389,7 +393,11 @@ def _parse_printer(raw: dict[str, Any], path: Path) -> PrinterProfile:
         _check_range(path, v["layer_height_mm"], v["layer_height_range_mm"])
         v.pop("kind")
         if v["layer_height_mm"] > 0.8 * v["nozzle_mm"]:
-            raise _err(path, "layer_height_mm", f"{v['layer_height_mm']} exceeds 80 % of nozzle_mm {v['nozzle_mm']}")
+            raise _err(
+                path,
+                "layer_height_mm",
+                f"{v['layer_height_mm']} exceeds 80 % of nozzle_mm {v['nozzle_mm']}",
+            )
         v.setdefault("filament_diameter_mm", 1.75)
         v.setdefault("first_layer_height_mm", v["layer_height_mm"])
         v.setdefault("first_layer_nozzle_temp_c", v["nozzle_temp_c"])

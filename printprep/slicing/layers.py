@@ -1,0 +1,147 @@
+"""Meshes -> per-layer contours, by manifold3d's slicer.
+
+Parts are placed on the plate (XY bounding-box centre on a given point, default the
+display centre, as ``prusa-slicer --center W/2,H/2`` does; bottom on z = 0), joined into
+one manifold and mapped into image pixel coordinates by the display transform, so each
+``slice`` returns rings ready for the rasterizer. Layers are cut at their centres:
+layer i covers [i h, (i + 1) h) and is cut at z = (i + 0.5) h, PrusaSlicer's grid for
+``initial_layer_height = layer_height``; there are round(height / h) layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import manifold3d
+import numpy as np
+import trimesh
+
+from printprep.errors import SliceError
+from printprep.profiles import ResinPrinterProfile
+from printprep.slicing.raster import DisplayTransform
+
+#: Slack (mm) allowed when checking that a part lies on the display.
+FIT_TOLERANCE_MM = 1e-6
+
+
+@dataclass
+class PlacedParts:
+    """Parts on the plate, ready to slice.
+
+    manifold : all parts, in image pixel coordinates (x, y) and mm (z)
+    volume_mm3 : total volume of the parts, mm³
+    height_mm : tallest part, mm
+    bounds_mm : (2, 3) float64, machine-coordinate bounds of all parts, mm
+    meshes : the placed parts in machine coordinates (mm), for thumbnails
+    """
+
+    manifold: manifold3d.Manifold
+    volume_mm3: float
+    height_mm: float
+    bounds_mm: np.ndarray
+    meshes: list[trimesh.Trimesh]
+    transform: DisplayTransform
+
+
+def _to_manifold(mesh: trimesh.Trimesh, index: int) -> manifold3d.Manifold:
+    verts = np.ascontiguousarray(mesh.vertices, dtype=np.float32)
+    faces = np.ascontiguousarray(mesh.faces, dtype=np.uint32)
+    m = manifold3d.Manifold(manifold3d.Mesh(vert_properties=verts, tri_verts=faces))
+    if m.status() != manifold3d.Error.NoError:
+        # duplicate vertices are the usual cause; merge them and try once more
+        merged = trimesh.Trimesh(mesh.vertices, mesh.faces, process=True)
+        verts = np.ascontiguousarray(merged.vertices, dtype=np.float32)
+        faces = np.ascontiguousarray(merged.faces, dtype=np.uint32)
+        m = manifold3d.Manifold(manifold3d.Mesh(vert_properties=verts, tri_verts=faces))
+    if m.status() != manifold3d.Error.NoError:
+        raise SliceError(
+            f"part {index} is not a closed, consistently oriented mesh "
+            f"({m.status().name}); repair it first (printprep repair)"
+        )
+    return m
+
+
+def place_parts(
+    parts: Sequence[trimesh.Trimesh],
+    profile: ResinPrinterProfile,
+    placements_mm: Sequence[tuple[float, float]] | None = None,
+) -> PlacedParts:
+    """Place parts on the display and build one manifold in image coordinates.
+
+    parts : meshes in mm. placements_mm : each part's XY bounding-box centre on the
+    display (machine mm, origin at the display corner); default the display centre.
+    Raises SliceError when a part falls off the display or exceeds the build height.
+    """
+    if not parts:
+        raise SliceError("nothing to slice: no parts given")
+    w_mm, h_mm = profile.display_mm
+    if placements_mm is None:
+        placements_mm = [(w_mm / 2, h_mm / 2)] * len(parts)
+    if len(placements_mm) != len(parts):
+        raise SliceError(f"{len(placements_mm)} placements given for {len(parts)} parts")
+    tr = DisplayTransform.for_profile(profile)
+    placed: list[trimesh.Trimesh] = []
+    manifolds = []
+    for i, (mesh, (cx, cy)) in enumerate(zip(parts, placements_mm, strict=True)):
+        if len(mesh.faces) == 0:
+            raise SliceError(f"part {i} has no triangles")
+        lo, hi = mesh.bounds
+        shift = np.array([cx - (lo[0] + hi[0]) / 2, cy - (lo[1] + hi[1]) / 2, -lo[2]])
+        m = mesh.copy()
+        m.apply_translation(shift)
+        plo, phi = m.bounds
+        tol = FIT_TOLERANCE_MM
+        if plo[0] < -tol or plo[1] < -tol or phi[0] > w_mm + tol or phi[1] > h_mm + tol:
+            raise SliceError(
+                f"part {i} ({hi[0] - lo[0]:.2f} x {hi[1] - lo[1]:.2f} mm at "
+                f"({cx:.2f}, {cy:.2f})) does not fit the {w_mm} x {h_mm} mm display of "
+                f"profile {profile.name!r}"
+            )
+        if phi[2] > profile.build_height_mm + tol:
+            raise SliceError(
+                f"part {i} is {phi[2]:.2f} mm tall; profile {profile.name!r} builds "
+                f"at most {profile.build_height_mm} mm"
+            )
+        placed.append(m)
+        manifolds.append(_to_manifold(m, i))
+    whole = manifolds[0] if len(manifolds) == 1 else manifold3d.Manifold.compose(manifolds)
+    volume = float(sum(x.volume() for x in manifolds))
+    bounds = np.array(
+        [
+            np.min([m.bounds[0] for m in placed], axis=0),
+            np.max([m.bounds[1] for m in placed], axis=0),
+        ]
+    )
+    return PlacedParts(
+        manifold=whole.transform(_image_matrix(tr)),
+        volume_mm3=volume,
+        height_mm=float(bounds[1, 2]),
+        bounds_mm=bounds,
+        meshes=placed,
+        transform=tr,
+    )
+
+
+def _image_matrix(tr: DisplayTransform) -> list[list[float]]:
+    """3x4 affine matrix taking (x_mm, y_mm, z_mm) to (col_px, row_px, z_mm)."""
+    origin = tr.to_image(np.zeros((1, 2)))[0]
+    ex = tr.to_image(np.array([[1.0, 0.0]]))[0] - origin
+    ey = tr.to_image(np.array([[0.0, 1.0]]))[0] - origin
+    return [
+        [ex[0], ey[0], 0.0, origin[0]],
+        [ex[1], ey[1], 0.0, origin[1]],
+        [0.0, 0.0, 1.0, 0.0],
+    ]
+
+
+def layer_heights(height_mm: float, layer_height_mm: float) -> np.ndarray:
+    """Cut heights (n,) float64 mm: layer centres (i + 0.5) h below the top."""
+    n = int(np.floor(height_mm / layer_height_mm + 0.5))
+    return (np.arange(n) + 0.5) * layer_height_mm
+
+
+def iter_layer_rings(placed: PlacedParts, z_mm: np.ndarray) -> Iterator[list[np.ndarray]]:
+    """Yield each layer's rings: list of (k, 2) float64 (col, row) px, closed implicitly."""
+    for z in z_mm:
+        yield placed.manifold.slice(float(z)).to_polygons()

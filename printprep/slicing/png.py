@@ -1,0 +1,130 @@
+"""A PNG encoder for layer images: 8-bit greyscale frames that are mostly black.
+
+A layer image is a small lit band inside a large black frame, so encoding the whole
+frame with a general encoder spends nearly all its time on zeros. This encoder writes
+the zlib stream in three independent pieces joined at full-flush boundaries:
+
+- the black rows above the band and below it come from a per-width cache of
+  pre-compressed blocks of 2^k black rows (filter byte 0 + zeros), so they cost nothing;
+- only the band's rows are compressed (filter 0 "None", zlib level 1, Z_RLE strategy:
+  the fastest setting that still compresses anti-aliased edges well);
+- the Adler-32 checksum of the black rows is computed in closed form (a run of n zero
+  bytes leaves A unchanged and adds n x A to B).
+
+Every piece is a byte-aligned run of non-final deflate blocks with no back-references
+across pieces, so their concatenation followed by an empty final block is a valid zlib
+stream; any PNG reader (Pillow, OpenCV, libpng, PrusaSlicer, UVtools) decodes it.
+zlib releases the GIL while compressing, so two threads encode two layers at once.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+import zlib
+
+import numpy as np
+
+_ADLER_MOD = 65521
+_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_LEVEL = 1
+_STRATEGY = zlib.Z_RLE
+_FINAL_BLOCK = b"\x03\x00"  # an empty final block with fixed Huffman codes
+_ZLIB_HEADER = b"\x78\x01"  # deflate, 32 KiB window, "fastest" level hint
+
+_cache: dict[int, list[bytes]] = {}
+_cache_lock = threading.Lock()
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(data, zlib.crc32(kind))
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def _deflate_piece(raw: bytes | memoryview) -> bytes:
+    """Raw deflate of ``raw``, ending on a full flush (byte aligned, empty window)."""
+    c = zlib.compressobj(_LEVEL, zlib.DEFLATED, -15, 9, _STRATEGY)
+    return c.compress(raw) + c.flush(zlib.Z_FULL_FLUSH)
+
+
+def _black_blocks(width_px: int) -> list[bytes]:
+    """Pre-compressed pieces of 2^k black rows, k = 0..16, for images ``width_px`` wide.
+
+    Pieces up to ~4 MB of raw zeros are compressed directly; larger ones are two copies
+    of the next smaller piece (valid, since pieces are independent), so building the
+    cache costs a few milliseconds even for 16K frames.
+    """
+    blocks = _cache.get(width_px)
+    if blocks is None:
+        with _cache_lock:
+            blocks = _cache.get(width_px)
+            if blocks is None:
+                row = width_px + 1
+                blocks = []
+                for k in range(17):
+                    if (row << k) <= 1 << 22 or not blocks:
+                        blocks.append(_deflate_piece(bytes(row << k)))
+                    else:
+                        blocks.append(blocks[-1] * 2)
+                _cache[width_px] = blocks
+    return blocks
+
+
+def _black_rows(width_px: int, n_rows: int) -> bytes:
+    if n_rows <= 0:
+        return b""
+    if n_rows >= 1 << 17:
+        raise ValueError(f"image taller than {1 << 17} rows")
+    blocks = _black_blocks(width_px)
+    return b"".join(blocks[k] for k in range(17) if n_rows >> k & 1)
+
+
+def _adler_zeros(adler: int, n_bytes: int) -> int:
+    a, b = adler & 0xFFFF, adler >> 16
+    b = (b + n_bytes % _ADLER_MOD * a) % _ADLER_MOD
+    return (b << 16) | a
+
+
+def encode_band(image_px: tuple[int, int], row0: int, col0: int, pixels: np.ndarray) -> bytes:
+    """Encode a (height, width) greyscale image that is zero outside one band.
+
+    image_px : (width, height) px of the full image.
+    row0, col0 : where ``pixels`` sits in the image.
+    pixels : (rows, cols) uint8, the lit band (may be empty: (0, 0)).
+    Returns the PNG file's bytes.
+    """
+    width, height = image_px
+    rows, cols = pixels.shape
+    if rows == 0:
+        row0 = 0
+    if row0 < 0 or col0 < 0 or row0 + rows > height or col0 + cols > width:
+        raise ValueError("band outside the image")
+    stride = width + 1
+    adler = 1
+    parts = [_ZLIB_HEADER, _black_rows(width, row0)]
+    adler = _adler_zeros(adler, row0 * stride)
+    if rows:
+        raw = np.zeros((rows, stride), np.uint8)
+        raw[:, 1 + col0 : 1 + col0 + cols] = pixels
+        data = raw.data
+        parts.append(_deflate_piece(data))
+        adler = zlib.adler32(data, adler)
+    below = height - row0 - rows
+    parts.append(_black_rows(width, below))
+    adler = _adler_zeros(adler, below * stride)
+    parts.append(_FINAL_BLOCK)
+    parts.append(struct.pack(">I", adler))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"".join(
+        [_SIGNATURE, _chunk(b"IHDR", ihdr), _chunk(b"IDAT", b"".join(parts)), _chunk(b"IEND", b"")]
+    )
+
+
+def encode_image(pixels: np.ndarray) -> bytes:
+    """Encode a whole (height, width) uint8 greyscale image (only its lit rows cost work)."""
+    h, w = pixels.shape
+    lit = np.flatnonzero(pixels.any(axis=1))
+    if len(lit) == 0:
+        return encode_band((w, h), 0, 0, np.zeros((0, 0), np.uint8))
+    r0, r1 = int(lit[0]), int(lit[-1]) + 1
+    return encode_band((w, h), r0, 0, pixels[r0:r1])

@@ -1,0 +1,231 @@
+"""Polygons -> anti-aliased layer images by exact area coverage.
+
+The convention is PrusaSlicer's (AGG with gamma 1): pixel (col, row) is the unit square
+[col, col+1) x [row, row+1) in image coordinates, the fill rule is non-zero, and a pixel's
+grey value is 255 x the fraction of that square the polygons cover.
+
+The method is the signed-area accumulation used by font rasterizers: every polygon edge
+is cut where it crosses a pixel column or row boundary; each piece, lying inside one
+cell, adds its exact trapezoid area to that cell and the rest of its height ``dy`` to the
+cell on its right; a running sum along each row then gives every pixel's winding-weighted
+coverage. Everything is vectorized over edge pieces; work and memory scale with the
+perimeter and the lit bounding box, not with the display size.
+
+:class:`DisplayTransform` maps machine millimetres to image pixels exactly as PrusaSlicer
+writes images for the same prusaslicer.ini (orientation and mirroring).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from printprep.profiles import ResinPrinterProfile
+
+#: Most accumulation cells processed at once (bounds memory on 16K frames).
+STRIP_CELLS = 1 << 22
+
+
+@dataclass(frozen=True)
+class DisplayTransform:
+    """Machine XY (mm, y up, origin at the display's corner) -> image (col, row) in px.
+
+    With u = x / pitch_x and v = y / pitch_y (display pixels in the landscape reading):
+    landscape: col = u (Px - u with mirror_x), row = Py - v (v with mirror_y);
+    portrait:  col = Py - v (v with mirror_x), row = Px - u (u with mirror_y).
+    These are the mappings PrusaSlicer 2.5 applies (verified against its output).
+    """
+
+    pitch_mm: tuple[float, float]
+    display_px: tuple[int, int]
+    portrait: bool
+    mirror_x: bool
+    mirror_y: bool
+
+    @classmethod
+    def for_profile(cls, profile: ResinPrinterProfile) -> DisplayTransform:
+        return cls(
+            pitch_mm=profile.pitch_mm,
+            display_px=profile.display_px,
+            portrait=profile.orientation == "portrait",
+            mirror_x=profile.mirror_x,
+            mirror_y=profile.mirror_y,
+        )
+
+    @property
+    def image_px(self) -> tuple[int, int]:
+        """Image (width, height) in px."""
+        px, py = self.display_px
+        return (py, px) if self.portrait else (px, py)
+
+    @property
+    def image_pitch_mm(self) -> tuple[float, float]:
+        """Size in mm of one image pixel along (columns, rows)."""
+        px, py = self.pitch_mm
+        return (py, px) if self.portrait else (px, py)
+
+    def to_image(self, xy_mm: np.ndarray) -> np.ndarray:
+        """Map points (n, 2) float64 mm -> (n, 2) float64 image (col, row) px."""
+        px, py = self.display_px
+        u = xy_mm[:, 0] / self.pitch_mm[0]
+        v = xy_mm[:, 1] / self.pitch_mm[1]
+        if self.portrait:
+            col = v if self.mirror_x else py - v
+            row = u if self.mirror_y else px - u
+        else:
+            col = px - u if self.mirror_x else u
+            row = v if self.mirror_y else py - v
+        return np.column_stack([col, row])
+
+    def to_machine(self, colrow_px: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`to_image`: (n, 2) image px -> (n, 2) machine mm."""
+        px, py = self.display_px
+        col, row = colrow_px[:, 0], colrow_px[:, 1]
+        if self.portrait:
+            v = col if self.mirror_x else py - col
+            u = row if self.mirror_y else px - row
+        else:
+            u = px - col if self.mirror_x else col
+            v = row if self.mirror_y else py - row
+        return np.column_stack([u * self.pitch_mm[0], v * self.pitch_mm[1]])
+
+
+@dataclass(frozen=True)
+class Band:
+    """The lit part of one layer image.
+
+    pixels : (rows, cols) uint8 grey coverage for image rows row0..row0+rows and columns
+    col0..col0+cols; everything outside the band is 0. An empty layer has rows == 0.
+    """
+
+    row0: int
+    col0: int
+    pixels: np.ndarray
+
+    @property
+    def empty(self) -> bool:
+        return self.pixels.shape[0] == 0 or not self.pixels.any()
+
+    def full(self, image_px: tuple[int, int]) -> np.ndarray:
+        """The whole (height, width) uint8 image."""
+        w, h = image_px
+        out = np.zeros((h, w), np.uint8)
+        r, c = self.pixels.shape
+        out[self.row0 : self.row0 + r, self.col0 : self.col0 + c] = self.pixels
+        return out
+
+
+def edges_of(rings: list[np.ndarray]) -> np.ndarray:
+    """Closed rings -> edges (m, 4) float64 [x0, y0, x1, y1], horizontal edges dropped.
+
+    rings : list of (k, 2) float64 point arrays, each implicitly closed.
+    """
+    rings = [r for r in rings if len(r) >= 3]
+    if not rings:
+        return np.zeros((0, 4))
+    pts = np.concatenate(rings)
+    lengths = np.array([len(r) for r in rings])
+    starts = np.cumsum(lengths) - lengths
+    nxt = np.arange(1, len(pts) + 1)
+    nxt[starts + lengths - 1] = starts
+    e = np.column_stack([pts, pts[nxt]])
+    return e[e[:, 1] != e[:, 3]]
+
+
+def _pieces(edges: np.ndarray, width_px: int) -> tuple[np.ndarray, ...]:
+    """Cut edges at every integer column/row crossing.
+
+    Returns (row, col, dy, fx) for each piece: the cell it lies in, its signed height
+    and its mean x offset inside the cell (0..1). Pieces left or right of the image are
+    folded onto its border (x clamped after cutting at x = 0 and x = width), which keeps
+    the coverage of every pixel inside the image exact.
+    """
+    x0, y0, x1, y1 = edges.T
+    # integers strictly inside (min, max) along each axis
+    xa, xb = np.minimum(x0, x1), np.maximum(x0, x1)
+    ya, yb = np.minimum(y0, y1), np.maximum(y0, y1)
+    nx = np.maximum(np.ceil(xb) - np.floor(xa) - 1, 0).astype(np.int64)
+    ny = np.maximum(np.ceil(yb) - np.floor(ya) - 1, 0).astype(np.int64)
+    m = len(edges)
+    ids = np.arange(m)
+
+    def crossings(n: np.ndarray, lo: np.ndarray, a0: np.ndarray, a1: np.ndarray):
+        total = int(n.sum())
+        eid = np.repeat(ids, n)
+        first = np.cumsum(n) - n
+        k = np.arange(total) - np.repeat(first, n) + np.floor(lo[eid]) + 1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (k - a0[eid]) / (a1[eid] - a0[eid])
+        return eid, t
+
+    ex, tx = crossings(nx, xa, x0, x1)
+    ey, ty = crossings(ny, ya, y0, y1)
+    eid = np.concatenate([ids, ids, ex, ey])
+    t = np.concatenate([np.zeros(m), np.ones(m), tx, ty])
+    order = np.argsort(eid * 2.0 + t)  # t in [0, 1]: sorts by edge, then along it
+    eid, t = eid[order], t[order]
+    same = eid[1:] == eid[:-1]
+    e = eid[:-1][same]
+    ta, tb = t[:-1][same], t[1:][same]
+    dxe, dye = (x1 - x0)[e], (y1 - y0)[e]
+    pxa, pya = x0[e] + ta * dxe, y0[e] + ta * dye
+    pxb, pyb = x0[e] + tb * dxe, y0[e] + tb * dye
+    dy = pyb - pya
+    keep = dy != 0
+    pxa = np.clip(pxa, 0.0, width_px)
+    pxb = np.clip(pxb, 0.0, width_px)
+    xm = 0.5 * (pxa + pxb)[keep]
+    ym = 0.5 * (pya + pyb)[keep]
+    col = np.floor(xm).astype(np.int64)
+    np.clip(col, 0, width_px - 1, out=col)
+    row = np.floor(ym).astype(np.int64)
+    return row, col, dy[keep], xm - col
+
+
+def rasterize(rings_px: list[np.ndarray], image_px: tuple[int, int]) -> Band:
+    """Area-coverage rasterization of polygons given in image pixel coordinates.
+
+    rings_px : list of (k, 2) float64 (col, row) px, closed implicitly, any orientation
+               (non-zero rule; overlapping regions saturate at full coverage).
+    image_px : (width, height) of the image.
+    """
+    width, height = image_px
+    edges = edges_of(rings_px)
+    if len(edges) and (np.abs(edges[:, [0, 2]]).max() > 4 * width + 16):
+        raise ValueError("polygon coordinates far outside the image")
+    if len(edges) == 0:
+        return Band(0, 0, np.zeros((0, 0), np.uint8))
+    row, col, dy, fx = _pieces(edges, width)
+    inside = (row >= 0) & (row < height)
+    row, col, dy, fx = row[inside], col[inside], dy[inside], fx[inside]
+    if len(row) == 0:
+        return Band(0, 0, np.zeros((0, 0), np.uint8))
+    r0, r1 = int(row.min()), int(row.max()) + 1
+    c0, c1 = int(col.min()), int(col.max()) + 1
+    ncols = c1 - c0 + 1  # one spare column takes the right-hand share of the last cell
+    out = np.empty((r1 - r0, c1 - c0), np.uint8)
+    strip = max(1, STRIP_CELLS // ncols)
+    if r1 - r0 > strip:
+        order = np.argsort(row, kind="stable")
+        row, col, dy, fx = row[order], col[order], dy[order], fx[order]
+        bounds = np.searchsorted(row, np.arange(r0, r1 + strip, strip))
+    else:
+        bounds = np.array([0, len(row)])
+    for s in range(len(bounds) - 1):
+        a, b = bounds[s], bounds[s + 1]
+        sr0 = r0 + s * strip
+        nrows = min(strip, r1 - sr0)
+        if nrows <= 0:
+            break
+        flat = (row[a:b] - sr0) * ncols + (col[a:b] - c0)
+        area = dy[a:b] * (1.0 - fx[a:b])
+        acc = np.bincount(flat, area, minlength=nrows * ncols)
+        acc += np.bincount(flat + 1, dy[a:b] - area, minlength=nrows * ncols + 1)[:-1]
+        cov = np.cumsum(acc.reshape(nrows, ncols)[:, :-1], axis=1)
+        np.abs(cov, out=cov)
+        np.minimum(cov, 1.0, out=cov)
+        cov *= 255.0
+        cov += 0.5
+        out[sr0 - r0 : sr0 - r0 + nrows] = cov.astype(np.uint8)
+    return Band(r0, c0, out)

@@ -1,0 +1,219 @@
+"""Resin slicing: parts + printer profile -> layer archive (SL1 or PNG zip).
+
+The pipeline streams: the main thread cuts one layer at a time with manifold3d and
+hands its rings to a small thread pool that rasterizes and PNG-encodes them (numpy and
+zlib release the GIL, so two cores work); finished layers are written to the archive in
+order as they come back. At most ``2 x workers + 2`` layers are in flight, so memory
+does not grow with the layer count.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import trimesh
+
+from printprep.errors import SliceError
+from printprep.profiles import (
+    MaterialProfile,
+    PrinterProfile,
+    ResinPrinterProfile,
+    load_material,
+    load_profile,
+)
+from printprep.slicing import estimate
+from printprep.slicing.checks import LayerChecker, LayerReport
+from printprep.slicing.formats.pngzip import PngZipWriter
+from printprep.slicing.formats.sl1 import THUMBNAIL_SIZES, SL1Writer, config_ini, prusaslicer_ini
+from printprep.slicing.layers import iter_layer_rings, layer_heights, place_parts
+from printprep.slicing.png import encode_band
+from printprep.slicing.raster import Band, rasterize
+from printprep.slicing.thumbnail import thumbnail_png
+
+FORMATS = ("sl1", "pngzip")
+
+
+@dataclass
+class SliceResult:
+    """What a slice produced.
+
+    print_time_s : estimated print time, s; resin_ml : material volume, ml (filament:
+    filament volume); cost : material cost in ``currency``.
+    """
+
+    path: Path
+    format: str  # "sl1" | "pngzip" | "gcode"
+    layer_count: int
+    layer_height_mm: float
+    print_time_s: float
+    resin_ml: float
+    cost: float
+    currency: str = "EUR"
+    profile: str = ""
+    material: str = ""
+    layer_report: LayerReport | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {
+            "path": str(self.path),
+            "format": self.format,
+            "profile": self.profile,
+            "material": self.material,
+            "layer_count": self.layer_count,
+            "layer_height_mm": self.layer_height_mm,
+            "print_time_s": round(self.print_time_s, 1),
+            "resin_ml": round(self.resin_ml, 4),
+            "cost": round(self.cost, 2),
+            "currency": self.currency,
+            **self.extra,
+        }
+        if self.layer_report is not None:
+            d["layers"] = self.layer_report.to_dict()
+        return d
+
+
+def resolve_layer_height(profile: PrinterProfile, layer_height_mm: float | None) -> float:
+    """The layer height to use: the given one (checked against the profile's range) or
+    the profile's default."""
+    if layer_height_mm is None:
+        return profile.layer_height_mm
+    lo, hi = profile.layer_height_range_mm
+    if not lo <= layer_height_mm <= hi:
+        raise SliceError(
+            f"layer height {layer_height_mm} mm is outside {lo}..{hi} mm allowed by "
+            f"profile {profile.name!r}"
+        )
+    return float(layer_height_mm)
+
+
+def _resolve_material(
+    profile: PrinterProfile, material: str | Path | MaterialProfile | None
+) -> MaterialProfile:
+    mat = load_material(material if material is not None else profile.default_material)
+    if mat.kind != profile.kind:
+        raise SliceError(
+            f"material {mat.name!r} is a {mat.kind} material; profile {profile.name!r} prints {profile.kind}"
+        )
+    return mat
+
+
+def _render_layer(rings: list[np.ndarray], image_px: tuple[int, int]) -> tuple[Band, bytes]:
+    band = rasterize(rings, image_px)
+    return band, encode_band(image_px, band.row0, band.col0, band.pixels)
+
+
+def slice_to_archive(
+    parts: Sequence[trimesh.Trimesh] | trimesh.Trimesh,
+    profile: str | Path | PrinterProfile,
+    out_path: str | Path,
+    *,
+    material: str | Path | MaterialProfile | None = None,
+    layer_height_mm: float | None = None,
+    fmt: str | None = None,
+    placements_mm: Sequence[tuple[float, float]] | None = None,
+    check: bool = True,
+    workers: int | None = None,
+    thumbnails: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> SliceResult:
+    """Slice parts for a resin printer and write the layer archive.
+
+    parts : meshes in mm (closed). placements_mm : each part's XY bounding-box centre on
+    the display (machine mm); default: the display centre. fmt : "sl1" | "pngzip";
+    default the profile's archive_format. check : also run the layer checks (islands,
+    empty layers, frame, overhang reach) on the fly; the report is in
+    ``result.layer_report``. progress(done, total) is called per layer written.
+    """
+    prof = load_profile(profile)
+    if not isinstance(prof, ResinPrinterProfile):
+        raise SliceError(f"profile {prof.name!r} is a {prof.kind} printer: use slice_gcode")
+    if isinstance(parts, trimesh.Trimesh):
+        parts = [parts]
+    mat = _resolve_material(prof, material)
+    lh = resolve_layer_height(prof, layer_height_mm)
+    fmt = fmt or prof.archive_format
+    if fmt not in FORMATS:
+        raise SliceError(f"unknown archive format {fmt!r} (use {' or '.join(FORMATS)})")
+    out = Path(out_path)
+    if not out.parent.is_dir():
+        raise SliceError("output folder does not exist", where=str(out.parent))
+
+    placed = place_parts(parts, prof, placements_mm)
+    z = layer_heights(placed.height_mm, lh)
+    if len(z) == 0:
+        raise SliceError(
+            f"parts are {placed.height_mm:.4f} mm tall: thinner than one {lh} mm layer"
+        )
+    image_px = placed.transform.image_px
+    checker = LayerChecker(placed.transform, lh) if check else None
+    workers = workers or max(1, min(4, os.cpu_count() or 1))
+    writer_cls = SL1Writer if fmt == "sl1" else PngZipWriter
+    lit_px = 0.0
+    with writer_cls(out) as writer, ThreadPoolExecutor(workers) as pool:
+        thumbs: dict[tuple[int, int], Future[bytes]] = {}
+        if thumbnails:
+            thumbs = {
+                size: pool.submit(thumbnail_png, placed.meshes, size) for size in THUMBNAIL_SIZES
+            }
+        pending: deque[Future[tuple[Band, bytes]]] = deque()
+
+        def drain_one() -> None:
+            nonlocal lit_px
+            band, png = pending.popleft().result()
+            writer.add_layer(png)
+            lit_px += float(band.pixels.sum(dtype=np.uint64)) / 255.0
+            if checker is not None:
+                checker.add(band)
+            if progress is not None:
+                progress(writer.count, len(z))
+
+        for rings in iter_layer_rings(placed, z):
+            pending.append(pool.submit(_render_layer, rings, image_px))
+            while len(pending) > 2 * workers + 2:
+                drain_one()
+        while pending:
+            drain_one()
+
+        exposure = estimate.exposure_for(prof, mat)
+        time_s = estimate.print_time_s(prof, exposure, len(z))
+        ml = estimate.resin_ml(lit_px, prof.pitch_mm, lh)
+        config = config_ini(
+            job_dir=out.stem,
+            profile=prof,
+            material=mat,
+            layer_count=len(z),
+            layer_height_mm=lh,
+            exposure_s=exposure.exposure_s,
+            bottom_exposure_s=exposure.bottom_exposure_s,
+            print_time_s=time_s,
+            resin_ml=ml,
+        )
+        ini = prusaslicer_ini(prof, mat, lh, exposure.exposure_s, exposure.bottom_exposure_s)
+        ini["bottom_layers"] = prof.bottom_layers
+        writer.finish(config, ini, {size: f.result() for size, f in thumbs.items()})
+    return SliceResult(
+        path=out,
+        format=fmt,
+        layer_count=len(z),
+        layer_height_mm=lh,
+        print_time_s=time_s,
+        resin_ml=ml,
+        cost=mat.cost(ml),
+        currency=mat.currency,
+        profile=prof.name,
+        material=mat.name,
+        layer_report=checker.report() if checker else None,
+        extra={
+            "parts": len(parts),
+            "mesh_volume_mm3": round(placed.volume_mm3, 3),
+            "height_mm": round(placed.height_mm, 4),
+        },
+    )
