@@ -32,6 +32,8 @@ class DetailSettings:
     """Thresholds of the detail analysis (lengths in mm)."""
 
     thin_mm: float = 0.9
+    #: a thin face this close to the convex hull is an exposed extremity (a prong tip)
+    tip_reach_mm: float = 1.0
     recess_mm: float = 2.0
     recess_fraction: float = 0.5
     texture_radius_mm: float = 0.3
@@ -46,13 +48,20 @@ class DetailSettings:
 class SurfaceAnalysis:
     """Per-face measures of a part (faces in the order of the analysed mesh).
 
-    thickness_mm : (f,) float64, mm — inward wall thickness at each face centroid
-    detail : (f,) bool — face lies on (or within the margin of) a detail region
+    thickness_mm : (f,) float64, mm — local section at each face centroid (the shortest
+        inward ray, straight or tilted, scaled to the normal: about the inscribed diameter)
+    detail : (f,) bool — face lies on (or within the margin of) a detail region: no gate,
+        no overhang tip
+    hard : (f,) bool — the part of ``detail`` nothing may touch, not even an island tip:
+        recesses, texture, marked regions and the free ends of thin features (prong tips);
+        thin sections near thick metal are detail but not hard (an island there may get
+        a fine tip when no orientation avoids it)
     reasons : face counts per detail reason before the margin ("thin", "recess", ...)
     """
 
     thickness_mm: np.ndarray
     detail: np.ndarray
+    hard: np.ndarray
     reasons: dict[str, int] = field(default_factory=dict)
 
     def thin_area_mm2(self, mesh: trimesh.Trimesh, below_mm: float) -> float:
@@ -140,6 +149,15 @@ def analyse_surface(
     sc, sn = centers[sample], normals[sample]
     eps = 1e-4 * max(float(mesh.scale), 1.0)
 
+    # section: inward rays tilted 50 degrees catch the ends of thin features, where the
+    # straight inward ray runs the whole length of a prong
+    tdirs = _hemisphere_dirs(-sn, 50.0, 6)
+    torig = np.broadcast_to(sc - sn * eps, tdirs.shape).reshape(-1, 3)
+    tdist = ray_distance_mm(engine, torig, tdirs.reshape(-1, 3)).reshape(len(tdirs), -1)
+    # a ball tangent at the face through a hit at distance d, angle t off the inward
+    # normal, has diameter d / cos t; the median of six ignores a nearby convex edge
+    tilted_s = np.median(tdist, axis=0) / np.cos(np.radians(50.0)) + eps
+
     # recess: fraction of 7 outward rays (normal + 6 at 55 degrees) closed within recess_mm
     dirs = np.concatenate([sn[None], _hemisphere_dirs(sn, 55.0, 6)], axis=0)
     origins = np.broadcast_to(sc + sn * eps, dirs.shape).reshape(-1, 3)
@@ -162,24 +180,48 @@ def analyse_surface(
     texture_s = (spread > s.texture_spread) & (cnt >= 4)
 
     if len(sample) == len(mesh.faces):
-        recess, texture = recess_s, texture_s
+        recess, texture, tilted = recess_s, texture_s, tilted_s
     else:
         _, nearest = tree.query(centers)
-        recess, texture = recess_s[nearest], texture_s[nearest]
+        recess, texture, tilted = recess_s[nearest], texture_s[nearest], tilted_s[nearest]
+    thickness = np.minimum(thickness, tilted)
 
     thin = thickness < s.thin_mm
+    tips = np.zeros_like(thin)
+    if thin.any():
+        tips[np.nonzero(thin)[0][hull_depth_mm(mesh, centers[thin]) < s.tip_reach_mm]] = True
+
     marked = np.zeros(len(mesh.faces), dtype=bool)
     for x, y, z, r in s.keep_out:
         marked |= np.linalg.norm(centers - [x, y, z], axis=1) <= r
-    raw = thin | recess | texture | marked
-    detail = grow_mask(centers, raw, s.margin_mm)
+    hard_raw = tips | recess | texture | marked
+    detail = grow_mask(centers, hard_raw | thin, s.margin_mm)
+    hard = grow_mask(centers, hard_raw, s.margin_mm)
     reasons = {
         "thin": int(thin.sum()),
+        "thin_tip": int(tips.sum()),
         "recess": int(recess.sum()),
         "texture": int(texture.sum()),
         "marked": int(marked.sum()),
     }
-    return SurfaceAnalysis(thickness_mm=thickness, detail=detail, reasons=reasons)
+    return SurfaceAnalysis(thickness_mm=thickness, detail=detail, hard=hard, reasons=reasons)
+
+
+def hull_depth_mm(mesh: trimesh.Trimesh, points: np.ndarray, chunk: int = 20_000) -> np.ndarray:
+    """Depth of each point below the convex hull of ``mesh``: (n,) float64, mm (0 on it).
+
+    points : (n, 3) float64, mm. The hull is built on at most 20k vertices.
+    """
+    verts = mesh.vertices
+    if len(verts) > 20_000:
+        verts = verts[np.linspace(0, len(verts) - 1, 20_000).astype(np.int64)]
+    hull = trimesh.convex.convex_hull(verts)
+    n = hull.face_normals
+    d = np.einsum("ij,ij->i", n, hull.triangles[:, 0])
+    out = np.empty(len(points))
+    for i in range(0, len(points), chunk):
+        out[i : i + chunk] = (d[None] - points[i : i + chunk] @ n.T).min(axis=1)
+    return np.clip(out, 0.0, None)
 
 
 def grow_mask(points: np.ndarray, mask: np.ndarray, margin_mm: float) -> np.ndarray:

@@ -1,0 +1,297 @@
+"""Print orientation: search tilts of the part for the fewest supports on detail.
+
+A candidate is an "up" direction ``u`` in the part frame (it becomes +z on the printer).
+Each is scored on an area-weighted sample of the faces:
+
+* detail overhang area — area of detail faces that would need a support (weight 20);
+* overhang area — area facing down within ``90 - critical_angle_deg`` of straight down;
+* height along ``u`` (print time);
+* peel — the largest new cross-section area appearing within one 0.5 mm band.
+
+Candidates are a Fibonacci sphere (``candidates``, a few hundred), then two rounds of
+refinement around the best. Rings (one body with a through hole) are held at the tilt
+workshops use: the ring axis ``ring_tilt_deg`` above the plate (30–45°). Everything is
+deterministic: no random numbers, ties broken by candidate order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import trimesh
+
+from printprep.casting.analysis import ray_distance_mm, ray_engine, sample_faces
+
+
+@dataclass(frozen=True)
+class OrientSettings:
+    """Settings of the orientation search (angles in degrees)."""
+
+    candidates: int = 300
+    critical_angle_deg: float = 45.0
+    ring_tilt_deg: tuple[float, float] = (30.0, 45.0)
+    max_samples: int = 30_000
+    w_detail: float = 20.0
+    w_support: float = 1.0
+    w_height: float = 0.3
+    w_peel: float = 0.5
+    #: per island (down-facing local minimum) on a hard-detail face / a detail face / anywhere
+    w_hard_island: float = 2.0
+    w_detail_island: float = 0.2
+    w_island: float = 0.02
+    #: candidates whose islands are counted on the full mesh
+    island_checks: int = 24
+    peel_band_mm: float = 0.5
+
+
+@dataclass(frozen=True)
+class Orientation:
+    """The chosen orientation.
+
+    rotation : (3, 3) float64 — print-frame vertices are ``vertices @ rotation.T``
+    up : (3,) float64 — the part-frame direction that points up on the printer
+    ring_axis : (3,) float64 or None — the ring's axis in the part frame when a ring
+    score : the winning score; terms : its parts (mm², mm)
+    """
+
+    rotation: np.ndarray
+    up: np.ndarray
+    ring_axis: np.ndarray | None
+    score: float
+    terms: dict[str, float]
+
+
+def fibonacci_sphere(n: int) -> np.ndarray:
+    """``n`` near-uniform unit vectors: (n, 3) float64 (deterministic)."""
+    i = np.arange(n) + 0.5
+    z = 1.0 - 2.0 * i / n
+    r = np.sqrt(np.clip(1.0 - z * z, 0.0, None))
+    phi = i * np.pi * (3.0 - np.sqrt(5.0))
+    return np.column_stack([r * np.cos(phi), r * np.sin(phi), z])
+
+
+def rotation_to_z(u: np.ndarray) -> np.ndarray:
+    """The smallest rotation taking unit vector ``u`` to +z: (3, 3) float64."""
+    u = np.asarray(u, dtype=float) / np.linalg.norm(u)
+    z = np.array([0.0, 0.0, 1.0])
+    c = float(u @ z)
+    if c < -1.0 + 1e-12:
+        return np.diag([1.0, -1.0, -1.0])
+    v = np.cross(u, z)
+    k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return np.eye(3) + k + k @ k / (1.0 + c)
+
+
+def ring_axis(mesh: trimesh.Trimesh, engine=None) -> np.ndarray | None:
+    """The axis of a ring (unit, part frame), or None when ``mesh`` is not a ring.
+
+    A ring here: one body, the principal axis of largest inertia passes through the centre
+    without touching metal, and rays out from the centre across that axis all hit metal.
+    """
+    if mesh.body_count != 1:
+        return None
+    engine = engine or ray_engine(mesh)
+    center = mesh.center_mass
+    _, vecs = np.linalg.eigh(mesh.moment_inertia)
+    axis = vecs[:, 2]
+    axis = axis * (1.0 if axis[np.argmax(np.abs(axis))] > 0 else -1.0)
+    through = ray_distance_mm(engine, np.array([center, center]), np.array([axis, -axis]))
+    if np.isfinite(through).any():
+        return None
+    helper = np.array([1.0, 0, 0]) if abs(axis[0]) < 0.9 else np.array([0, 1.0, 0])
+    e1 = np.cross(axis, helper)
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(axis, e1)
+    ang = np.arange(8) * np.pi / 4
+    dirs = np.cos(ang)[:, None] * e1 + np.sin(ang)[:, None] * e2
+    around = ray_distance_mm(engine, np.repeat(center[None], 8, axis=0), dirs)
+    return axis if np.isfinite(around).all() else None
+
+
+def _scores(
+    up: np.ndarray,
+    centers: np.ndarray,
+    normals: np.ndarray,
+    area: np.ndarray,
+    detail: np.ndarray,
+    hull_vertices: np.ndarray,
+    s: OrientSettings,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Score every candidate: up (k, 3) -> scores (k,), terms {name: (k,)}."""
+    down_dot = -(normals @ up.T)  # (f, k)
+    over = down_dot > np.cos(np.radians(90.0 - s.critical_angle_deg))
+    a_support = area @ over
+    a_detail = (area * detail) @ over
+    hh = hull_vertices @ up.T
+    height = hh.max(axis=0) - hh.min(axis=0)
+    h = centers @ up.T
+    h -= h.min(axis=0)
+    proj = area[:, None] * np.clip(down_dot, 0.0, None)
+    bins = (h / s.peel_band_mm).astype(np.int64)
+    peel = np.array(
+        [np.bincount(bins[:, k], weights=proj[:, k]).max() for k in range(len(up))]
+    )
+    total = float(area.sum())
+    diag = float(np.linalg.norm(np.ptp(hull_vertices, axis=0)))
+    score = (
+        s.w_detail * a_detail / total
+        + s.w_support * a_support / total
+        + s.w_height * height / diag
+        + s.w_peel * peel / total
+    )
+    terms = {
+        "detail_overhang_mm2": a_detail,
+        "overhang_mm2": a_support,
+        "height_mm": height,
+        "peel_mm2": peel,
+    }
+    return score, terms
+
+
+def island_counts(
+    up: np.ndarray,
+    vertices: np.ndarray,
+    vnormals: np.ndarray,
+    edges: np.ndarray,
+    vdetail: np.ndarray,
+    vhard: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Down-facing local minima with ``up`` as vertical, for each candidate.
+
+    up : (k, 3); vertices, vnormals : (v, 3); edges : (e, 2) int; vdetail, vhard : (v,) bool
+    returns (on hard detail, on detail, total), each (k,) int64
+    """
+    on_hard = np.zeros(len(up), dtype=np.int64)
+    on_detail = np.zeros(len(up), dtype=np.int64)
+    total = np.zeros(len(up), dtype=np.int64)
+    for k, u in enumerate(up):
+        h = vertices @ u
+        low = np.full(len(h), np.inf)
+        np.minimum.at(low, edges[:, 0], h[edges[:, 1]])
+        np.minimum.at(low, edges[:, 1], h[edges[:, 0]])
+        minima = (h < low) & (vnormals @ u < 0.0)
+        total[k] = int(minima.sum())
+        on_detail[k] = int((minima & vdetail).sum())
+        on_hard[k] = int((minima & vhard).sum())
+    return on_hard, on_detail, total
+
+
+def _allowed(up: np.ndarray, axis: np.ndarray | None, s: OrientSettings) -> np.ndarray:
+    if axis is None:
+        return np.ones(len(up), dtype=bool)
+    lo, hi = np.sin(np.radians(s.ring_tilt_deg[0])), np.sin(np.radians(s.ring_tilt_deg[1]))
+    d = np.abs(up @ axis)
+    return (d >= lo - 1e-9) & (d <= hi + 1e-9)
+
+
+def _around(u: np.ndarray, step_deg: float) -> np.ndarray:
+    """u and 8 directions ``step_deg`` away from it: (9, 3)."""
+    helper = np.array([1.0, 0, 0]) if abs(u[0]) < 0.9 else np.array([0, 1.0, 0])
+    e1 = np.cross(u, helper)
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(u, e1)
+    ang = np.arange(8) * np.pi / 4
+    t = np.radians(step_deg)
+    ring = np.cos(t) * u + np.sin(t) * (np.cos(ang)[:, None] * e1 + np.sin(ang)[:, None] * e2)
+    return np.vstack([u, ring])
+
+
+def choose_orientation(
+    mesh: trimesh.Trimesh,
+    detail: np.ndarray,
+    hard: np.ndarray | None = None,
+    settings: OrientSettings | None = None,
+    *,
+    up: np.ndarray | None = None,
+    engine=None,
+    ring: np.ndarray | None | bool = True,
+) -> Orientation:
+    """Search the print orientation of ``mesh`` (mm) given its per-face ``detail`` and
+    ``hard`` detail masks (f,) bool (``hard`` defaults to ``detail``).
+
+    ``up`` forces the up direction (part frame); ``ring`` True detects a ring, False
+    disables the ring tilt, an array gives the axis.
+    """
+    s = settings or OrientSettings()
+    faces = sample_faces(mesh, s.max_samples)
+    centers = mesh.triangles_center[faces]
+    normals = mesh.face_normals[faces]
+    area = mesh.area_faces[faces]
+    det = detail[faces].astype(float)
+    hull_vertices = mesh.convex_hull.vertices
+    if ring is True:
+        axis = ring_axis(mesh, engine)
+    elif ring is False or ring is None:
+        axis = None
+    else:
+        axis = np.asarray(ring, dtype=float)
+
+    vdetail = np.zeros(len(mesh.vertices), dtype=bool)
+    vdetail[mesh.faces[detail].ravel()] = True
+    vhard = np.zeros(len(mesh.vertices), dtype=bool)
+    vhard[mesh.faces[detail if hard is None else hard].ravel()] = True
+    edges = mesh.edges_unique
+    vnormals = mesh.vertex_normals
+
+    def full_scores(cand: np.ndarray, area_scores: np.ndarray) -> np.ndarray:
+        on_hard, on_det, total = island_counts(cand, mesh.vertices, vnormals, edges, vdetail, vhard)
+        return (
+            area_scores
+            + s.w_hard_island * on_hard
+            + s.w_detail_island * on_det
+            + s.w_island * total
+        )
+
+    if up is not None:
+        best = np.asarray(up, dtype=float) / np.linalg.norm(up)
+    else:
+        cand = fibonacci_sphere(s.candidates)
+        if axis is not None:
+            # the tilt band is narrow: lay candidates on it directly
+            tilts = np.radians(np.linspace(s.ring_tilt_deg[0], s.ring_tilt_deg[1], 4))
+            helper = np.array([1.0, 0, 0]) if abs(axis[0]) < 0.9 else np.array([0, 1.0, 0])
+            e1 = np.cross(axis, helper)
+            e1 /= np.linalg.norm(e1)
+            e2 = np.cross(axis, e1)
+            ang = np.arange(s.candidates // 4) * 2 * np.pi / (s.candidates // 4)
+            ring_dirs = np.cos(ang)[:, None] * e1 + np.sin(ang)[:, None] * e2
+            cand = np.vstack(
+                [np.cos(t) * ring_dirs + sgn * np.sin(t) * axis for t in tilts for sgn in (1.0, -1.0)]
+            )
+        cand = cand[_allowed(cand, axis, s)]
+        sc, _ = _scores(cand, centers, normals, area, det, hull_vertices, s)
+        top = np.argsort(sc, kind="stable")[: s.island_checks]
+        full = full_scores(cand[top], sc[top])
+        best = cand[top[int(np.argmin(full))]]
+        for step in (4.0, 2.0, 1.0):
+            local = _around(best, step)
+            local = local[_allowed(local, axis, s)]
+            if len(local) == 0:
+                continue
+            sc, _ = _scores(local, centers, normals, area, det, hull_vertices, s)
+            best = local[int(np.argmin(full_scores(local, sc)))]
+    sc, terms = _scores(best[None], centers, normals, area, det, hull_vertices, s)
+    on_hard, on_det, total = island_counts(best[None], mesh.vertices, vnormals, edges, vdetail, vhard)
+    terms["islands"] = total.astype(float)
+    terms["detail_islands"] = on_det.astype(float)
+    terms["hard_detail_islands"] = on_hard.astype(float)
+    rot = rotation_to_z(best)
+    # yaw: lay the footprint's long side along the display's x axis (deterministic sign)
+    xy = (hull_vertices @ rot.T)[:, :2]
+    xy = xy - xy.mean(axis=0)
+    w, v = np.linalg.eigh(np.cov(xy.T))
+    major = v[:, 1] * (1.0 if v[np.argmax(np.abs(v[:, 1])), 1] > 0 else -1.0)
+    c, si = major
+    yaw = np.array([[c, si, 0.0], [-si, c, 0.0], [0.0, 0.0, 1.0]])
+    rot = yaw @ rot
+    scale = float(mesh.area_faces.sum() / area.sum())
+    return Orientation(
+        rotation=rot,
+        up=best,
+        ring_axis=axis,
+        score=float(sc[0]),
+        terms={
+            k: float(v[0]) * (scale if k.endswith("mm2") else 1.0) for k, v in terms.items()
+        },
+    )

@@ -1,0 +1,359 @@
+"""Resin supports: points where the part needs holding, then heads, pillars and a base.
+
+Works in the print frame (z up, the part already lifted ``lift_mm`` off the plate).
+
+Points (domain.md §2):
+* **islands** — every local minimum of the surface that faces down (where a new island
+  starts on the layer stack) gets a tip, detail or not: an unsupported island fails;
+* **overhangs** — faces within ``90 - critical_angle_deg`` of straight down are covered
+  by points ``spacing_mm`` apart (one per cell of a ``spacing_mm`` grid), never on detail.
+
+Each point gets a head (cone from the tip, ``tip_diameter_mm``, pushed
+``penetration_mm`` into the part, to the pillar diameter) and a pillar to the base. A
+pillar that would pass through the part is re-routed: a 45° leg out to the side, then
+down; failing that it lands on an upward face of the part (never a detail face); failing
+that the point is dropped and reported. Pillars whose tops are close merge into trees:
+the higher one joins its neighbour with a 45° branch. The base is a thin raft under
+the pillar feet, ``base_margin_mm`` wider than their hull.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import manifold3d
+import numpy as np
+import trimesh
+from scipy.spatial import cKDTree
+from shapely.geometry import MultiPoint
+from shapely.geometry.polygon import orient
+
+from printprep.casting import solids
+from printprep.casting.analysis import ray_distance_mm, ray_engine
+
+UP = np.array([0.0, 0.0, 1.0])
+
+
+@dataclass(frozen=True)
+class SupportSettings:
+    """Support generation settings (lengths mm, angles degrees)."""
+
+    critical_angle_deg: float = 45.0
+    spacing_mm: float = 3.0
+    tip_diameter_mm: float = 0.4
+    penetration_mm: float = 0.2
+    head_length_mm: float = 1.0
+    pillar_diameter_mm: float = 1.0
+    base_thickness_mm: float = 1.0
+    base_margin_mm: float = 2.0
+    foot_diameter_mm: float = 2.5
+    lift_mm: float = 4.0
+    merge_distance_mm: float = 3.0
+    #: minimum spread (mm) of points on an island: one tip per this much of a flat bottom
+    min_pillar_length_mm: float = 0.5
+
+
+@dataclass
+class SupportPlan:
+    """Supports of one part in the print frame.
+
+    tips_mm : (n, 3) float64 — contact points on the part surface
+    tip_faces : (n,) int64 — face of the part each tip touches
+    kinds : (n,) str — "island" or "overhang"
+    on_detail : (n,) bool — tip on a detail face (islands only, when unavoidable)
+    routes : per tip: "straight", "bent", "tree", "on-part"
+    dropped : points that found no path (part frame, mm)
+    """
+
+    tips_mm: np.ndarray
+    tip_faces: np.ndarray
+    kinds: np.ndarray
+    on_detail: np.ndarray
+    routes: list[str] = field(default_factory=list)
+    dropped_mm: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    solid: manifold3d.Manifold | None = None
+
+    def contact_area_mm2(self, tip_diameter_mm: float) -> float:
+        return float(len(self.tips_mm) * np.pi * (tip_diameter_mm / 2) ** 2)
+
+
+def island_points(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
+    """Down-facing local minima of height: (vertex indices (m,), a face of each (m,)).
+
+    A vertex is a minimum when it sorts below all its neighbours by (z, index), so flat
+    bottoms give exactly one minimum per flat patch.
+    """
+    z = mesh.vertices[:, 2]
+    order = np.lexsort((np.arange(len(z)), z))
+    rank = np.empty(len(z), dtype=np.int64)
+    rank[order] = np.arange(len(z))
+    edges = mesh.edges_unique
+    low_nb = np.full(len(z), np.iinfo(np.int64).max)
+    np.minimum.at(low_nb, edges[:, 0], rank[edges[:, 1]])
+    np.minimum.at(low_nb, edges[:, 1], rank[edges[:, 0]])
+    minima = np.nonzero((rank < low_nb) & (mesh.vertex_normals[:, 2] < 0.0))[0]
+    # the lowest face around each minimum vertex
+    vf = mesh.vertex_faces[minima]
+    fz = np.where(vf >= 0, mesh.face_normals[np.clip(vf, 0, None), 2], np.inf)
+    faces = vf[np.arange(len(minima)), np.argmin(fz, axis=1)]
+    return minima, faces
+
+
+def overhang_points(
+    mesh: trimesh.Trimesh, allowed: np.ndarray, s: SupportSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points covering the down-facing overhang faces that may be touched.
+
+    returns points (k, 3) float64 mm and their faces (k,) int64.
+    """
+    normals = mesh.face_normals
+    over = (-normals[:, 2] > np.cos(np.radians(90.0 - s.critical_angle_deg))) & allowed
+    idx = np.nonzero(over)[0]
+    if len(idx) == 0:
+        return np.zeros((0, 3)), np.zeros(0, dtype=np.int64)
+    # dense deterministic samples: centroids plus, on big faces, a sub-grid of barycentres
+    area = mesh.area_faces[idx]
+    cell = s.spacing_mm
+    per = np.clip(np.ceil(area / (cell * cell / 16.0)), 1, 64).astype(np.int64)
+    face_of = np.repeat(idx, per)
+    k = np.arange(len(face_of)) - np.repeat(np.cumsum(per) - per, per)
+    # low-discrepancy barycentric points per face (R2 sequence, folded into the triangle)
+    g = 1.32471795724474602596
+    u = np.mod(0.5 + k / g, 1.0)
+    v = np.mod(0.5 + k / (g * g), 1.0)
+    flip = u + v > 1.0
+    u = np.where(flip, 1.0 - u, u)
+    v = np.where(flip, 1.0 - v, v)
+    single = np.repeat(per == 1, per)
+    u = np.where(single, 1.0 / 3.0, u)
+    v = np.where(single, 1.0 / 3.0, v)
+    tri = mesh.triangles[face_of]
+    pts = tri[:, 0] + u[:, None] * (tri[:, 1] - tri[:, 0]) + v[:, None] * (tri[:, 2] - tri[:, 0])
+    # one point per grid cell: the one nearest the cell centre
+    key = np.floor(pts / cell).astype(np.int64)
+    off = np.linalg.norm(pts - (key + 0.5) * cell, axis=1)
+    order = np.lexsort((off, key[:, 2], key[:, 1], key[:, 0]))
+    ks = key[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = np.any(ks[1:] != ks[:-1], axis=1)
+    keep = order[first]
+    return pts[keep], face_of[keep]
+
+
+def _clear_down(engine, pts: np.ndarray, radius_mm: float) -> np.ndarray:
+    """Distance straight down to the part from each point, over 5 rays of a pillar: (n,)."""
+    offs = np.array([[0, 0, 0], [1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0]], float) * radius_mm
+    origins = (pts[None] + offs[:, None]).reshape(-1, 3)
+    d = ray_distance_mm(engine, origins, np.broadcast_to(-UP, origins.shape).copy())
+    return d.reshape(5, -1).min(axis=0)
+
+
+def plan_supports(
+    mesh: trimesh.Trimesh,
+    detail: np.ndarray,
+    settings: SupportSettings | None = None,
+    engine=None,
+    hard: np.ndarray | None = None,
+) -> SupportPlan:
+    """Support points and routes for ``mesh`` (print frame, mm).
+
+    detail, hard : (f,) bool per face — no overhang tip on ``detail``; a pillar may land
+    on the part only off ``hard`` (defaults to ``detail``).
+    """
+    s = settings or SupportSettings()
+    engine = engine or ray_engine(mesh)
+    minima, min_faces = island_points(mesh)
+    isl = mesh.vertices[minima]
+    over, over_faces = overhang_points(mesh, ~detail, s)
+    if len(isl) and len(over):
+        d, _ = cKDTree(isl).query(over)
+        keep = d > s.spacing_mm / 2
+        over, over_faces = over[keep], over_faces[keep]
+    tips = np.vstack([isl, over])
+    faces = np.concatenate([min_faces, over_faces]).astype(np.int64)
+    kinds = np.array(["island"] * len(isl) + ["overhang"] * len(over))
+    on_detail = detail[faces] if len(faces) else np.zeros(0, dtype=bool)
+
+    plan = SupportPlan(tips_mm=tips, tip_faces=faces, kinds=kinds, on_detail=on_detail)
+    build_routes(mesh, detail, plan, s, engine, hard)
+    return plan
+
+
+def route_legs(
+    engine, tips: np.ndarray, head_end: np.ndarray, s: SupportSettings
+) -> dict[int, np.ndarray]:
+    """For tips whose vertical path is blocked, the end of a straight leg from the tip
+    (direction at least 45 degrees below horizontal, length up to 10 mm) from which the
+    fall to the base is clear. Returns {index into tips: end point (3,)}; the shortest
+    leg wins, then the steepest, then candidate order (deterministic).
+    """
+    pil_r = s.pillar_diameter_mm / 2
+    sphere = _fib(400)
+    dirs = sphere[sphere[:, 2] <= -np.sqrt(0.5)]
+    dirs = dirs[np.lexsort((np.arange(len(dirs)), dirs[:, 2]))]  # steepest first
+    lengths = np.array([1.5, 2.5, 3.5, 5.0, 6.5, 8.0, 10.0])
+    n, nd, nl = len(tips), len(dirs), len(lengths)
+    o = np.repeat(tips - UP * 1e-3, nd, axis=0)
+    d = np.tile(dirs, (n, 1))
+    free = ray_distance_mm(engine, o, d).reshape(n, nd)  # along each direction
+    ends = tips[:, None, None] + dirs[None, :, None] * lengths[None, None, :, None]  # (n, nd, nl, 3)
+    fits = (free[:, :, None] > lengths[None, None, :] + pil_r) & (
+        ends[..., 2] > s.base_thickness_mm + s.min_pillar_length_mm
+    )
+    out: dict[int, np.ndarray] = {}
+    cand = np.argwhere(fits)
+    if len(cand) == 0:
+        return out
+    pts = ends[cand[:, 0], cand[:, 1], cand[:, 2]]
+    down = _clear_down(engine, pts, pil_r)
+    ok = ~np.isfinite(down)
+    cand = cand[ok]
+    # order: tip, length, steepness (dirs already steepest first)
+    order = np.lexsort((cand[:, 1], cand[:, 2], cand[:, 0]))
+    cand = cand[order]
+    first = np.ones(len(cand), dtype=bool)
+    first[1:] = cand[1:, 0] != cand[:-1, 0]
+    for i, j, k in cand[first]:
+        out[int(i)] = ends[i, j, k]
+    return out
+
+
+def _fib(n: int) -> np.ndarray:
+    i = np.arange(n) + 0.5
+    z = 1.0 - 2.0 * i / n
+    r = np.sqrt(np.clip(1.0 - z * z, 0.0, None))
+    phi = i * np.pi * (3.0 - np.sqrt(5.0))
+    return np.column_stack([r * np.cos(phi), r * np.sin(phi), z])
+
+
+def build_routes(
+    mesh: trimesh.Trimesh,
+    detail: np.ndarray,
+    plan: SupportPlan,
+    s: SupportSettings,
+    engine,
+    hard: np.ndarray | None = None,
+) -> None:
+    """Heads, pillars, trees and base for ``plan``'s tips; fills plan.solid and routes."""
+    hard = detail if hard is None else hard
+    tip_r = s.tip_diameter_mm / 2
+    pil_r = s.pillar_diameter_mm / 2
+    base_top = s.base_thickness_mm
+    n = len(plan.tips_mm)
+    tips = plan.tips_mm
+    centre = tips + UP * (s.penetration_mm - tip_r)
+    head_end = tips - UP * s.head_length_mm
+    # the head itself must be clear below the tip
+    below = _clear_down(engine, tips - UP * 1e-3, 0.0)
+    room = below >= s.head_length_mm + pil_r
+    foot_clear = _clear_down(engine, head_end, pil_r)
+    straight = room & ~np.isfinite(foot_clear) & (head_end[:, 2] > base_top + s.min_pillar_length_mm)
+    plan.on_detail = plan.on_detail.copy()
+
+    # bent: a straight leg from the tip, at least 45 degrees below horizontal, to a
+    # point with a clear fall to the base
+    need = np.nonzero(~straight)[0]
+    bent_to = route_legs(engine, tips[need], head_end[need], s) if len(need) else {}
+    bent_to = {int(need[k]): v for k, v in bent_to.items()}
+
+    # on-part: the head lands on an upward face of the part that is not hard detail
+    land = {}
+    land_face: dict[int, int] = {}
+    rest = np.array([i for i in range(n) if not straight[i] and i not in bent_to], dtype=np.int64)
+    if len(rest):
+        loc, ray_i, tri = engine.intersects_location(
+            tips[rest] - UP * 1e-3, np.broadcast_to(-UP, (len(rest), 3)).copy(), multiple_hits=False
+        )
+        for k, ri in enumerate(ray_i):
+            i = int(rest[ri])
+            f = int(tri[k])
+            if not hard[f] and mesh.face_normals[f, 2] > 0.2 and tips[i, 2] - loc[k, 2] > 2 * s.head_length_mm:
+                land[i] = loc[k]
+                land_face[i] = f
+
+    routes: list[str] = []
+    parts: list[manifold3d.Manifold] = []
+    feet: list[np.ndarray] = []
+    columns: list[tuple[np.ndarray, float]] = []  # (xy top point, top z) of straight pillars
+    keep = np.zeros(n, dtype=bool)
+    order = np.argsort(-tips[:, 2], kind="stable")
+    column_xy = np.zeros((0, 2))
+    column_top = np.zeros(0)
+    for i in order:
+        i = int(i)
+        if straight[i]:
+            top = head_end[i]
+            # tree: branch at 45 degrees into a lower column within merge distance
+            if len(column_xy):
+                dxy = np.linalg.norm(column_xy - top[:2], axis=1)
+                join_z = top[2] - dxy
+                ok = (dxy <= s.merge_distance_mm) & (dxy > pil_r) & (join_z < column_top) & (
+                    join_z > base_top + s.min_pillar_length_mm
+                )
+                if ok.any():
+                    j = int(np.argmin(np.where(ok, dxy, np.inf)))
+                    target = np.array([column_xy[j, 0], column_xy[j, 1], join_z[j]])
+                    vec = target - top
+                    dist = ray_distance_mm(engine, top[None], (vec / np.linalg.norm(vec))[None])[0]
+                    if dist > np.linalg.norm(vec) + pil_r:
+                        parts.append(solids.capsule(top, target, pil_r, pil_r))
+                        routes.append("tree")
+                        keep[i] = True
+                        parts.append(solids.capsule(centre[i], top, tip_r, pil_r))
+                        continue
+            parts.append(solids.capsule(centre[i], top, tip_r, pil_r))
+            parts.append(solids.rod(top, [top[0], top[1], base_top], pil_r, pil_r))
+            feet.append(top[:2])
+            column_xy = np.vstack([column_xy, top[:2]])
+            column_top = np.append(column_top, top[2])
+            routes.append("straight")
+        elif i in bent_to:
+            end = bent_to[i]
+            vec = (end - tips[i]) / np.linalg.norm(end - tips[i])
+            neck = tips[i] + vec * s.head_length_mm
+            parts.append(solids.capsule(centre[i], neck, tip_r, pil_r))
+            parts.append(solids.capsule(neck, end, pil_r, pil_r))
+            parts.append(solids.rod(end, [end[0], end[1], base_top], pil_r, pil_r))
+            feet.append(end[:2])
+            routes.append("bent")
+        elif i in land:
+            foot = land[i]
+            parts.append(solids.capsule(centre[i], head_end[i], tip_r, pil_r))
+            parts.append(solids.capsule(head_end[i], foot + UP * (s.penetration_mm - tip_r), pil_r, tip_r))
+            plan.on_detail[i] |= bool(detail[land_face[i]])
+            routes.append("on-part")
+        else:
+            continue
+        keep[i] = True
+    # routes were appended in height order: put them back in tip order
+    kept_order = [int(i) for i in order if keep[int(i)]]
+    route_of = dict(zip(kept_order, routes, strict=True))
+    plan.dropped_mm = tips[~keep]
+    sel = np.nonzero(keep)[0]
+    plan.tips_mm = tips[sel]
+    plan.tip_faces = plan.tip_faces[sel]
+    plan.kinds = plan.kinds[sel]
+    plan.on_detail = plan.on_detail[sel]
+    plan.routes = [route_of[int(i)] for i in sel]
+    if feet:
+        f = np.array(feet)
+        foot_r = s.foot_diameter_mm / 2
+        for xy in f:
+            parts.append(
+                solids.rod([xy[0], xy[1], base_top - 1e-3], [xy[0], xy[1], base_top + foot_r], foot_r, pil_r)
+            )
+        parts.append(raft(f, s))
+    plan.solid = solids.union(parts)
+
+
+def raft(feet_xy: np.ndarray, s: SupportSettings) -> manifold3d.Manifold:
+    """A flat base under pillar feet: their hull grown by base_margin_mm, base_thickness_mm thick.
+
+    feet_xy : (n, 2) float64, mm
+    """
+    hull = MultiPoint([tuple(p) for p in feet_xy]).convex_hull.buffer(
+        s.base_margin_mm, quad_segs=8
+    )
+    ring = np.asarray(orient(hull, 1.0).exterior.coords)[:-1]
+    cs = manifold3d.CrossSection([ring.astype(np.float64)])
+    return manifold3d.Manifold.extrude(cs, s.base_thickness_mm)
