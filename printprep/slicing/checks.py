@@ -182,15 +182,21 @@ class LayerChecker:
         below = self._prev_in(r0, c0, h, w)
         if not (lit & ~below).any():
             return  # every region stands fully on the layer below
-        n, labels, stats, centroids = cv2.connectedComponentsWithStats(
-            lit.view(np.uint8), connectivity=4
-        )
+        n, labels = cv2.connectedComponents(lit.view(np.uint8), connectivity=4, ltype=cv2.CV_32S)
         supported = np.bincount(labels[below & lit], minlength=n)
-        area = stats[:, cv2.CC_STAT_AREA]
+        if not (supported[1:] < self.min_px).any():
+            return  # every region has enough pixels standing on the layer below
+        area = np.bincount(labels.ravel(), minlength=n)
         bad = (supported < self.min_px) & (supported < self.min_frac * area)
         bad[0] = False  # background
+        if not bad.any():
+            return
+        rr, cc = np.indices(labels.shape, sparse=True)
+        flat = labels.ravel()
+        sum_r = np.bincount(flat, np.broadcast_to(rr, labels.shape).ravel(), minlength=n)
+        sum_c = np.bincount(flat, np.broadcast_to(cc, labels.shape).ravel(), minlength=n)
         for k in np.flatnonzero(bad):
-            x, y = self._machine(c0 + centroids[k, 0] + 0.5, r0 + centroids[k, 1] + 0.5)
+            x, y = self._machine(c0 + sum_c[k] / area[k] + 0.5, r0 + sum_r[k] / area[k] + 0.5)
             self.report_.islands.append(
                 Island(
                     i,
@@ -205,9 +211,6 @@ class LayerChecker:
 
     def _reach(self, i: int, r0: int, c0: int, lit: np.ndarray) -> None:
         h, w = lit.shape
-        below = self._prev_in(r0, c0, h, w)
-        if not (lit & ~below).any():
-            return  # every lit pixel stands on a lit pixel
         mr = int(np.ceil(self.reach_mm / self.pr)) + 1
         mc = int(np.ceil(self.reach_mm / self.pc)) + 1
         width, height = self.image_px
@@ -215,16 +218,30 @@ class LayerChecker:
         wr1, wc1 = min(height, r0 + h + mr), min(width, c0 + w + mc)
         below_w = self._prev_in(wr0, wc0, wr1 - wr0, wc1 - wc0)
         sl = (slice(r0 - wr0, r0 - wr0 + h), slice(c0 - wc0, c0 - wc0 + w))
+        new = lit & ~below_w[sl]
+        if not new.any():
+            return  # every lit pixel stands on a lit pixel
         if not below_w.any():
             far = lit
-        elif abs(self.pc - self.pr) <= 1e-9 * self.pc:
-            dist = cv2.distanceTransform(
-                (~below_w).view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE
-            )
-            far = lit & (dist[sl] * self.pc > self.reach_mm)
         else:
-            dist = ndimage.distance_transform_edt(~below_w, sampling=(self.pr, self.pc))
-            far = lit & (dist[sl] > self.reach_mm)
+            # quick exit: inside a box of half-size reach/sqrt(2) around a lit pixel below
+            # every point is within the reach
+            kr = int(self.reach_mm / np.sqrt(2) / self.pr)
+            kc = int(self.reach_mm / np.sqrt(2) / self.pc)
+            near = cv2.dilate(
+                below_w.view(np.uint8),
+                cv2.getStructuringElement(cv2.MORPH_RECT, (2 * kc + 1, 2 * kr + 1)),
+            )
+            if not (new & ~near[sl].view(bool)).any():
+                return
+            if abs(self.pc - self.pr) <= 1e-9 * self.pc:
+                dist = cv2.distanceTransform(
+                    (~below_w).view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE
+                )
+                far = lit & (dist[sl] * self.pc > self.reach_mm)
+            else:
+                dist = ndimage.distance_transform_edt(~below_w, sampling=(self.pr, self.pc))
+                far = lit & (dist[sl] > self.reach_mm)
         n = int(far.sum())
         if n:
             rr, cc = np.nonzero(far)

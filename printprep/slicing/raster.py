@@ -23,9 +23,6 @@ import numpy as np
 
 from printprep.profiles import ResinPrinterProfile
 
-#: Most accumulation cells processed at once (bounds memory on 16K frames).
-STRIP_CELLS = 1 << 22
-
 
 @dataclass(frozen=True)
 class DisplayTransform:
@@ -189,43 +186,68 @@ def rasterize(rings_px: list[np.ndarray], image_px: tuple[int, int]) -> Band:
     rings_px : list of (k, 2) float64 (col, row) px, closed implicitly, any orientation
                (non-zero rule; overlapping regions saturate at full coverage).
     image_px : (width, height) of the image.
+
+    Only the cells that edges touch get computed values; every run of untouched cells
+    between two touched cells of a row has the constant coverage left by the winding sum
+    of the cells before it, so the band is assembled by one ``np.repeat`` of
+    (value, run length) pairs: the cost follows the perimeter, not the area.
     """
     width, height = image_px
+    empty = Band(0, 0, np.zeros((0, 0), np.uint8))
     edges = edges_of(rings_px)
-    if len(edges) and (np.abs(edges[:, [0, 2]]).max() > 4 * width + 16):
-        raise ValueError("polygon coordinates far outside the image")
     if len(edges) == 0:
-        return Band(0, 0, np.zeros((0, 0), np.uint8))
+        return empty
+    if np.abs(edges[:, [0, 2]]).max() > 4 * width + 16:
+        raise ValueError("polygon coordinates far outside the image")
     row, col, dy, fx = _pieces(edges, width)
     inside = (row >= 0) & (row < height)
-    row, col, dy, fx = row[inside], col[inside], dy[inside], fx[inside]
+    if not inside.all():
+        row, col, dy, fx = row[inside], col[inside], dy[inside], fx[inside]
     if len(row) == 0:
-        return Band(0, 0, np.zeros((0, 0), np.uint8))
-    r0, r1 = int(row.min()), int(row.max()) + 1
-    c0, c1 = int(col.min()), int(col.max()) + 1
-    ncols = c1 - c0 + 1  # one spare column takes the right-hand share of the last cell
-    out = np.empty((r1 - r0, c1 - c0), np.uint8)
-    strip = max(1, STRIP_CELLS // ncols)
-    if r1 - r0 > strip:
-        order = np.argsort(row, kind="stable")
-        row, col, dy, fx = row[order], col[order], dy[order], fx[order]
-        bounds = np.searchsorted(row, np.arange(r0, r1 + strip, strip))
-    else:
-        bounds = np.array([0, len(row)])
-    for s in range(len(bounds) - 1):
-        a, b = bounds[s], bounds[s + 1]
-        sr0 = r0 + s * strip
-        nrows = min(strip, r1 - sr0)
-        if nrows <= 0:
-            break
-        flat = (row[a:b] - sr0) * ncols + (col[a:b] - c0)
-        area = dy[a:b] * (1.0 - fx[a:b])
-        acc = np.bincount(flat, area, minlength=nrows * ncols)
-        acc += np.bincount(flat + 1, dy[a:b] - area, minlength=nrows * ncols + 1)[:-1]
-        cov = np.cumsum(acc.reshape(nrows, ncols)[:, :-1], axis=1)
-        np.abs(cov, out=cov)
-        np.minimum(cov, 1.0, out=cov)
-        cov *= 255.0
-        cov += 0.5
-        out[sr0 - r0 : sr0 - r0 + nrows] = cov.astype(np.uint8)
-    return Band(r0, c0, out)
+        return empty
+    # group pieces by cell, cells in row-major order
+    key = row * (width + 1) + col
+    order = np.argsort(key, kind="stable")
+    key, dy = key[order], dy[order]
+    own = dy * (1.0 - fx[order])  # area inside the piece's own cell
+    first = np.ones(len(key), bool)
+    first[1:] = key[1:] != key[:-1]
+    starts = np.flatnonzero(first)
+    cell = key[starts]
+    crow, ccol = cell // (width + 1), cell % (width + 1)
+    cell_own = np.add.reduceat(own, starts)
+    cell_dy = np.add.reduceat(dy, starts)
+    # winding after each cell: running sum of dy within its row
+    run = np.cumsum(cell_dy)
+    row_first = np.ones(len(cell), bool)
+    row_first[1:] = crow[1:] != crow[:-1]
+    base = (run - cell_dy)[row_first]  # running sum before each row's first cell
+    after = run - np.repeat(base, np.diff(np.append(np.flatnonzero(row_first), len(cell))))
+    at = after - cell_dy + cell_own
+    r0, r1 = int(crow[0]), int(crow[-1]) + 1
+    c0, c1 = int(ccol.min()), int(ccol.max()) + 1
+    ncols = c1 - c0
+    # segments in row-major order: [gap before the row's first cell], then per cell:
+    # [the cell itself], [the run up to the next cell of the row or the band's end]
+    nxt = np.empty(len(cell), np.int64)
+    nxt[:-1] = ccol[1:]
+    row_last = np.append(row_first[1:], True)
+    nxt[row_last] = c1
+    lit_rows = crow[row_first]
+    gap_len = np.full(r1 - r0, ncols, np.int64)  # rows with no cell are one empty run
+    gap_len[lit_rows - r0] = ccol[row_first] - c0
+    n = len(cell)
+    values = np.empty(2 * n, np.float64)
+    lengths = np.empty(2 * n, np.int64)
+    values[0::2], lengths[0::2] = at, 1
+    values[1::2], lengths[1::2] = after, nxt - ccol - 1
+    # interleave the per-row gaps in front of each row's first cell
+    seg_row = np.repeat(crow, 2)
+    gap_pos = np.searchsorted(seg_row, np.arange(r0, r1))
+    values = np.insert(values, gap_pos, 0.0)
+    lengths = np.insert(lengths, gap_pos, gap_len)
+    np.abs(values, out=values)
+    np.minimum(values, 1.0, out=values)
+    grey = (values * 255.0 + 0.5).astype(np.uint8)
+    pixels = np.repeat(grey, lengths).reshape(r1 - r0, ncols)
+    return Band(r0, c0, pixels)

@@ -157,6 +157,9 @@ def slice_to_archive(
     workers = workers or max(1, min(4, os.cpu_count() or 1))
     writer_cls = SL1Writer if fmt == "sl1" else PngZipWriter
     lit_px = 0.0
+    # the checks run in order on their own thread, overlapping the slicing
+    checks = ThreadPoolExecutor(1) if checker is not None else None
+    check_futures: deque[Future[None]] = deque()
     with writer_cls(out) as writer, ThreadPoolExecutor(workers) as pool:
         thumbs: dict[tuple[int, int], Future[bytes]] = {}
         if thumbnails:
@@ -170,8 +173,10 @@ def slice_to_archive(
             band, png = pending.popleft().result()
             writer.add_layer(png)
             lit_px += float(band.pixels.sum(dtype=np.uint64)) / 255.0
-            if checker is not None:
-                checker.add(band)
+            if checker is not None and checks is not None:
+                check_futures.append(checks.submit(checker.add, band))
+                while len(check_futures) > 16:
+                    check_futures.popleft().result()
             if progress is not None:
                 progress(writer.count, len(z))
 
@@ -181,6 +186,10 @@ def slice_to_archive(
                 drain_one()
         while pending:
             drain_one()
+        while check_futures:
+            check_futures.popleft().result()
+        if checks is not None:
+            checks.shutdown()
 
         exposure = estimate.exposure_for(prof, mat)
         time_s = estimate.print_time_s(prof, exposure, len(z))
