@@ -91,12 +91,15 @@ def island_points(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
     low_nb = np.full(len(z), np.iinfo(np.int64).max)
     np.minimum.at(low_nb, edges[:, 0], rank[edges[:, 1]])
     np.minimum.at(low_nb, edges[:, 1], rank[edges[:, 0]])
-    minima = np.nonzero((rank < low_nb) & (mesh.vertex_normals[:, 2] < 0.0))[0]
-    # the lowest face around each minimum vertex
+    minima = np.nonzero(rank < low_nb)[0]
+    # the most down-facing face around each minimum; a minimum with none facing down is
+    # the bottom of a bowl (held by the metal under it), not an island
     vf = mesh.vertex_faces[minima]
     fz = np.where(vf >= 0, mesh.face_normals[np.clip(vf, 0, None), 2], np.inf)
-    faces = vf[np.arange(len(minima)), np.argmin(fz, axis=1)]
-    return minima, faces
+    pick = np.argmin(fz, axis=1)
+    down = fz[np.arange(len(minima)), pick] < -1e-6
+    faces = vf[np.arange(len(minima)), pick]
+    return minima[down], faces[down]
 
 
 def overhang_points(
@@ -192,7 +195,7 @@ def route_legs(
     dirs = sphere[sphere[:, 2] <= -np.sqrt(0.5)]
     dirs = dirs[np.lexsort((np.arange(len(dirs)), dirs[:, 2]))]  # steepest first
     lengths = np.array([1.5, 2.5, 3.5, 5.0, 6.5, 8.0, 10.0])
-    n, nd, nl = len(tips), len(dirs), len(lengths)
+    n, nd = len(tips), len(dirs)
     o = np.repeat(tips - UP * 1e-3, nd, axis=0)
     d = np.tile(dirs, (n, 1))
     free = ray_distance_mm(engine, o, d).reshape(n, nd)  # along each direction
@@ -274,7 +277,6 @@ def build_routes(
     routes: list[str] = []
     parts: list[manifold3d.Manifold] = []
     feet: list[np.ndarray] = []
-    columns: list[tuple[np.ndarray, float]] = []  # (xy top point, top z) of straight pillars
     keep = np.zeros(n, dtype=bool)
     order = np.argsort(-tips[:, 2], kind="stable")
     column_xy = np.zeros((0, 2))

@@ -1,0 +1,63 @@
+"""write_prepared(): the files of a prepared job, named ``<stem>.<kind>.<ext>``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from printprep.casting.prepare import Prepared, _resolve_profile
+from printprep.casting.preview import write_preview
+from printprep.errors import CastingError
+
+
+def write_prepared(prepared: Prepared, out_dir: str | Path, stem: str, profile: Any = None) -> dict[str, Path]:
+    """Write every artifact of ``prepared`` into ``out_dir`` and return them by kind.
+
+    Kinds: casting (<stem>.casting.stl: part + sprues, what is cast), print
+    (<stem>.print.stl: + supports and base), part, sprues, supports (<stem>.part.stl,
+    <stem>.sprues.stl, <stem>.supports.stl, for a 3D view), archive (<stem>.sl1, or the
+    profile's format; G-code for filament profiles), report (<stem>.report.json) and
+    preview (<stem>.preview.png). The report gains the slice figures (layers, print
+    time, resin, layer checks).
+    """
+    from printprep.mesh import save_mesh
+    from printprep.slicing import slice_for_profile
+
+    prof = _resolve_profile(profile)
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CastingError(f"cannot create output folder: {exc.strerror}", where=str(out)) from exc
+    if not stem or "/" in stem or stem.startswith("."):
+        raise CastingError(f"bad output stem {stem!r}", where=str(out))
+    paths: dict[str, Path] = {}
+    for kind, mesh in (
+        ("casting", prepared.casting_mesh),
+        ("print", prepared.print_mesh),
+        ("part", prepared.part_mesh),
+        ("sprues", prepared.sprue_mesh),
+        ("supports", prepared.support_mesh),
+    ):
+        p = out / f"{stem}.{kind}.stl"
+        if len(mesh.faces):
+            save_mesh(mesh, p)
+        else:
+            p.write_bytes(b"printprep empty".ljust(80, b" ") + (0).to_bytes(4, "little"))
+        paths[kind] = p
+    result = slice_for_profile([prepared.print_mesh], prof, out, stem)
+    paths["archive"] = Path(result.path)
+    report = dict(prepared.report)
+    report["slice"] = result.to_dict()
+    if result.print_time_s:
+        report["print_time_s"] = round(float(result.print_time_s), 1)
+    paths["preview"] = write_preview(
+        out / f"{stem}.preview.png", prepared.part_mesh, prepared.sprue_mesh, prepared.support_mesh
+    )
+    rp = out / f"{stem}.report.json"
+    report["files"] = {k: v.name for k, v in paths.items()}
+    rp.write_text(json.dumps(report, indent=2, default=float))
+    paths["report"] = rp
+    prepared.report = report
+    return paths

@@ -1,0 +1,279 @@
+"""prepare(): a finished piece in, a castable, print-ready pattern out.
+
+Steps (timed in ``report["timings_s"]``): analyse (thickness, detail) → sprues (gates,
+sprue solids, fused with the part into the casting body) → orient (tilt search) →
+supports (points, routes, base) → report. Everything is deterministic: no random
+numbers without a fixed seed, ties broken by index.
+
+Frames: ``Prepared.casting_mesh``, ``print_mesh`` and the pieces (``part_mesh``,
+``sprue_mesh``, ``support_mesh``) are all in the print frame — z up, the base on z = 0,
+the XY bounding box centred on the origin — so they overlay in a 3D view.
+``Prepared.rotation`` maps the input (part) frame to it: ``v_print = v @ R.T + offset``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import trimesh
+from scipy.spatial import cKDTree
+
+from printprep.casting import solids
+from printprep.casting.analysis import DetailSettings, SurfaceAnalysis, analyse_surface, ray_engine
+from printprep.casting.orient import Orientation, OrientSettings, choose_orientation
+from printprep.casting.sprues import Gate, SprueSettings, build_sprues
+from printprep.casting.supports import SupportPlan, SupportSettings, plan_supports
+from printprep.errors import CastingError
+
+#: share of metal added for the tree and button (domain.md §1: 5–50 %)
+DEFAULT_TREE_ALLOWANCE_PCT = 20.0
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """Every choice of prepare(), each overridable.
+
+    alloy : alloy for the metal weight (printprep.mesh.ALLOYS key)
+    supports : False for no supports (print_mesh = casting_mesh, lifted by nothing)
+    support_mode : "fused" (one solid) or "separate" (supports as their own shells)
+    up : force the print "up" direction (part frame) instead of searching
+    tree_allowance_pct : metal added for the tree and button in the weight report
+    """
+
+    alloy: str = "sterling"
+    supports: bool = True
+    support_mode: str = "fused"
+    up: tuple[float, float, float] | None = None
+    tree_allowance_pct: float = DEFAULT_TREE_ALLOWANCE_PCT
+    detail: DetailSettings = field(default_factory=DetailSettings)
+    sprues: SprueSettings = field(default_factory=SprueSettings)
+    orient: OrientSettings = field(default_factory=OrientSettings)
+    support: SupportSettings = field(default_factory=SupportSettings)
+
+    def __post_init__(self) -> None:
+        if self.support_mode not in ("fused", "separate"):
+            raise CastingError(
+                f"support_mode must be 'fused' or 'separate', not {self.support_mode!r}",
+                where="options.support_mode",
+            )
+        if not 0.0 <= self.tree_allowance_pct <= 100.0:
+            raise CastingError(
+                f"tree_allowance_pct {self.tree_allowance_pct} is outside 0–100",
+                where="options.tree_allowance_pct",
+            )
+
+
+@dataclass
+class Prepared:
+    """The result of :func:`prepare` (meshes in the print frame, mm)."""
+
+    casting_mesh: trimesh.Trimesh
+    print_mesh: trimesh.Trimesh
+    part_mesh: trimesh.Trimesh
+    sprue_mesh: trimesh.Trimesh
+    support_mesh: trimesh.Trimesh
+    gates: list[Gate]
+    supports: SupportPlan | None
+    report: dict[str, Any]
+    rotation: np.ndarray
+    offset_mm: np.ndarray
+    analysis: SurfaceAnalysis
+    orientation: Orientation
+    #: per face of casting_mesh: detail (no tip), hard detail
+    casting_detail: np.ndarray
+    casting_hard: np.ndarray
+
+
+def _resolve_profile(profile: Any) -> Any:
+    if profile is None or isinstance(profile, str):
+        from printprep.profiles import DEFAULT_PROFILE, load_profile
+
+        return load_profile(profile or DEFAULT_PROFILE)
+    return profile
+
+
+def _as_trimesh(mesh: Any) -> trimesh.Trimesh:
+    m = getattr(mesh, "mesh", mesh)
+    if not isinstance(m, trimesh.Trimesh) or len(m.faces) == 0:
+        raise CastingError("prepare needs a non-empty triangle mesh", where=str(getattr(mesh, "path", "mesh")))
+    return m
+
+
+def _empty() -> trimesh.Trimesh:
+    return trimesh.Trimesh(vertices=np.zeros((0, 3)), faces=np.zeros((0, 3), dtype=np.int64), process=False)
+
+
+def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = None) -> Prepared:
+    """Prepare ``mesh`` (trimesh.Trimesh or LoadedMesh, mm, a closed solid) for casting
+    and printing on ``profile`` (PrinterProfile or name; default phrozen-sonic-4k)."""
+    opt = options or PrepareOptions()
+    prof = _resolve_profile(profile)
+    from printprep.mesh import ALLOYS, metal_weight_g
+
+    if opt.alloy not in ALLOYS:
+        raise CastingError(f"unknown alloy {opt.alloy!r}; known: {', '.join(sorted(ALLOYS))}", where="options.alloy")
+    part = _as_trimesh(mesh)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    part_solid = solids.to_manifold(part, where=str(getattr(mesh, "path", "part")))
+    engine = ray_engine(part)
+    analysis = analyse_surface(part, opt.detail, engine)
+    timings["analyse"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    spr = build_sprues(part, analysis, opt.sprues, engine)
+    casting_solid = part_solid + spr.solid if spr.gates else part_solid
+    n_bodies = len(part_solid.decompose())
+    n_cast = len(casting_solid.decompose())
+    if n_cast != n_bodies:
+        raise CastingError(
+            f"sprues changed the piece count from {n_bodies} to {n_cast} bodies "
+            "(a sprue touches another piece); place gates by hand",
+            where="sprues",
+        )
+    casting = solids.to_trimesh(casting_solid)
+    # detail of the casting's faces: a part face keeps its class, sprue faces are free
+    dist, near = cKDTree(part.triangles_center).query(casting.triangles_center, distance_upper_bound=1e-3)
+    from_part = np.isfinite(dist)
+    idx = np.where(from_part, near, 0)
+    c_detail = from_part & analysis.detail[idx]
+    c_hard = from_part & analysis.hard[idx]
+    timings["sprues"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    orientation = choose_orientation(
+        casting, c_detail, c_hard, opt.orient, up=None if opt.up is None else np.asarray(opt.up, float)
+    )
+    rot = orientation.rotation
+    timings["orient"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    lift = opt.support.lift_mm if opt.supports else 0.0
+    rotated = casting.vertices @ rot.T
+    lo, hi = rotated.min(axis=0), rotated.max(axis=0)
+    offset = np.array([-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, lift - lo[2]])
+
+    def to_print(m: trimesh.Trimesh) -> trimesh.Trimesh:
+        return trimesh.Trimesh(vertices=m.vertices @ rot.T + offset, faces=m.faces, process=False)
+
+    casting_p = to_print(casting)
+    part_p = to_print(part)
+    sprue_p = to_print(solids.to_trimesh(spr.solid)) if spr.gates else _empty()
+    plan = None
+    support_p = _empty()
+    if opt.supports:
+        plan = plan_supports(casting_p, c_detail, opt.support, hard=c_hard)
+        support_p = solids.to_trimesh(plan.solid) if plan.solid is not None else _empty()
+        if opt.support_mode == "fused" and len(support_p.faces):
+            print_mesh = solids.to_trimesh(solids.to_manifold(casting_p, "casting") + plan.solid)
+        else:
+            print_mesh = trimesh.util.concatenate([casting_p, support_p])
+    else:
+        print_mesh = casting_p
+    timings["supports"] = time.perf_counter() - t
+
+    # report
+    part_v = float(part_solid.volume())
+    cast_v = float(casting_solid.volume())
+    sprue_v = cast_v - part_v
+    allowance = 1.0 + opt.tree_allowance_pct / 100.0
+    weights = {a: round(metal_weight_g(cast_v * allowance, a), 2) for a in sorted(ALLOYS)}
+    height = float(print_mesh.bounds[1, 2] - print_mesh.bounds[0, 2])
+    layer_h = float(getattr(prof, "layer_height_mm", 0.05))
+    print_v = float(print_mesh.volume) if print_mesh.is_volume else float(
+        casting_solid.volume() + (plan.solid.volume() if plan is not None and plan.solid is not None else 0.0)
+    )
+    tip_d = opt.support.tip_diameter_mm
+    gates_world = [
+        {**g.to_dict(), "print_position_mm": [round(float(v), 3) for v in g.position_mm @ rot.T + offset]}
+        for g in spr.gates
+    ]
+    report: dict[str, Any] = {
+        "profile": getattr(prof, "name", str(prof)),
+        "alloy": opt.alloy,
+        "bodies": n_bodies,
+        "part_volume_mm3": round(part_v, 3),
+        "sprue_volume_mm3": round(sprue_v, 3),
+        "casting_volume_mm3": round(cast_v, 3),
+        "tree_allowance_pct": opt.tree_allowance_pct,
+        "metal_weight_g": round(metal_weight_g(cast_v * allowance, opt.alloy), 2),
+        "metal_weight_by_alloy_g": weights,
+        "print_volume_mm3": round(print_v, 3),
+        "resin_ml": round(print_v / 1000.0, 4),
+        "support_volume_mm3": round(print_v - cast_v, 3) if opt.supports else 0.0,
+        "gates": gates_world,
+        "supports": _support_report(plan, tip_d),
+        "thin_area_mm2": {
+            "below_0.8_mm": round(analysis.thin_area_mm2(part, 0.8), 2),
+            "below_0.6_mm": round(analysis.thin_area_mm2(part, 0.6), 2),
+        },
+        "detail": {
+            "area_mm2": round(float(part.area_faces[analysis.detail].sum()), 2),
+            "hard_area_mm2": round(float(part.area_faces[analysis.hard].sum()), 2),
+            "faces_by_reason": analysis.reasons,
+        },
+        "orientation": {
+            "up": [round(float(v), 4) for v in orientation.up],
+            "rotation": [[round(float(v), 6) for v in row] for row in rot],
+            "offset_mm": [round(float(v), 4) for v in offset],
+            "ring_axis": None if orientation.ring_axis is None else [round(float(v), 4) for v in orientation.ring_axis],
+            "terms": {k: round(v, 3) for k, v in orientation.terms.items()},
+        },
+        "print_height_mm": round(height, 3),
+        "footprint_mm": [round(float(v), 3) for v in np.ptp(print_mesh.bounds[:, :2], axis=0)],
+        "print_time_s": round(estimate_print_time_s(prof, height, layer_h), 1),
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+    }
+    return Prepared(
+        casting_mesh=casting_p,
+        print_mesh=print_mesh,
+        part_mesh=part_p,
+        sprue_mesh=sprue_p,
+        support_mesh=support_p,
+        gates=spr.gates,
+        supports=plan,
+        report=report,
+        rotation=rot,
+        offset_mm=offset,
+        analysis=analysis,
+        orientation=orientation,
+        casting_detail=c_detail,
+        casting_hard=c_hard,
+    )
+
+
+def _support_report(plan: SupportPlan | None, tip_d: float) -> dict[str, Any]:
+    if plan is None:
+        return {"count": 0, "contact_area_mm2": 0.0}
+    kinds, counts = np.unique(plan.kinds, return_counts=True) if len(plan.kinds) else ([], [])
+    routes, rcounts = np.unique(plan.routes, return_counts=True) if plan.routes else ([], [])
+    return {
+        "count": int(len(plan.tips_mm)),
+        "contact_area_mm2": round(plan.contact_area_mm2(tip_d), 4),
+        "tip_diameter_mm": tip_d,
+        "by_kind": {str(k): int(c) for k, c in zip(kinds, counts, strict=True)},
+        "by_route": {str(k): int(c) for k, c in zip(routes, rcounts, strict=True)},
+        "on_detail": int(plan.on_detail.sum()),
+        "dropped": int(len(plan.dropped_mm)),
+    }
+
+
+def estimate_print_time_s(profile: Any, height_mm: float, layer_height_mm: float) -> float:
+    """Layer count × (exposure + lift cycle), bottom layers apart (resin profiles); 0 when
+    the profile has no exposure settings (filament: the slicer reports it)."""
+    if not hasattr(profile, "exposure_s"):
+        return 0.0
+    layers = int(np.ceil(height_mm / layer_height_mm))
+    bottom = min(int(profile.bottom_layers), layers)
+
+    def cycle(lift_mm: float, speed: float) -> float:
+        return lift_mm / max(speed, 1e-6) + lift_mm / max(profile.retract_speed_mm_s, 1e-6)
+
+    wait = float(profile.wait_before_exposure_s)
+    return float(
+        bottom * (profile.bottom_exposure_s + cycle(profile.bottom_lift_height_mm, profile.bottom_lift_speed_mm_s) + wait)
+        + (layers - bottom) * (profile.exposure_s + cycle(profile.lift_height_mm, profile.lift_speed_mm_s) + wait)
+    )
