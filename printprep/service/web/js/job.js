@@ -14,6 +14,7 @@ const base = `/api/jobs/${encodeURIComponent(jobId)}`;
 const $ = (id) => document.getElementById(id);
 let job = null;
 let viewerShown = false;
+let disposeViewer = null;
 let viewerKey = '';
 let layersShown = false;
 
@@ -36,6 +37,7 @@ function renderHead() {
   }));
   const pct = jobProgressPct(job);
   const words = {
+    printing: 'Printing…',
     done: 'Finished.',
     failed: 'This job failed. The reason is shown below.',
     cancelled: 'This job was cancelled.',
@@ -43,7 +45,8 @@ function renderHead() {
     queued: 'Ready, waiting for a free printer with this profile.',
   };
   let text = words[job.state] || `${stateLabel(job.state)}…`;
-  if (pct !== null && !FINAL_STATES.includes(job.state)) text += ` ${fmtPct(pct)}`;
+  if (pct !== null && !FINAL_STATES.includes(job.state) && job.state !== 'needs_attention') text += ` ${fmtPct(pct)}.`;
+  if (job.stage_detail && !FINAL_STATES.includes(job.state)) text += ` ${job.stage_detail}`;
   const printer = jobPrinter(job);
   if (printer && ['printing', 'done'].includes(job.state)) text += ` Printer: ${printer}.`;
   $('job-progress').textContent = text;
@@ -95,17 +98,30 @@ function renderFacts() {
 
 function renderMetal() {
   const w = metalWeights(job);
-  if (!w || !w.rows.length) return;
+  if (!w || !w.rows.length) {
+    if (FINAL_STATES.includes(job.state)) {
+      $('metal').replaceChildren(el('p', { class: 'muted' }, 'Not known: the file was not measured.'));
+    }
+    return;
+  }
   const chosen = job.alloy;
-  const rows = w.rows.sort((a, b) => (a.alloy === chosen ? -1 : b.alloy === chosen ? 1 : a.grams - b.grams));
-  const table = el('table', {},
+  // The chosen alloy and the workshop staples up front; every alloy one click away.
+  const staples = ['sterling', '14k-yellow', '18k-yellow', '18k-white', 'platinum'];
+  const byName = new Map(w.rows.map((r) => [r.alloy, r]));
+  const top = [chosen, ...staples].filter((a, i, all) => a && byName.has(a) && all.indexOf(a) === i).map((a) => byName.get(a));
+  const table = (rows) => el('div', { class: 'table-wrap' }, el('table', {},
     el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Alloy'), el('th', { scope: 'col', class: 'num' }, 'Metal (g)'))),
-    el('tbody', {}, ...rows.map((r) => el('tr', { style: r.alloy === chosen ? 'font-weight:700' : null },
-      el('td', {}, r.label + (r.alloy === chosen ? ' (chosen)' : '')), el('td', { class: 'num' }, fmtNumber(r.grams, 2))))));
+    el('tbody', {}, ...rows.map((r) => el('tr', { class: r.alloy === chosen ? 'chosen' : null, 'data-alloy': r.alloy },
+      el('td', {}, r.label + (r.alloy === chosen ? ' (chosen)' : '')), el('td', { class: 'num' }, fmtNumber(r.grams, 2)))))));
   const note = w.source === 'casting'
     ? `Part and sprues${w.allowancePct !== undefined && w.allowancePct !== null ? `, plus ${fmtNumber(w.allowancePct, 0)} % for the tree and button` : ''}.`
-    : 'The piece alone, from the check; the sprue and tree allowance is added once the part is prepared.';
-  $('metal').replaceChildren(el('p', { class: 'muted' }, note), el('div', { class: 'table-wrap' }, table));
+    : 'The piece alone, from the check; the sprues and the tree allowance are added once the part is prepared.';
+  const open = $('metal').querySelector('details')?.open ?? false;
+  const all = el('details', { open }, el('summary', {}, `All ${w.rows.length} alloys`),
+    table(w.rows.slice().sort((a, b) => a.grams - b.grams)));
+  const lead = chosen && byName.has(chosen)
+    ? el('p', { class: 'big-figure' }, `${fmtNumber(byName.get(chosen).grams, 2)} g of ${byName.get(chosen).label}`) : null;
+  $('metal').replaceChildren(lead || '', el('p', { class: 'muted' }, note), table(top.length ? top : w.rows), all);
 }
 
 function fileUrl(name) {
@@ -159,29 +175,60 @@ function viewLayers() {
       { kind: 'supports', name: find(/\.supports\.stl$/i), label: 'Supports' },
     ].filter((l) => l.name);
   }
-  const fallback = find(/\.casting\.stl$/i) || find(/repaired.*\.stl$/i) || find(/\.repaired\.stl$/i);
-  return fallback ? [{ kind: 'mesh', name: fallback, label: 'Repaired mesh' }] : [];
+  const casting = find(/\.casting\.stl$/i);
+  if (casting) return [{ kind: 'mesh', name: casting, label: 'Part and sprues' }];
+  const repaired = find(/repaired.*\.stl$/i);
+  if (repaired) return [{ kind: 'mesh', name: repaired, label: 'Repaired mesh', checked: true }];
+  // Nothing prepared (yet, or the job stopped for a decision): show the file as received,
+  // once the check could read it, with the thin spots the check found.
+  const report = job.report || {};
+  const original = job.original && /\.stl$/i.test(job.original) ? job.original : null;
+  if (original && report.check && typeof report.check === 'object') {
+    return [{ kind: 'mesh', name: original, label: 'The file as received', checked: true }];
+  }
+  return [];
+}
+
+/** Thin spots from the check, in the received file's coordinates (mm). */
+function thinMarkers(layer) {
+  const check = (job.report || {}).check;
+  if (!layer.checked || !check || !Array.isArray(check.thin_regions)) return [];
+  const scale = Number(check.scale ?? 1);
+  // The received file is in its own units; the check's centres are in mm.
+  const toFile = layer.name === job.original && Number.isFinite(scale) && scale > 0 ? 1 / scale : 1;
+  return check.thin_regions
+    .filter((r) => Array.isArray(r.center_mm) && r.center_mm.length === 3)
+    .map((r) => ({ at: r.center_mm.map((v) => v * toFile), radius: Math.max(0.4, Math.sqrt(r.area_mm2 || 0.2)) * toFile }));
 }
 
 async function renderViewer() {
   const layers = viewLayers();
   const key = layers.map((l) => l.name).join('|');
-  if (!layers.length || key === viewerKey) return;
-  // Upgrade from the fallback mesh to the prepared part once it exists.
-  if (viewerShown && layers[0].kind !== 'part') return;
+  if (!layers.length) {
+    if (FINAL_STATES.includes(job.state) && !viewerShown) {
+      $('viewer-overlay').textContent = job.state === 'done'
+        ? 'This job has no 3D files to show.'
+        : 'No 3D view: the job stopped before its file could be read.';
+    }
+    return;
+  }
+  if (key === viewerKey) return;
   viewerKey = key;
   const container = $('viewer');
-  container.querySelectorAll('canvas').forEach((c) => c.remove());
+  if (disposeViewer) { disposeViewer(); disposeViewer = null; }
   const overlay = $('viewer-overlay');
   overlay.textContent = 'Loading the 3D view…';
   overlay.classList.remove('hidden');
   try {
     const { showModel, COLOURS } = await import('./viewer.js');
-    const { loaded, failures } = await showModel(container, layers.map((l) => ({ ...l, url: fileUrl(l.name) })));
+    const markers = thinMarkers(layers[0]);
+    const { loaded, failures, dispose } = await showModel(container, layers.map((l) => ({ ...l, url: fileUrl(l.name) })), { markers });
     overlay.classList.add('hidden');
     viewerShown = true;
-    $('legend').replaceChildren(...loaded.map((l) =>
-      el('span', { style: `--swatch: #${COLOURS[l.kind].toString(16).padStart(6, '0')}` }, l.label)));
+    disposeViewer = dispose;
+    const swatch = (c) => `--swatch: #${c.toString(16).padStart(6, '0')}`;
+    $('legend').replaceChildren(...loaded.map((l) => el('span', { style: swatch(COLOURS[l.kind]) }, l.label)),
+      markers.length ? el('span', { style: swatch(COLOURS.thin) }, `Too thin to cast (${markers.length})`) : null);
     if (failures.length) showMessage(`Some 3D files could not be shown: ${failures.join('; ')}`, 'error', { key: 'viewer' });
   } catch (err) {
     overlay.textContent = err.message || String(err);
@@ -190,10 +237,19 @@ async function renderViewer() {
 
 async function renderLayers() {
   if (layersShown) return;
-  const names = jobArtifacts(job).map((f) => f.name);
-  const hasArchive = names.some((n) => /\.(sl1s?|pngzip|zip)$/i.test(n));
-  if (!hasArchive) return;
+  const archive = job.archive || jobArtifacts(job).map((f) => f.name).find((n) => /\.(sl1s?|zip)$/i.test(n));
+  if (archive && /\.b?gcode$/i.test(archive)) {
+    $('layers-status').textContent = 'This job is G-code for a filament printer: there are no layer images.';
+    return;
+  }
+  if (!archive) {
+    if (FINAL_STATES.includes(job.state) || job.state === 'needs_attention') {
+      $('layers-status').textContent = 'No layers: the job was not sliced.';
+    }
+    return;
+  }
   layersShown = true;
+  $('layers-status').textContent = 'Loading the layers…';
   let info;
   try {
     info = await api(`${base}/layers`);
@@ -213,8 +269,8 @@ async function renderLayers() {
   slider.value = '1';
   $('layer-count').textContent = String(count);
   const win = Array.isArray(info.window_px) ? info.window_px : null;
-  $('layers-status').textContent = `${count} layers of ${info.width_px} × ${info.height_px} pixels. White is exposed resin.`
-    + (win ? ` Shown: the region around the part (${win[2] - win[0]} × ${win[3] - win[1]} pixels).` : '');
+  $('layers-status').textContent = `${count} layers of ${info.width_px} × ${info.height_px} pixels. White is exposed resin.`;
+  $('whole-display').closest('label').classList.toggle('hidden', !win);
   $('layers-ui').classList.remove('hidden');
   let pending = null;
   const show = () => {
@@ -223,8 +279,10 @@ async function renderLayers() {
     slider.setAttribute('aria-valuetext', `Layer ${n} of ${count}`);
     clearTimeout(pending);
     // Debounce while dragging so the server is not asked for every intermediate layer.
-    pending = setTimeout(() => { img.src = `${base}/layers/${n - 1}.png?window=1&max_px=1200`; }, 60);
+    const crop = $('whole-display').checked ? '' : 'window=1&';
+    pending = setTimeout(() => { img.src = `${base}/layers/${n - 1}.png?${crop}max_px=1200`; }, 60);
   };
+  $('whole-display').addEventListener('change', show);
   img.onerror = () => showMessage(`Layer ${slider.value} could not be loaded.`, 'error', { key: 'layer' });
   img.onload = () => { clearMessage('layer'); img.alt = `Layer ${slider.value} of ${count}`; };
   slider.addEventListener('input', show);

@@ -29,11 +29,23 @@ export function plainReport(job) {
   const report = job.report || {};
   const problems = [];
   const notes = [];
-  const add = (list, text) => { if (text && !list.includes(text)) list.push(text); };
-  if (job.error) add(problems, String(job.error));
-  if (job.state === 'needs_attention' && job.attention) add(problems, String(job.attention));
+  const add = (list, text) => {
+    const sentence = text ? String(text).charAt(0).toUpperCase() + String(text).slice(1) : '';
+    if (sentence && !list.includes(sentence)) list.push(sentence);
+  };
+  const text = (p) => (typeof p === 'string' ? p : (p && (p.message || p.text)) || JSON.stringify(p));
+  const listed = [];
   for (const s of sections(report)) {
-    if (Array.isArray(s.problems)) for (const p of s.problems) add(problems, typeof p === 'string' ? p : (p.message || JSON.stringify(p)));
+    for (const key of ['attention', 'problems']) {
+      if (Array.isArray(s[key])) for (const p of s[key]) add(listed, text(p));
+    }
+  }
+  // The job's error often strings the same sentences together: show it only when it says more.
+  const errorLower = String(job.error || "").toLowerCase();
+  if (job.error && !listed.some((p) => errorLower.includes(p.toLowerCase()))) add(problems, String(job.error));
+  for (const p of listed) add(problems, p);
+  for (const s of sections(report)) {
+    if (Array.isArray(s.warnings)) for (const w of s.warnings) add(notes, text(w));
   }
   const units = first(report, 'units');
   const scale = Number(first(report, 'scale'));
@@ -41,7 +53,8 @@ export function plainReport(job) {
     const detected = first(report, 'units_detected');
     add(notes, `The file was in ${UNIT_WORDS[units] || units}${detected === false ? '' : ' (judged from its size)'}: it was scaled ×${fmtNumber(scale, scale >= 10 ? 1 : 3)} to millimetres.`);
   } else if (units === 'mm') {
-    add(notes, 'The file is in millimetres; no scaling was needed.');
+    const why = first(report, 'units_note');
+    add(notes, `The file is in millimetres${why ? ` (${why})` : ''}; no scaling was needed.`);
   }
   const steps = first(report, 'steps');
   if (Array.isArray(steps)) {

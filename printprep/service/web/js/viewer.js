@@ -9,6 +9,7 @@ export const COLOURS = {
   sprues: 0xd2462d,   // red: sprues, what the metal flows through
   supports: 0x3d8fd6, // blue: supports, cut off after printing
   mesh: 0xc9c2b0,     // the repaired mesh when nothing is prepared yet
+  thin: 0xff2bd6,     // magenta: spots the check found too thin to cast
 };
 
 function webglAvailable() {
@@ -24,7 +25,7 @@ function webglAvailable() {
  * Show `layers` ([{kind, url, label}]) in `container`. Resolves with the list of layers
  * that loaded; throws an Error with a readable message when nothing can be shown.
  */
-export async function showModel(container, layers) {
+export async function showModel(container, layers, { markers = [] } = {}) {
   if (!webglAvailable()) {
     throw new Error('This browser cannot show 3D (WebGL is off). The files can still be downloaded below.');
   }
@@ -53,7 +54,7 @@ export async function showModel(container, layers) {
       geometry.computeVertexNormals();
       const material = new THREE.MeshStandardMaterial({
         color: COLOURS[layer.kind] ?? COLOURS.mesh,
-        metalness: layer.kind === 'part' ? 0.55 : 0.1,
+        metalness: layer.kind === 'part' ? 0.3 : 0.05,
         roughness: layer.kind === 'part' ? 0.35 : 0.6,
         side: THREE.DoubleSide,
       });
@@ -65,10 +66,22 @@ export async function showModel(container, layers) {
       failures.push(`${layer.label}: ${err.message || err}`);
     }
   }));
+  loaded.sort((a, b) => layers.indexOf(a) - layers.indexOf(b));
   if (!loaded.length) {
     renderer.dispose();
     renderer.domElement.remove();
     throw new Error(`The 3D files could not be loaded (${failures.join('; ')}).`);
+  }
+  // Thin spots: translucent spheres, drawn over the part so they are seen through it.
+  for (const m of markers) {
+    const sphere = new THREE.Mesh(
+      new THREE.SphereGeometry(m.radius, 24, 16),
+      new THREE.MeshBasicMaterial({ color: COLOURS.thin, transparent: true, opacity: 0.75, depthTest: false }),
+    );
+    sphere.position.set(m.at[0], m.at[1], m.at[2]);
+    sphere.renderOrder = 1;
+    sphere.name = 'thin';
+    group.add(sphere);
   }
   scene.add(group);
 
@@ -83,6 +96,7 @@ export async function showModel(container, layers) {
   controls.minDistance = size * 0.1;
   controls.maxDistance = size * 10;
   camera.updateProjectionMatrix();
+  controls.update(); // points the camera at the target
 
   const grid = new THREE.GridHelper(Math.ceil(size * 1.5), 10, 0x666666, 0x3a3a3a);
   grid.rotation.x = Math.PI / 2;
@@ -101,13 +115,14 @@ export async function showModel(container, layers) {
     camera.updateProjectionMatrix();
     render();
   };
-  new ResizeObserver(resize).observe(container);
+  const observer = new ResizeObserver(resize);
+  observer.observe(container);
   controls.addEventListener('change', render);
 
   // Keyboard: arrows orbit, + and - zoom, 0 resets. The container has tabindex=0.
   const spherical = new THREE.Spherical();
   const home = camera.position.clone();
-  container.addEventListener('keydown', (ev) => {
+  const onKey = (ev) => {
     const offset = camera.position.clone().sub(controls.target);
     spherical.setFromVector3(new THREE.Vector3(offset.x, offset.z, -offset.y)); // z-up → y-up
     const step = Math.PI / 24;
@@ -126,7 +141,16 @@ export async function showModel(container, layers) {
     camera.position.copy(controls.target).add(new THREE.Vector3(v.x, -v.z, v.y));
     controls.update();
     render();
-  });
+  };
+  container.addEventListener('keydown', onKey);
   resize();
-  return { loaded, failures };
+  const dispose = () => {
+    observer.disconnect();
+    container.removeEventListener('keydown', onKey);
+    controls.dispose();
+    group.traverse((o) => { if (o.geometry) o.geometry.dispose(); if (o.material) o.material.dispose(); });
+    renderer.dispose();
+    renderer.domElement.remove();
+  };
+  return { loaded, failures, dispose };
 }

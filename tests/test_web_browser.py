@@ -1,0 +1,371 @@
+"""End to end in a real headless Chromium against the real ``printprep serve``.
+
+One server (virtual printer, one worker) and one browser serve the whole module. Every
+request a page makes is recorded: anything not addressed to the server fails the test
+(the page must work with no network beyond the server). Screenshots of the submit, job
+and printers pages go to tests/artifacts/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import require
+from helpers.server import Server, make_server
+from playwright.sync_api import sync_playwright
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    # WebGL on the CPU (SwiftShader, part of Chromium) so the 3D view renders headless.
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+]
+PRINTER = "virtual-1"
+#: Virtual printer speed: a ring's print of ~30 min takes a few seconds, long enough to
+#: watch the printer card show "printing".
+TIME_SCALE = 0.004
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = make_server(
+        tmp_path_factory.mktemp("web"),
+        {
+            "printers": [
+                {
+                    "name": PRINTER,
+                    "type": "virtual",
+                    "profile": "phrozen-sonic-4k",
+                    "time_scale": TIME_SCALE,
+                }
+            ],
+        },
+    )
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop(timeout_s=30)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    require(CHROMIUM.exists(), f"{CHROMIUM} is not installed (Debian package chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+class Recorder:
+    """Every URL the pages ask for, and the page errors they hit."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.urls: list[str] = []
+        self.outside: list[str] = []
+        self.page_errors: list[str] = []
+
+    def route(self, route: Any) -> None:
+        url = route.request.url
+        self.urls.append(url)
+        if url.startswith(self.base_url + "/") or url.startswith(("data:", "blob:")):
+            route.continue_()
+        else:
+            self.outside.append(url)
+            route.abort()
+
+    def check(self) -> None:
+        assert self.outside == [], f"the page asked for URLs outside the server: {self.outside}"
+        assert self.page_errors == [], f"uncaught errors in the page: {self.page_errors}"
+
+
+@pytest.fixture
+def context(browser: Any, server: Server) -> Iterator[tuple[Any, Recorder]]:
+    """A fresh browser profile (no cookie) that records every request."""
+    ctx = browser.new_context(viewport={"width": 1200, "height": 900}, accept_downloads=True)
+    ctx.set_default_timeout(20_000)
+    rec = Recorder(server.base_url)
+    ctx.route("**/*", rec.route)
+    ctx.on("page", lambda page: page.on("pageerror", lambda e: rec.page_errors.append(str(e))))
+    try:
+        yield ctx, rec
+    finally:
+        ctx.close()
+    rec.check()
+
+
+def sign_in(page: Any, server: Server, token: str | None = None) -> None:
+    page.goto(server.base_url + "/submit")
+    page.wait_for_url(re.compile(r"/signin\?next="))
+    page.fill("#token", token or server.token)
+    page.click("#signin-form button[type=submit]")
+    page.wait_for_url(server.base_url + "/submit")
+
+
+def wait_state(page: Any, states: tuple[str, ...], timeout_s: float, seen: list[str]) -> str:
+    """Watch the job page's state badge until it shows one of ``states``; collect what it showed."""
+    labels = {s: s for s in states}
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        cls = page.get_attribute("#job-state", "class") or ""
+        state = cls.replace("state", "").strip()
+        if state and (not seen or seen[-1] != state):
+            seen.append(state)
+        if state in labels:
+            return state
+        page.wait_for_timeout(100)
+    raise AssertionError(f"job page stayed at {seen[-1:]} (seen {seen}), wanted {states}")
+
+
+# -- sign-in ---------------------------------------------------------------------------------
+
+
+def test_sign_in_refuses_a_bad_token_then_sets_a_strict_httponly_cookie(
+    context: tuple[Any, Recorder], server: Server
+) -> None:
+    ctx, _ = context
+    page = ctx.new_page()
+    page.goto(server.base_url + "/")
+    page.wait_for_url(re.compile(r"/signin\?next=%2F"))
+    page.fill("#token", "pp_not-a-real-token")
+    page.click("#signin-form button[type=submit]")
+    page.wait_for_selector(".message.error")
+    assert "not valid" in page.inner_text("#messages")
+    assert ctx.cookies() == []
+
+    page.fill("#token", server.token)
+    page.click("#signin-form button[type=submit]")
+    page.wait_for_url(server.base_url + "/")
+    (cookie,) = ctx.cookies()
+    assert cookie["name"] == "printprep_token"
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Strict"
+    assert cookie["expires"] == -1, "a session cookie: gone when the browser closes"
+    # The page script cannot read the token.
+    assert "printprep_token" not in page.evaluate("document.cookie")
+
+    page.click("header.top form button")  # sign out
+    page.wait_for_url(re.compile(r"/signin\?signedout=1"))
+    assert ctx.cookies() == []
+    page.goto(server.base_url + "/printers")
+    page.wait_for_url(re.compile(r"/signin\?next=%2Fprinters"))
+
+
+# -- the whole path of a ring ----------------------------------------------------------------
+
+
+def test_ring_from_upload_to_done_with_live_printer_card(
+    context: tuple[Any, Recorder], server: Server, meshes: Path, artifacts: Path
+) -> None:
+    """Submit a ring, approve it (its walls are below the 18K minimum), watch it through
+    the stages to done on the virtual printer while the printers page, never reloaded,
+    shows the card go to printing and back; then the layers, the 3D view and a download."""
+    ctx, rec = context
+    page = ctx.new_page()
+    sign_in(page, server)
+
+    # The printers dashboard in a second tab, left open: it must update by itself.
+    printers = ctx.new_page()
+    printers.goto(server.base_url + "/printers")
+    card = f'.card[data-printer="{PRINTER}"]'
+    printers.wait_for_selector(card)
+    printers.evaluate(
+        """(sel) => {
+            window.__notReloaded = true;
+            window.__states = [document.querySelector(sel).dataset.state];
+            new MutationObserver(() => {
+                const c = document.querySelector(sel);
+                const s = c && c.dataset.state;
+                if (s && window.__states[window.__states.length - 1] !== s) window.__states.push(s);
+            }).observe(document.getElementById('printers'), {subtree: true, childList: true, attributes: true});
+        }""",
+        card,
+    )
+
+    # Submit: keyboard reaches the drop zone, which opens the file chooser.
+    page.bring_to_front()
+    page.wait_for_selector('#profile option[value="phrozen-sonic-4k"]', state="attached")
+    page.focus("#dropzone")
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")
+    chooser.value.set_files(str(meshes / "jewelry" / "solitaire_ring.stl"))
+    page.select_option("#profile", "phrozen-sonic-4k")
+    page.select_option("#alloy", "18k-yellow")
+    page.select_option("#priority", "10")
+    page.fill("#name", "Solitaire for Mrs Berg")
+    page.fill("#order_ref", "ORD-2291")
+    page.fill("#notes", "Polish the shank.")
+    assert "solitaire_ring.stl" in page.inner_text("#file-name")
+    page.screenshot(path=str(artifacts / "web_submit.png"), full_page=True)
+    page.click("#submit-button")
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f]+$"), timeout=30_000)
+    job_id = page.url.rsplit("/", 1)[1]
+    assert any(u.endswith("/api/jobs") for u in rec.urls)
+
+    # The job page: the ring's two thin walls stop it for a decision, problems first.
+    seen: list[str] = []
+    state = wait_state(page, ("needs_attention", "queued", "printing", "done", "failed"), 120, seen)
+    assert state == "needs_attention", f"expected a decision about thin walls, got {state}: {seen}"
+    problems = page.inner_text("#problems")
+    assert "0.6 mm" in problems and "18k" in problems.lower(), problems
+    assert page.is_visible("#approve") and page.is_visible("#reject")
+    assert "Order: ORD-2291" in page.inner_text("#facts")
+    metal = page.inner_text("#metal")
+    assert "18K yellow (chosen)" in metal
+    page.click("#approve")
+    page.wait_for_selector(".message.ok")
+
+    state = wait_state(page, ("done", "failed", "needs_attention"), 180, seen)
+    assert state == "done", f"job {job_id} ended {state}; the page showed {seen}\n{server.log()}"
+    assert "Done" in page.inner_text("#job-state")
+    # It went through the later stages, shown live on the page (quick ones may be skipped
+    # between two polls, but printing lasts seconds).
+    assert "printing" in seen, seen
+
+    # The printers page saw the card go to printing and come back, with no reload.
+    printers.wait_for_function(
+        "(sel) => ['idle', 'finished'].includes(document.querySelector(sel).dataset.state)",
+        arg=card,
+    )
+    states = printers.evaluate("window.__states")
+    assert printers.evaluate("window.__notReloaded") is True
+    assert "printing" in states, states
+    assert states[-1] in ("idle", "finished"), states
+
+    # Layers: the slider shows a layer image; the keyboard moves it.
+    page.wait_for_selector("#layers-ui:not(.hidden)")
+    count = int(page.inner_text("#layer-count"))
+    assert count > 10
+    slider = page.locator("#layer")
+    slider.focus()
+    page.keyboard.press("End")
+    assert page.inner_text("#layer-number") == str(count)
+    for _ in range(count // 2):
+        page.keyboard.press("ArrowLeft")
+    middle = count - count // 2
+    assert page.inner_text("#layer-number") == str(middle)
+    page.wait_for_function(
+        "(n) => { const i = document.getElementById('layer-img');"
+        " return i.complete && i.naturalWidth > 0 && i.src.includes(`/layers/${n - 1}.png`); }",
+        arg=middle,
+    )
+    lit = page.evaluate(
+        """() => { const i = document.getElementById('layer-img');
+            const c = document.createElement('canvas'); c.width = i.naturalWidth; c.height = i.naturalHeight;
+            const g = c.getContext('2d'); g.drawImage(i, 0, 0);
+            const d = g.getImageData(0, 0, c.width, c.height).data;
+            let n = 0; for (let k = 0; k < d.length; k += 4) if (d[k] > 127) n++; return n; }"""
+    )
+    assert lit > 0, "the middle layer of a ring shows lit pixels"
+
+    # 3D view: a WebGL canvas, with the parts it found named in the legend.
+    page.wait_for_selector("#viewer canvas")
+    page.wait_for_selector("#viewer-overlay.hidden")
+    legend = page.inner_text("#legend")
+    assert legend.strip(), "the legend names what the 3D view shows"
+    page.focus("#viewer")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("+")
+
+    page.screenshot(path=str(artifacts / "web_job.png"), full_page=True)
+    printers.screenshot(path=str(artifacts / "web_printers.png"), full_page=True)
+
+    # Download the archive through its link: a zip of layer images.
+    link = page.locator("#files a", has_text=re.compile(r"\.(sl1|sl1s|zip)$"))
+    with page.expect_download() as dl:
+        link.first.click()
+    saved = artifacts / f"web_download_{dl.value.suggested_filename}"
+    dl.value.save_as(saved)
+    with zipfile.ZipFile(saved) as z:
+        pngs = [n for n in z.namelist() if n.endswith(".png") and "thumbnail" not in n]
+    assert len(pngs) == count
+    saved.unlink()
+
+    # The queue shows it, and filtering by state keeps or hides it.
+    page.goto(server.base_url + "/?state=done")
+    page.wait_for_selector(f'tr[data-job="{job_id}"]')
+    page.select_option("#f-state", "failed")
+    page.wait_for_selector(f'tr[data-job="{job_id}"]', state="detached")
+    assert "state=failed" in page.url
+    page.select_option("#f-state", "")
+    page.wait_for_selector(f'tr[data-job="{job_id}"]')
+    page.screenshot(path=str(artifacts / "web_queue.png"), full_page=True)
+
+
+# -- errors are shown, never a blank page ----------------------------------------------------
+
+
+def test_a_bad_file_shows_its_error_on_the_job_page(
+    context: tuple[Any, Recorder], server: Server, meshes: Path, tmp_path: Path, artifacts: Path
+) -> None:
+    broken = tmp_path / "ring_for_anna.stl"
+    data = (meshes / "jewelry" / "pixelverse_ring.stl").read_bytes()
+    broken.write_bytes(data[: len(data) // 3])  # binary STL cut short: count != size
+    ctx, _ = context
+    page = ctx.new_page()
+    sign_in(page, server)
+    page.wait_for_selector('#profile option[value="phrozen-sonic-4k"]', state="attached")
+    page.set_input_files("#file", str(broken))
+    page.click("#submit-button")
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f]+$"), timeout=30_000)
+    seen: list[str] = []
+    assert wait_state(page, ("failed", "done", "queued"), 60, seen) == "failed", seen
+    page.wait_for_function("document.getElementById('problems').innerText.length > 10")
+    problems = page.inner_text("#problems")
+    with server.client() as c:
+        job = c.get(f"/api/jobs/{page.url.rsplit('/', 1)[1]}").json()
+    assert job["error"], job
+    assert job["error"] in problems, "the page shows the service's reason, in full"
+    assert "ring_for_anna.stl" in problems, "the reason names the file"
+    assert page.is_visible("#retry") and not page.is_visible("#cancel")
+    page.screenshot(path=str(artifacts / "web_job_failed.png"), full_page=True)
+
+
+def test_api_errors_appear_as_messages(context: tuple[Any, Recorder], server: Server) -> None:
+    ctx, _ = context
+    page = ctx.new_page()
+    sign_in(page, server)
+    # Submitting with no file: said on the page, nothing sent.
+    page.click("#submit-button")
+    assert "Choose a mesh file" in page.inner_text("#messages")
+    # A job that does not exist: the server's 404 becomes a sentence.
+    page.goto(server.base_url + "/jobs/0000000000000000")
+    page.wait_for_selector(".message.error")
+    assert "no job" in page.inner_text("#messages").lower()
+    # A token that stops being valid mid-session sends the person to sign in.
+    ctx.clear_cookies()
+    page.goto(server.base_url + "/printers")
+    page.wait_for_url(re.compile(r"/signin"))
+
+
+def test_tablet_layout_has_no_sideways_scrolling(
+    context: tuple[Any, Recorder], server: Server
+) -> None:
+    ctx, _ = context
+    page = ctx.new_page()
+    sign_in(page, server)
+    for width in (800, 390):
+        page.set_viewport_size({"width": width, "height": 1000})
+        for path in ("/submit", "/", "/printers"):
+            page.goto(server.base_url + path)
+            page.wait_for_load_state("load")
+            page.wait_for_timeout(400)
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{path} at {width} px scrolls sideways by {overflow} px"
+            size = page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
+            assert size >= 18, f"{path}: body text {size}px is too small at arm's length"
