@@ -27,7 +27,12 @@ import trimesh
 from scipy.spatial import cKDTree
 
 from printprep.casting import solids
-from printprep.casting.analysis import SurfaceAnalysis, _hemisphere_dirs, ray_distance_mm, ray_engine
+from printprep.casting.analysis import (
+    SurfaceAnalysis,
+    _hemisphere_dirs,
+    ray_distance_mm,
+    ray_engine,
+)
 from printprep.errors import CastingError
 
 
