@@ -12,6 +12,7 @@ Everything here works in millimetres on ``trimesh.Trimesh`` objects and plain ar
 from printprep.mesh.check import CheckReport, check_mesh
 from printprep.mesh.load import LoadedMesh, LoadLimits, load_mesh
 from printprep.mesh.measure import ALLOYS, metal_weight_g
+from printprep.mesh.repair import RepairResult, repair_mesh
 from printprep.mesh.save import save_mesh
 
 __all__ = [
@@ -19,8 +20,10 @@ __all__ = [
     "CheckReport",
     "LoadLimits",
     "LoadedMesh",
+    "RepairResult",
     "check_mesh",
     "load_mesh",
     "metal_weight_g",
+    "repair_mesh",
     "save_mesh",
 ]

@@ -64,6 +64,15 @@ def self_intersecting_faces(
 
     vertices : (n, 3) float64, mm; faces : (m, 3) int64; info from :func:`edge_info`.
     """
+    owner, hit = crossing_pairs(vertices, faces, info, scene)
+    return np.unique(np.concatenate([owner, hit]))
+
+
+def crossing_pairs(
+    vertices: np.ndarray, faces: np.ndarray, info: EdgeInfo, scene: RayScene
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of crossing faces: (owner (p,) int64 a face of the piercing edge, pierced (p,)
+    int64 the face it passes through)."""
     ev = info.edge_vertices
     p0 = vertices[ev[:, 0]]
     p1 = vertices[ev[:, 1]]
@@ -82,10 +91,10 @@ def self_intersecting_faces(
     keep = _strict_crossing(vertices[faces[hf]], p0[e], p1[e])
     e, hf = e[keep], hf[keep]
     if len(e) == 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     # faces that own the crossing edges
     count = info.edge_count[e]
     start = info.edge_start[e]
     rep = np.repeat(start, count) + (np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count))
     owners = info.he_sorted[rep] // 3
-    return np.unique(np.concatenate([hf, owners]))
+    return owners, np.repeat(hf, count)

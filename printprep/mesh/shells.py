@@ -22,6 +22,7 @@ class Shells:
     lo_mm, hi_mm : (k, 3) float64 bounds; faces : (k,) int64 faces per shell;
     open_edges : (k,) int64 boundary + non-manifold edges per shell;
     depth : (k,) int64 how many other closed shells contain the shell (odd: a cavity).
+    parent : (k,) int64 the smallest shell containing each shell, -1 for none.
     """
 
     labels: np.ndarray
@@ -32,6 +33,7 @@ class Shells:
     faces: np.ndarray
     open_edges: np.ndarray
     depth: np.ndarray
+    parent: np.ndarray
 
     @property
     def count(self) -> int:
@@ -57,21 +59,25 @@ def shell_measures(vertices: np.ndarray, faces: np.ndarray, labels: np.ndarray, 
     bad_edges = info.edge_count != 2
     bad_faces = info.he_sorted[info.edge_start[bad_edges]] // 3
     open_edges = np.bincount(labels[bad_faces], minlength=count).astype(np.int64)
-    shells = Shells(labels, vol, area, lo, hi, nfaces, open_edges, np.zeros(count, dtype=np.int64))
-    shells.depth = nesting_depth(vertices, faces, shells)
+    zeros = np.zeros(count, dtype=np.int64)
+    shells = Shells(labels, vol, area, lo, hi, nfaces, open_edges, zeros, zeros - 1)
+    shells.depth, shells.parent = nesting_depth(vertices, faces, shells)
     return shells
 
 
-def nesting_depth(vertices: np.ndarray, faces: np.ndarray, shells: Shells) -> np.ndarray:
-    """How many other closed shells contain each shell: (k,) int64.
+def nesting_depth(vertices: np.ndarray, faces: np.ndarray, shells: Shells) -> tuple[np.ndarray, np.ndarray]:
+    """How many other closed shells contain each shell, and the smallest of them.
+
+    Returns (depth (k,) int64, parent (k,) int64, -1 when not contained).
 
     Candidates are pairs whose bounding boxes nest; each is decided by the winding number
     of three vertices of the inner shell against the outer one.
     """
     k = shells.count
     depth = np.zeros(k, dtype=np.int64)
+    parent = np.full(k, -1, dtype=np.int64)
     if k < 2:
-        return depth
+        return depth, parent
     closed = shells.closed
     inside = (shells.lo_mm[:, None, :] >= shells.lo_mm[None, :, :]).all(-1) & (
         shells.hi_mm[:, None, :] <= shells.hi_mm[None, :, :]
@@ -80,7 +86,8 @@ def nesting_depth(vertices: np.ndarray, faces: np.ndarray, shells: Shells) -> np
     inside &= closed[None, :]
     inner, outer = np.nonzero(inside)
     if len(inner) == 0 or len(inner) > MAX_NESTING_PAIRS:
-        return depth
+        return depth, parent
+    box = np.prod(shells.hi_mm - shells.lo_mm, axis=1)
     order = np.argsort(shells.labels, kind="stable")
     starts = np.concatenate([[0], np.cumsum(shells.faces)[:-1]])
     for a, b in zip(inner, outer, strict=True):  # loops over shell pairs, not triangles
@@ -90,4 +97,6 @@ def nesting_depth(vertices: np.ndarray, faces: np.ndarray, shells: Shells) -> np
         w = np.abs(winding_numbers(probe, vertices, faces[fb]))
         if np.count_nonzero(w > 0.5) >= 2:
             depth[a] += 1
-    return depth
+            if parent[a] < 0 or box[b] < box[parent[a]]:
+                parent[a] = b
+    return depth, parent

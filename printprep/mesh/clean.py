@@ -1,0 +1,117 @@
+"""Repair steps that work on index arrays: drop bad faces, cut non-manifold edges,
+orient, close holes. Each returns new arrays plus a count for the report."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from printprep.mesh.holes import boundary_loops, centre_fan, edge_keys, triangulate_loop
+from printprep.mesh.measure import triangle_cross
+from printprep.mesh.topology import edge_info, face_components, orient_faces
+
+#: An open patch whose holes would need more than this fraction of its own area to close
+#: is a sheet, not a solid with holes: it is reported, not faked into a solid.
+SHEET_FILL_RATIO = 0.4
+
+
+def drop_repeated(faces: np.ndarray) -> tuple[np.ndarray, int]:
+    """Remove faces that use a vertex twice (collapsed to a line or a point)."""
+    bad = (faces[:, 0] == faces[:, 1]) | (faces[:, 1] == faces[:, 2]) | (faces[:, 2] == faces[:, 0])
+    return faces[~bad], int(bad.sum())
+
+
+def drop_duplicates(faces: np.ndarray) -> tuple[np.ndarray, int]:
+    """Keep one face of each set of faces over the same three vertices."""
+    _, first = np.unique(np.sort(faces, axis=1), axis=0, return_index=True)
+    first.sort()
+    return faces[first], int(len(faces) - len(first))
+
+
+def split_fans(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Give each fan of faces around a vertex its own copy of the vertex.
+
+    A fan is a set of faces around a vertex joined across manifold (two-face) edges.
+    After the split every edge is used by at most two faces and no two surfaces meet at
+    a single vertex: non-manifold edges and vertices are cut apart. Returns (vertices,
+    faces, patch (m,) int64 labels of manifold-connected patches, non-manifold edges cut).
+    """
+    info = edge_info(faces, len(vertices))
+    n_cut = info.n_non_manifold
+    a, b = info.manifold_pairs()
+    fa, ka, fb, kb = a // 3, a % 3, b // 3, b % 3
+    a_src, a_dst = 3 * fa + ka, 3 * fa + (ka + 1) % 3
+    b_src, b_dst = 3 * fb + kb, 3 * fb + (kb + 1) % 3
+    same = info.src[a] == info.src[b]  # inconsistent winding: same direction
+    u = np.concatenate([a_src, a_dst])
+    v = np.concatenate([np.where(same, b_src, b_dst), np.where(same, b_dst, b_src)])
+    n_corner = 3 * len(faces)
+    graph = coo_matrix((np.ones(len(u), np.int8), (u, v)), shape=(n_corner, n_corner))
+    _, corner_label = connected_components(graph, directed=False)
+    # corners of one fan share a label; corners of different vertices never do
+    _, first = np.unique(corner_label, return_index=True)
+    new_vertices = vertices[faces.reshape(-1)[first]]
+    _, new_faces = np.unique(corner_label, return_inverse=True)
+    new_faces = new_faces.reshape(-1, 3).astype(np.int64)
+    _, patch = face_components(edge_info(new_faces, len(new_vertices)), len(new_faces))
+    return new_vertices, new_faces, patch.astype(np.int64), n_cut
+
+
+def orient(vertices: np.ndarray, faces: np.ndarray, patch: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """Make the winding consistent within each patch, keeping the majority's direction.
+
+    Returns (faces, faces flipped, non-orientable patches).
+    """
+    info = edge_info(faces, len(vertices))
+    flip, n_bad = orient_faces(info, len(faces))
+    # keep what most faces of a patch said: flip whole patches where the minority ruled
+    n = int(patch.max()) + 1 if len(patch) else 0
+    flipped_share = np.bincount(patch, weights=flip, minlength=n) / np.maximum(np.bincount(patch, minlength=n), 1)
+    flip ^= (flipped_share > 0.5)[patch]
+    out = faces.copy()
+    out[flip] = out[flip][:, ::-1]
+    return out, int(flip.sum()), n_bad
+
+
+def fill_holes(
+    vertices: np.ndarray, faces: np.ndarray, patch: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]:
+    """Close every boundary loop of consistently wound patches.
+
+    Patches whose holes are too large for their area (:data:`SHEET_FILL_RATIO`) are left
+    open. Returns (vertices (centre vertices of fans appended), faces, patch, holes closed,
+    sheet patch ids (s,) int64).
+    """
+    info = edge_info(faces, len(vertices))
+    loops = boundary_loops(faces, info)
+    if not loops:
+        return vertices, faces, patch, 0, np.zeros(0, dtype=np.int64)
+    n = int(patch.max()) + 1
+    n_v = len(vertices)
+    area = np.bincount(patch, weights=0.5 * np.linalg.norm(triangle_cross(vertices, faces), axis=1), minlength=n)
+    existing = np.sort(edge_keys(info.edge_vertices[:, 0], info.edge_vertices[:, 1], n_v))
+    fills, patches, centres = [], [], []
+    for loop in loops:  # one triangulation per hole
+        tri = triangulate_loop(vertices, loop.vertices, existing)
+        if tri is None:
+            centre, tri = centre_fan(vertices, loop.vertices, n_v + len(centres))
+            centres.append(centre)
+        fills.append(tri)
+        patches.append(np.full(len(tri), patch[loop.face], dtype=np.int64))
+    if centres:
+        vertices = np.concatenate([vertices, np.array(centres)])
+    new_faces = np.concatenate(fills)
+    new_patch = np.concatenate(patches)
+    fill_area = np.bincount(new_patch, weights=0.5 * np.linalg.norm(triangle_cross(vertices, new_faces), axis=1), minlength=n)
+    sheet = fill_area > SHEET_FILL_RATIO * np.maximum(area, 1e-300)
+    keep = ~sheet[new_patch]
+    loop_patch = np.array([patch[lp.face] for lp in loops])
+    n_closed = int(np.count_nonzero(~sheet[loop_patch]))
+    return (
+        vertices,
+        np.concatenate([faces, new_faces[keep]]),
+        np.concatenate([patch, new_patch[keep]]),
+        n_closed,
+        np.flatnonzero(sheet & (np.bincount(loop_patch, minlength=n) > 0)),
+    )

@@ -1,0 +1,133 @@
+"""Closing holes of any size and shape.
+
+Each boundary loop is walked once, projected on the plane of its Newell normal and
+triangulated with manifold3d's polygon triangulator, which always returns triangles that
+use every loop edge exactly once in the given direction, so the patch closes the hole
+watertight with the mesh's winding. Loops are walked in Python (one step per boundary
+edge, a few thousand at most on real meshes); the triangles come back as arrays.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import manifold3d
+import numpy as np
+
+from printprep.mesh.topology import EdgeInfo
+
+
+@dataclass
+class HoleLoop:
+    """One boundary loop: vertex ids (k,) int64 in the mesh's boundary direction."""
+
+    vertices: np.ndarray
+    face: int  # a face on the loop (for the loop's shell)
+
+
+def boundary_loops(faces: np.ndarray, info: EdgeInfo) -> list[HoleLoop]:
+    """Walk the boundary edges of a consistently wound mesh into closed loops."""
+    he = info.boundary
+    if len(he) == 0:
+        return []
+    f, k = he // 3, he % 3
+    src = faces[f, k]
+    dst = faces[f, (k + 1) % 3]
+    outgoing: dict[int, list[int]] = defaultdict(list)
+    for i, s in enumerate(src.tolist()):
+        outgoing[s].append(i)
+    used = np.zeros(len(he), dtype=bool)
+    loops: list[HoleLoop] = []
+    dst_l = dst.tolist()
+    src_l = src.tolist()
+    for start in range(len(he)):  # one step per boundary edge
+        if used[start]:
+            continue
+        chain = []
+        i = start
+        while i is not None and not used[i]:
+            used[i] = True
+            chain.append(src_l[i])
+            nxt = outgoing.get(dst_l[i])
+            i = None
+            while nxt:
+                cand = nxt.pop()
+                if not used[cand]:
+                    i = cand
+                    break
+        if len(chain) >= 3:
+            loops.append(HoleLoop(np.array(chain, dtype=np.int64), int(f[start])))
+    return loops
+
+
+def edge_keys(a: np.ndarray, b: np.ndarray, n_vertices: int) -> np.ndarray:
+    """One int64 key per undirected edge (a, b)."""
+    return np.minimum(a, b).astype(np.int64) * n_vertices + np.maximum(a, b)
+
+
+def triangulate_loop(
+    vertices: np.ndarray, loop: np.ndarray, existing_keys: np.ndarray | None = None
+) -> np.ndarray | None:
+    """Triangles (t, 3) int64 (mesh vertex ids) closing ``loop`` (k,) with opposite winding.
+
+    existing_keys : sorted (e,) int64 :func:`edge_keys` of the mesh. When a chord of the
+    triangulation is already a mesh edge (it would be shared by four faces), returns None:
+    the caller closes the loop with a fan from a new centre vertex instead.
+    """
+    poly = loop[::-1]  # the patch runs each boundary edge the other way
+    pts = vertices[poly]
+    if len(poly) == 3:
+        return poly[None, :].copy()
+    tri = _triangulate(pts, poly)
+    if tri is None or existing_keys is None:
+        return tri
+    n = len(vertices)
+    keys = edge_keys(tri.reshape(-1), tri[:, [1, 2, 0]].reshape(-1), n)
+    loop_keys = edge_keys(poly, np.roll(poly, -1), n)
+    chords = np.setdiff1d(keys, loop_keys)
+    pos = np.searchsorted(existing_keys, chords)
+    pos = np.minimum(pos, len(existing_keys) - 1)
+    if len(existing_keys) and (existing_keys[pos] == chords).any():
+        return None
+    return tri
+
+
+def _triangulate(pts: np.ndarray, poly: np.ndarray) -> np.ndarray | None:
+    nxt = np.roll(pts, -1, axis=0)
+    normal = np.array([
+        np.sum((pts[:, 1] - nxt[:, 1]) * (pts[:, 2] + nxt[:, 2])),
+        np.sum((pts[:, 2] - nxt[:, 2]) * (pts[:, 0] + nxt[:, 0])),
+        np.sum((pts[:, 0] - nxt[:, 0]) * (pts[:, 1] + nxt[:, 1])),
+    ])
+    length = np.linalg.norm(normal)
+    if length == 0:
+        return None
+    normal /= length
+    axis_u = np.cross(normal, [1.0, 0.0, 0.0] if abs(normal[0]) < 0.9 else [0.0, 1.0, 0.0])
+    axis_u /= np.linalg.norm(axis_u)
+    axis_v = np.cross(normal, axis_u)
+    centered = pts - pts.mean(axis=0)
+    uv = np.stack([centered @ axis_u, centered @ axis_v], axis=1)
+    try:
+        tri = np.asarray(manifold3d.triangulate([uv]), dtype=np.int64)
+    except Exception:  # noqa: BLE001 - the triangulator rejects hopeless polygons
+        return None
+    if len(tri) != len(poly) - 2:
+        return None
+    return poly[tri]
+
+
+def centre_fan(vertices: np.ndarray, loop: np.ndarray, centre_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Close ``loop`` with a fan around a new vertex at its length-weighted centre.
+
+    Only new edges (centre to loop) are made, so the patch is always edge-manifold.
+    Returns (centre (3,) float64, triangles (k, 3) int64 using ``centre_id``).
+    """
+    poly = loop[::-1]
+    nxt = np.roll(poly, -1)
+    mid = 0.5 * (vertices[poly] + vertices[nxt])
+    w = np.linalg.norm(vertices[nxt] - vertices[poly], axis=1)
+    centre = (mid * w[:, None]).sum(axis=0) / max(w.sum(), 1e-300)
+    tri = np.stack([poly, nxt, np.full(len(poly), centre_id)], axis=1)
+    return centre, tri
