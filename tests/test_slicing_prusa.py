@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
+from conftest import require_tool
 from shapely.geometry import LineString, Polygon
 
-from conftest import require_tool
 from printprep.profiles import ResinPrinterProfile, load_material, load_profile
 from printprep.slicing import read_archive, slice_to_archive
 from printprep.slicing.formats.sl1 import CONFIG_KEYS, ini_text, prusaslicer_ini
