@@ -187,6 +187,10 @@ def rasterize(rings_px: list[np.ndarray], image_px: tuple[int, int]) -> Band:
                (non-zero rule; overlapping regions saturate at full coverage).
     image_px : (width, height) of the image.
 
+    As in AGG, the saturation applies to each pixel's integrated winding, so a pixel where
+    one region's border runs inside another region is approximate. The slicer never feeds
+    such borders: manifold3d's cross-sections are unions.
+
     Only the cells that edges touch get computed values; every run of untouched cells
     between two touched cells of a row has the constant coverage left by the winding sum
     of the cells before it, so the band is assembled by one ``np.repeat`` of
