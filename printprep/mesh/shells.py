@@ -7,11 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from printprep.mesh.measure import signed_volumes_mm3, triangle_cross
-from printprep.mesh.topology import EdgeInfo, winding_numbers
-
-#: Shell pairs tested for nesting at most (a mesh of thousands of overlapping shells is
-#: soup; nesting among them is not worth quadratic time).
-MAX_NESTING_PAIRS = 4000
+from printprep.mesh.raycast import RayScene
+from printprep.mesh.topology import EdgeInfo
 
 
 @dataclass
@@ -70,8 +67,8 @@ def nesting_depth(vertices: np.ndarray, faces: np.ndarray, shells: Shells) -> tu
 
     Returns (depth (k,) int64, parent (k,) int64, -1 when not contained).
 
-    Candidates are pairs whose bounding boxes nest; each is decided by the winding number
-    of three vertices of the inner shell against the outer one.
+    Candidates are pairs whose bounding boxes nest; each is decided by ray parity from
+    three vertices of the inner shell (two of three must be inside).
     """
     k = shells.count
     depth = np.zeros(k, dtype=np.int64)
@@ -85,18 +82,58 @@ def nesting_depth(vertices: np.ndarray, faces: np.ndarray, shells: Shells) -> tu
     np.fill_diagonal(inside, False)
     inside &= closed[None, :]
     inner, outer = np.nonzero(inside)
-    if len(inner) == 0 or len(inner) > MAX_NESTING_PAIRS:
+    if len(inner) == 0:
         return depth, parent
     box = np.prod(shells.hi_mm - shells.lo_mm, axis=1)
     order = np.argsort(shells.labels, kind="stable")
     starts = np.concatenate([[0], np.cumsum(shells.faces)[:-1]])
-    for a, b in zip(inner, outer, strict=True):  # loops over shell pairs, not triangles
-        fa = order[starts[a] : starts[a] + shells.faces[a]]
-        fb = order[starts[b] : starts[b] + shells.faces[b]]
-        probe = vertices[faces[fa[[0, len(fa) // 2, -1]], 0]]
-        w = np.abs(winding_numbers(probe, vertices, faces[fb]))
-        if np.count_nonzero(w > 0.5) >= 2:
-            depth[a] += 1
-            if parent[a] < 0 or box[b] < box[parent[a]]:
-                parent[a] = b
+    cand = np.unique(inner)
+    # three probe vertices per candidate inner shell
+    picks = np.concatenate([starts[cand], starts[cand] + shells.faces[cand] // 2, starts[cand] + shells.faces[cand] - 1])
+    probe = vertices[faces[order[picks], 0]]
+    probe_shell = np.tile(cand, 3)
+    point, shell = _odd_crossings(probe, vertices, faces, shells.labels)
+    is_pair = np.zeros((k, k), dtype=bool)
+    is_pair[inner, outer] = True
+    hit_inner = probe_shell[point]
+    ok = is_pair[hit_inner, shell]
+    votes = np.zeros((k, k), dtype=np.int64)
+    np.add.at(votes, (hit_inner[ok], shell[ok]), 1)
+    contained = votes >= 2  # (inner, outer): at least two of three probes inside
+    depth = contained.sum(axis=1).astype(np.int64)
+    boxed = np.where(contained, box[None, :], np.inf)
+    parent = np.where(contained.any(axis=1), np.argmin(boxed, axis=1), -1).astype(np.int64)
     return depth, parent
+
+
+#: A ray direction off every axis and diagonal, so probes rarely graze edges.
+_RAY_DIR = np.array([0.5741, 0.6187, 0.5364]) / np.linalg.norm([0.5741, 0.6187, 0.5364])
+
+
+def _odd_crossings(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which shells each point lies inside, by ray parity.
+
+    One ray per point is advanced hit after hit (one Embree call per step for all rays).
+    Returns (point ids, shell ids) pairs with an odd number of crossings: the point is
+    inside that (closed) shell.
+    """
+    scene = RayScene(vertices, faces)
+    origin = points.copy()
+    active = np.arange(len(points))
+    pts, shs = [], []
+    direction = np.tile(_RAY_DIR, (len(points), 1))
+    for _ in range(256):  # steps along the rays, each a batch over all rays
+        if len(active) == 0:
+            break
+        hit, dist = scene.first_hit(origin[active], direction[active])
+        alive = hit >= 0
+        pts.append(active[alive])
+        shs.append(labels[hit[alive]])
+        origin[active[alive]] += direction[active[alive]] * (dist[alive] + 1e-6)[:, None]
+        active = active[alive]
+    if not pts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    pair = np.stack([np.concatenate(pts), np.concatenate(shs)], axis=1)
+    uniq, count = np.unique(pair, axis=0, return_counts=True)
+    odd = uniq[count % 2 == 1]
+    return odd[:, 0], odd[:, 1]

@@ -136,14 +136,19 @@ def winding_numbers(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray)
     """Generalised winding number of each point with respect to a triangle set.
 
     points : (p, 3) float64; returns (p,) float64 (±1 inside a closed shell, 0 outside).
-    Memory is O(m) per point; meant for a few points per shell.
+    Works in chunks of about 4M point-triangle pairs.
     """
     out = np.zeros(len(points))
     tri = vertices[faces]
-    for i, p in enumerate(points):  # one row per shell, not per triangle
-        a, b, c = (tri[:, k] - p for k in range(3))
-        la, lb, lc = (np.linalg.norm(x, axis=1) for x in (a, b, c))
-        det = np.einsum("ij,ij->i", a, np.cross(b, c))
-        den = la * lb * lc + np.einsum("ij,ij->i", a, b) * lc + np.einsum("ij,ij->i", b, c) * la + np.einsum("ij,ij->i", c, a) * lb
-        out[i] = np.arctan2(det, den).sum() * 2.0 / (4.0 * np.pi)
+    chunk = max(1, 4_000_000 // max(len(faces), 1))
+    for s in range(0, len(points), chunk):  # chunks of points, each against all triangles
+        p = points[s : s + chunk, None, :]
+        a, b, c = tri[None, :, 0] - p, tri[None, :, 1] - p, tri[None, :, 2] - p
+        la, lb, lc = (np.sqrt(np.einsum("pfi,pfi->pf", x, x)) for x in (a, b, c))
+        det = np.einsum("pfi,pfi->pf", a, np.cross(b, c))
+        den = (
+            la * lb * lc + np.einsum("pfi,pfi->pf", a, b) * lc
+            + np.einsum("pfi,pfi->pf", b, c) * la + np.einsum("pfi,pfi->pf", c, a) * lb
+        )
+        out[s : s + chunk] = np.arctan2(det, den).sum(axis=1) / (2.0 * np.pi)
     return out

@@ -38,9 +38,15 @@ def unique_rows(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def weld_soup(triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Indexed mesh from a triangle soup by exact welding.
 
+    Coordinates within 1e-12 of the largest one from zero count as zero.
+
     triangles : (m, 3, 3) float32/float64 -> (vertices (n, 3) float64, faces (m, 3) int64).
     """
     flat = triangles.reshape(-1, 3)
+    extent = float(np.abs(flat).max()) if len(flat) else 0.0
+    tiny = np.abs(flat) < extent * 1e-12  # exporters' round-off around zero (±1e-16)
+    if tiny.any():
+        flat = np.where(tiny, flat.dtype.type(0.0), flat)
     unique, inverse = unique_rows(flat)
     return unique.astype(np.float64), inverse.reshape(-1, 3)
 
