@@ -45,10 +45,13 @@ function renderHead() {
     queued: 'Ready, waiting for a free printer with this profile.',
   };
   let text = words[job.state] || `${stateLabel(job.state)}…`;
-  if (pct !== null && !FINAL_STATES.includes(job.state) && job.state !== 'needs_attention') text += ` ${fmtPct(pct)}.`;
-  if (job.stage_detail && !FINAL_STATES.includes(job.state)) text += ` ${job.stage_detail}`;
+  const running = !FINAL_STATES.includes(job.state) && job.state !== 'needs_attention';
+  if (pct !== null && running) text += ` ${fmtPct(pct)}`;
+  if (job.stage_detail && running) text += ` — ${job.stage_detail}`;
   const printer = jobPrinter(job);
-  if (printer && ['printing', 'done'].includes(job.state)) text += ` Printer: ${printer}.`;
+  if (printer && ['printing', 'done'].includes(job.state) && !String(job.stage_detail || '').includes(printer)) {
+    text += ` (printer: ${printer})`;
+  }
   $('job-progress').textContent = text;
 
   const show = (id, on) => $(id).classList.toggle('hidden', !on);
@@ -228,7 +231,7 @@ async function renderViewer() {
     disposeViewer = dispose;
     const swatch = (c) => `--swatch: #${c.toString(16).padStart(6, '0')}`;
     $('legend').replaceChildren(...loaded.map((l) => el('span', { style: swatch(COLOURS[l.kind]) }, l.label)),
-      markers.length ? el('span', { style: swatch(COLOURS.thin) }, `Too thin to cast (${markers.length})`) : null);
+      ...(markers.length ? [el('span', { style: swatch(COLOURS.thin) }, `Too thin to cast (${markers.length})`)] : []));
     if (failures.length) showMessage(`Some 3D files could not be shown: ${failures.join('; ')}`, 'error', { key: 'viewer' });
   } catch (err) {
     overlay.textContent = err.message || String(err);

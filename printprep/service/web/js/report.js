@@ -44,8 +44,13 @@ export function plainReport(job) {
   const errorLower = String(job.error || "").toLowerCase();
   if (job.error && !listed.some((p) => errorLower.includes(p.toLowerCase()))) add(problems, String(job.error));
   for (const p of listed) add(problems, p);
+  // Warnings that repeat a problem in other words (same opening clause) are left out.
+  const head = (t) => String(t).split(/[;:]/)[0].trim().toLowerCase();
+  const problemHeads = new Set(problems.map(head));
   for (const s of sections(report)) {
-    if (Array.isArray(s.warnings)) for (const w of s.warnings) add(notes, text(w));
+    if (Array.isArray(s.warnings)) {
+      for (const w of s.warnings) if (!problemHeads.has(head(text(w)))) add(notes, text(w));
+    }
   }
   const units = first(report, 'units');
   const scale = Number(first(report, 'scale'));
@@ -71,7 +76,9 @@ export function plainReport(job) {
     const d = gates.map((g) => g && (g.diameter_mm ?? g.d_mm)).filter((x) => x !== undefined);
     add(notes, `${gates.length === 1 ? 'One sprue' : `${gates.length} sprues`}${d.length ? ` (${d.map((x) => `${fmtNumber(x, 1)} mm`).join(', ')})` : ''} added for casting.`);
   }
-  const supports = first(report, 'support_count') ?? first(report, 'supports_count');
+  const supportSection = first(report, 'supports');
+  const supports = first(report, 'support_count') ?? first(report, 'supports_count')
+    ?? (supportSection && typeof supportSection === 'object' && !Array.isArray(supportSection) ? supportSection.count : undefined);
   if (supports !== undefined) add(notes, `${supports} support${Number(supports) === 1 ? '' : 's'} added for printing.`);
   const layers = first(report, 'layer_count');
   if (layers !== undefined) add(notes, `Sliced into ${layers} layers.`);
@@ -95,11 +102,15 @@ export function metalWeights(job) {
   for (const key of order) {
     const sec = report[key];
     if (sec && typeof sec === 'object') {
-      const w = first(sec, 'metal_weight_g') ?? first(sec, 'metal_weights_g');
-      if (w && typeof w === 'object') { weights = w; source = 'casting'; break; }
+      const w = [sec.metal_weight_by_alloy_g, sec.metal_weight_g, sec.metal_weights_g]
+        .find((x) => x && typeof x === 'object');
+      if (w) { weights = w; source = 'casting'; break; }
     }
   }
-  if (!weights) weights = first(report, 'metal_weight_g') ?? job.metal_weight_g ?? null;
+  if (!weights) {
+    weights = [first(report, 'metal_weight_by_alloy_g'), first(report, 'metal_weight_g'), job.metal_weight_g]
+      .find((x) => x && typeof x === 'object') ?? null;
+  }
   if (!weights || typeof weights !== 'object') return null;
   const allowance = first(report, 'tree_allowance_pct');
   const rows = Object.entries(weights)
