@@ -51,6 +51,9 @@ def test_transition_checks_the_current_state_and_logs_an_event(store: Store) -> 
         store.transition("nope", "done", "x")
     with pytest.raises(Exception, match="cannot set job field"):
         store.transition(job.id, "done", "x", state="done")
+    done = store.transition(job.id, "done", "printed", elapsed_s=12.5, data={"a": 1})
+    assert done.state == "done"
+    assert store.events(job.id)[-1].data == {"elapsed_s": 12.5, "a": 1}
 
 
 def test_queued_jobs_are_ordered_by_priority_then_age(store: Store) -> None:

@@ -58,6 +58,7 @@ def _serve(args: argparse.Namespace) -> int:
     from printprep.service.app import build_printers, create_app
 
     settings = _settings(args, host=args.host, port=args.port)
+    _setup_logging(settings.server.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     printers = build_printers(settings)  # a bad [[printers]] entry stops here (exit 2)
     app = create_app(settings, printers=printers)
@@ -75,6 +76,15 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=5,
     )
     return 0
+
+
+def _setup_logging(level: str) -> None:
+    import logging
+
+    logging.basicConfig(
+        level=logging.DEBUG if level == "trace" else getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 def _worker(args: argparse.Namespace) -> int:

@@ -340,6 +340,11 @@ class JobRun:
 
     # -- endings -------------------------------------------------------------------------
     def finish_failed(self, error: str, data: dict[str, Any] | None = None) -> None:
+        if self.job.original_path is not None:  # name the user's file, not our copy
+            error = error.replace(
+                str(self.job.original_path),
+                str(self.job.options.get("original_filename", self.job.original)),
+            )
         self.report["error"] = error
         try:
             self.store.transition(

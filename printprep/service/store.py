@@ -466,13 +466,18 @@ class Store:
 
         ``expect``: the state(s) the job must be in now, else :class:`JobStateError`
         (nothing changes). ``fields`` may also set any of :data:`MUTABLE_FIELDS`
-        (``printer``, ``progress_pct``, ``error``, ``archive``, ...).
+        (``printer``, ``progress_pct``, ``error``, ``archive``, ...); other keyword
+        arguments (``elapsed_s=...``) are facts about the step and go into the event's
+        ``data``. The job's ``state`` and ``id`` cannot be set this way.
         """
         if to_state not in STATES:
             raise PrintprepError(f"unknown job state {to_state!r}", where=f"job {job_id}")
-        bad = sorted(set(fields) - set(MUTABLE_FIELDS))
+        bad = sorted({"state", "id", "created_at", "updated_at"} & set(fields))
         if bad:
             raise PrintprepError(f"cannot set job field(s) {', '.join(bad)}", where=f"job {job_id}")
+        extra = {k: fields.pop(k) for k in list(fields) if k not in MUTABLE_FIELDS}
+        if extra:
+            data = {**extra, **(data or {})}
         expected = [expect] if isinstance(expect, str) else (list(expect) if expect else None)
         now = time.time()
         values = {k: _encode(k, v) for k, v in fields.items()}

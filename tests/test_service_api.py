@@ -1,0 +1,178 @@
+"""The REST API of the real server (``printprep serve`` on a free 127.0.0.1 port)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from helpers.server import Server, running_server
+
+RING = "jewelry/solitaire_ring.stl"
+
+
+@pytest.fixture(scope="module")
+def idle_server(tmp_path_factory: pytest.TempPathFactory) -> Server:
+    """A server with no workers and a small upload limit: jobs stay where the API puts them."""
+    tmp = tmp_path_factory.mktemp("api")
+    with running_server(tmp, {"workers": {"count": 0}, "server": {"upload_limit_mb": 0.5},
+                              "watch": {"enabled": False}, "printers": []}) as srv:
+        yield srv
+
+
+def _submit(srv: Server, path: Path, *, filename: str | None = None, **data: str) -> httpx.Response:
+    with srv.client() as c, open(path, "rb") as fh:
+        return c.post("/api/jobs", files={"file": (filename or path.name, fh)},
+                      data={"profile": "phrozen-sonic-4k", **data})
+
+
+def test_health_needs_no_token_and_everything_else_does(idle_server: Server) -> None:
+    r = httpx.get(f"{idle_server.base_url}/api/health")
+    assert r.status_code == 200 and r.json()["status"] == "ok"
+    for method, path in (("GET", "/api/jobs"), ("POST", "/api/jobs"), ("GET", "/api/profiles"),
+                         ("GET", "/api/jobs/x"), ("POST", "/api/jobs/x/cancel")):
+        r = httpx.request(method, f"{idle_server.base_url}{path}")
+        assert r.status_code == 401, (method, path)
+        r = httpx.request(method, f"{idle_server.base_url}{path}",
+                          headers={"Authorization": "Bearer pp_not-a-token"})
+        assert r.status_code == 401, (method, path)
+    # the web page's cookie works like the header
+    r = httpx.get(f"{idle_server.base_url}/api/jobs",
+                  cookies={"printprep_token": idle_server.token})
+    assert r.status_code == 200
+    assert httpx.get(f"{idle_server.base_url}/docs").status_code == 200
+    assert "/api/jobs" in httpx.get(f"{idle_server.base_url}/openapi.json").json()["paths"]
+
+
+def test_submit_stores_the_original_untouched_and_lists_it(idle_server: Server,
+                                                           meshes: Path) -> None:
+    r = _submit(idle_server, meshes / RING, priority="3", alloy="sterling", notes="for Ana")
+    assert r.status_code == 201, r.text
+    job = r.json()
+    assert r.headers["location"] == f"/api/jobs/{job['id']}"
+    assert (job["state"], job["priority"], job["alloy"], job["source"]) == (
+        "received", 3, "sterling", "upload")
+    assert job["name"] == "solitaire_ring" and job["submitter"] == "test"
+    with idle_server.client() as c:
+        got = c.get(f"/api/jobs/{job['id']}/files/original.stl")
+        assert got.status_code == 200
+        assert got.content == (meshes / RING).read_bytes()
+        listed = c.get("/api/jobs", params={"state": "received"}).json()
+        assert job["id"] in [j["id"] for j in listed["jobs"]]
+        assert c.get("/api/jobs", params={"state": "bogus"}).status_code == 422
+        page = c.get("/api/jobs", params={"limit": 1, "offset": 0}).json()
+        assert len(page["jobs"]) == 1 and page["total"] >= 1
+        detail = c.get(f"/api/jobs/{job['id']}").json()
+        assert detail["events"][0]["message"] == "received from upload by test"
+        assert detail["artifacts"] == ["original.stl"]
+        assert c.get("/api/jobs/doesnotexist").status_code == 404
+        assert c.get(f"/api/jobs/{job['id']}/files/nothing.sl1").status_code == 404
+
+
+def test_bad_profile_or_alloy_is_a_422_naming_it(idle_server: Server, meshes: Path) -> None:
+    r = _submit(idle_server, meshes / RING, profile="no-such-printer")
+    assert r.status_code == 422 and "no-such-printer" in r.text
+    r = _submit(idle_server, meshes / RING, alloy="unobtainium")
+    assert r.status_code == 422 and "unobtainium" in r.text
+
+
+def test_path_traversal_names_are_neutralized(idle_server: Server, meshes: Path) -> None:
+    r = _submit(idle_server, meshes / RING, filename="../../../../tmp/evil.stl")
+    assert r.status_code == 201
+    job = r.json()
+    assert job["options"]["original_filename"] == "evil.stl"
+    assert job["name"] == "evil"
+    folder = idle_server.data_dir / "jobs" / job["id"]
+    assert sorted(p.name for p in folder.iterdir()) == ["original.stl"]
+    with idle_server.client() as c:
+        for bad in ("..%2F..%2Fprintprep.db", "%2E%2E", ".incoming"):
+            r = c.get(f"/api/jobs/{job['id']}/files/{bad}")
+            assert r.status_code == 404, bad
+
+
+def test_oversize_upload_is_413_and_leaves_nothing(idle_server: Server, tmp_path: Path) -> None:
+    big = tmp_path / "big.stl"
+    big.write_bytes(b"solid big\n" + b" " * (1024 * 1024))
+    before = set((idle_server.data_dir / "jobs").iterdir())
+    r = _submit(idle_server, big)
+    assert r.status_code == 413 and "upload limit" in r.text
+    # a chunked upload (no Content-Length) is counted as it streams
+    def chunks():
+        yield b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.stl\"\r\n\r\n"
+        for _ in range(12):
+            yield b"x" * 100_000
+        yield b"\r\n--b--\r\n"
+
+    with idle_server.client() as c:
+        r = c.post("/api/jobs", content=chunks(),
+                   headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert r.status_code == 413
+    assert set((idle_server.data_dir / "jobs").iterdir()) == before
+
+
+def test_unreadable_content_is_a_failed_job_with_the_reason(idle_server: Server,
+                                                           tmp_path: Path) -> None:
+    junk = tmp_path / "ring.stl"
+    junk.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    r = _submit(idle_server, junk)
+    assert r.status_code == 201
+    job = r.json()
+    assert job["state"] == "failed"
+    assert "ring.stl: content is not a mesh format" in job["error"]
+    empty = tmp_path / "empty.stl"
+    empty.write_bytes(b"")
+    job = _submit(idle_server, empty).json()
+    assert job["state"] == "failed" and "empty" in job["error"]
+
+
+def test_cancel_and_retry(idle_server: Server, meshes: Path) -> None:
+    job = _submit(idle_server, meshes / RING).json()
+    with idle_server.client() as c:
+        r = c.post(f"/api/jobs/{job['id']}/cancel")
+        assert r.status_code == 200 and r.json()["state"] == "cancelled"
+        r = c.post(f"/api/jobs/{job['id']}/cancel")
+        assert r.status_code == 409 and r.json()["state"] == "cancelled"
+        r = c.post(f"/api/jobs/{job['id']}/retry")
+        assert r.status_code == 200 and r.json()["state"] == "received"
+        assert r.json()["attempts"] == 0
+        r = c.post(f"/api/jobs/{job['id']}/retry")
+        assert r.status_code == 409
+        msgs = [e["message"] for e in c.get(f"/api/jobs/{job['id']}").json()["events"]]
+        assert msgs[1:] == ["cancelled by test", "retry requested by test"]
+        assert c.post("/api/jobs/nope/cancel").status_code == 404
+        assert c.post(f"/api/jobs/{job['id']}/approve").status_code == 409
+
+
+def test_profiles_lists_the_shipped_printers(idle_server: Server) -> None:
+    with idle_server.client() as c:
+        body = c.get("/api/profiles").json()
+    names = [p["name"] for p in body["profiles"]]
+    assert "phrozen-sonic-4k" in names and body["default"] == "phrozen-sonic-4k"
+
+
+def test_pipeline_outcomes_failed_needs_attention_approve_reject(tmp_path: Path,
+                                                                 meshes: Path) -> None:
+    with running_server(tmp_path, {"printers": [], "watch": {"enabled": False},
+                                   "pipeline": {"prepare": False}}) as srv:
+        absurd = _submit(srv, meshes / "io/manifold_Cray_right.obj").json()
+        sheet1 = _submit(srv, meshes / "broken/pymeshfix_planar_mesh.ply").json()
+        sheet2 = _submit(srv, meshes / "broken/pymeshfix_planar_mesh.ply").json()
+        failed = srv.wait_for(absurd["id"], ("failed",), 60)
+        assert failed["error"].startswith("checking: ")
+        print("absurd ->", failed["error"])
+        for sheet in (sheet1, sheet2):
+            attention = srv.wait_for(sheet["id"], ("needs_attention",), 90)
+            assert "Approve to print it anyway" in attention["error"]
+            assert attention["report"]["attention"]
+        with srv.client() as c:
+            r = c.post(f"/api/jobs/{sheet1['id']}/reject", json={"reason": "open sheet"})
+            assert r.json()["state"] == "failed"
+            assert r.json()["error"] == "rejected by test: open sheet"
+            r = c.post(f"/api/jobs/{sheet2['id']}/approve")
+            assert r.status_code == 200 and r.json()["state"] == "received"
+        # approved: it goes past the question (on to slicing, whatever slicing makes of it)
+        after = srv.wait_for(sheet2["id"], ("queued", "failed", "printing", "done"), 120)
+        messages = [e["message"] for e in after["events"]]
+        print("approved ->", after["state"], after["error"], messages)
+        assert "approved earlier: going on past the open questions" in messages
+
