@@ -160,17 +160,14 @@ def check_mesh(
         finite = th[np.isfinite(th)]
         min_thickness = float(finite.min()) if len(finite) else None
         wall_reason = f"{alloy} needs {limit_mm} mm to cast" if alloy else f"casting minimum {limit_mm} mm"
-        thin = thin_regions(vertices, faces, th, info, limit_mm, wall_reason)
-        if floor_mm is not None and floor_mm > limit_mm:
-            thin = thin_regions(vertices, faces, th, info, floor_mm, floor_reason)
-        below_floor = [r for r in thin if floor_mm is not None and r.min_thickness_mm < floor_mm]
-        for r in thin[:5]:
+        thin = thin_regions(vertices, faces, th, info, max(limit_mm, floor_mm or 0.0), wall_reason)
+        for r in thin:
+            below_floor = floor_mm is not None and r.min_thickness_mm < floor_mm
+            if below_floor:
+                r.reason = f"{floor_reason}; {wall_reason}"
             c = ", ".join(f"{x:.1f}" for x in r.center_mm)
-            sentence = (
-                f"walls are {r.min_thickness_mm:.2f} mm near ({c}) over {r.area_mm2:.2f} mm²; "
-                + r.reason
-            )
-            if alloy or r in below_floor:
+            sentence = f"walls are {r.min_thickness_mm:.2f} mm near ({c}) over {r.area_mm2:.2f} mm²; {r.reason}"
+            if below_floor or (alloy and r.min_thickness_mm < limit_mm):
                 problems.append(sentence)
             else:
                 warnings.append(sentence)
