@@ -45,11 +45,11 @@ function row(job) {
   const pct = jobProgressPct(job);
   const link = el('a', { href: `/jobs/${encodeURIComponent(job.id)}` }, jobName(job));
   return el('tr', { 'data-job': job.id, 'data-state': job.state },
-    el('td', {}, link, el('div', { class: 'muted' }, `#${job.id}`)),
+    el('td', {}, link, el('div', { class: 'muted job-id' }, `#${job.id}`)),
     el('td', {}, stateBadge(job.state)),
     el('td', { class: 'hide-narrow' }, job.profile || '—'),
     el('td', { class: 'hide-narrow' }, jobPrinter(job) || '—'),
-    el('td', { class: 'num' }, ['done'].includes(job.state) ? '100 %' : fmtPct(pct)),
+    el('td', { class: 'num' }, job.state === 'done' ? '100 %' : ACTIVE_STATES.includes(job.state) ? fmtPct(pct) : '—'),
     el('td', { class: 'hide-narrow' }, fmtTime(jobCreated(job))));
 }
 
