@@ -369,3 +369,41 @@ def test_tablet_layout_has_no_sideways_scrolling(
             assert overflow <= 0, f"{path} at {width} px scrolls sideways by {overflow} px"
             size = page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
             assert size >= 18, f"{path}: body text {size}px is too small at arm's length"
+
+
+def test_upload_shows_progress_and_can_be_stopped(
+    context: tuple[Any, Recorder], server: Server, meshes: Path
+) -> None:
+    """With the upload slowed to a workshop Wi-Fi crawl, the bar moves; stopping it
+    sends nothing half-made to the queue."""
+    ctx, _ = context
+    page = ctx.new_page()
+    sign_in(page, server)
+    with server.client() as c:
+        before = c.get("/api/jobs", params={"limit": 500}).json()["total"]
+    cdp = ctx.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 20, "downloadThroughput": -1, "uploadThroughput": 40_000},
+    )
+    page.wait_for_selector('#profile option[value="phrozen-sonic-4k"]', state="attached")
+    page.set_input_files("#file", str(meshes / "jewelry" / "solitaire_ring.stl"))  # 169 kB
+    page.click("#submit-button")
+    page.wait_for_selector("#upload:not(.hidden)")
+    page.wait_for_function(
+        "() => { const p = document.getElementById('progress'); return p.value > 5 && p.value < 90; }",
+        timeout=15_000,
+    )
+    assert page.is_disabled("#submit-button")
+    page.click("#cancel-upload")
+    page.wait_for_selector(".message.error")
+    assert "stopped" in page.inner_text("#messages")
+    assert page.is_enabled("#submit-button")
+    assert page.url.endswith("/submit")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+    with server.client() as c:
+        assert c.get("/api/jobs", params={"limit": 500}).json()["total"] == before
