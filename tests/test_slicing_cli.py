@@ -65,28 +65,37 @@ def test_slice_then_layers(
 def test_slice_repairs_broken_input_and_says_so(
     tmp_path: Path, meshes: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    src = meshes / "broken" / "admesh_hourglass_fill-holes-bad.stl"
-    if not src.exists():
-        src = next((meshes / "broken").glob("admesh_*fill-holes-bad.stl"))
+    import trimesh
+
+    ring = trimesh.load(meshes / "jewelry" / "solitaire_ring.stl")
+    holed = trimesh.Trimesh(ring.vertices, ring.faces[3:], process=False)  # a copy with a hole
+    src = tmp_path / "holed.stl"
+    holed.export(src)
+    assert not holed.is_watertight
     out = tmp_path / "fixed.zip"
     rc = main(
-        [
-            "slice",
-            str(src),
-            "-p",
-            "elegoo-mars-4-dlp",
-            "-o",
-            str(out),
-            "--units",
-            "mm",
-            "--layer-height",
-            "0.1",
-        ]
+        ["slice", str(src), "-p", "elegoo-mars-4-dlp", "-o", str(out), "--layer-height", "0.1"]
     )
     captured = capsys.readouterr()
-    if rc != 0:
-        assert "does not fit" in captured.err  # admesh parts may be too large; still repaired first
+    assert rc == 0, captured.err
     assert "repaired before slicing" in captured.err
+    with read_archive(out) as a:
+        assert a.layer_count == round(ring.extents[2] / 0.1)
+    assert (
+        main(
+            [
+                "slice",
+                str(src),
+                "-p",
+                "elegoo-mars-4-dlp",
+                "-o",
+                str(tmp_path / "n.zip"),
+                "--no-repair",
+            ]
+        )
+        == 2
+    )
+    assert "not a closed" in capsys.readouterr().err
 
 
 def test_bad_usage_exits_2(
