@@ -30,6 +30,9 @@ class OrientSettings:
 
     candidates: int = 300
     critical_angle_deg: float = 45.0
+    #: faces this close to the critical angle count as overhangs too: the search must not
+    #: win by laying big faces exactly on the limit (they print as stair-step slivers)
+    margin_deg: float = 10.0
     ring_tilt_deg: tuple[float, float] = (30.0, 45.0)
     max_samples: int = 30_000
     w_detail: float = 20.0
@@ -120,7 +123,7 @@ def _scores(
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Score every candidate: up (k, 3) -> scores (k,), terms {name: (k,)}."""
     down_dot = -(normals @ up.T)  # (f, k)
-    over = down_dot > np.cos(np.radians(90.0 - s.critical_angle_deg))
+    over = down_dot > np.cos(np.radians(90.0 - s.critical_angle_deg - s.margin_deg))
     a_support = area @ over
     a_detail = (area * detail) @ over
     hh = hull_vertices @ up.T

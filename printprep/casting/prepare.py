@@ -26,6 +26,7 @@ from printprep.casting.analysis import DetailSettings, SurfaceAnalysis, analyse_
 from printprep.casting.orient import Orientation, OrientSettings, choose_orientation
 from printprep.casting.sprues import Gate, SprueSettings, build_sprues
 from printprep.casting.supports import SupportPlan, SupportSettings, plan_supports
+from printprep.casting.verify import layer_check, problem_tips
 from printprep.errors import CastingError
 
 #: share of metal added for the tree and button (domain.md §1: 5–50 %)
@@ -48,6 +49,9 @@ class PrepareOptions:
     support_mode: str = "fused"
     up: tuple[float, float, float] | None = None
     tree_allowance_pct: float = DEFAULT_TREE_ALLOWANCE_PCT
+    #: rounds of slicing the supported print at the printer's pitch to find islands left
+    #: and give them tips (0: trust the mesh analysis alone)
+    verify_rounds: int = 2
     detail: DetailSettings = field(default_factory=DetailSettings)
     sprues: SprueSettings = field(default_factory=SprueSettings)
     orient: OrientSettings = field(default_factory=OrientSettings)
@@ -151,6 +155,7 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
     timings["orient"] = time.perf_counter() - t
 
     t = time.perf_counter()
+    layer_h = float(getattr(prof, "layer_height_mm", 0.05))
     lift = opt.support.lift_mm if opt.supports else 0.0
     rotated = casting.vertices @ rot.T
     lo, hi = rotated.min(axis=0), rotated.max(axis=0)
@@ -165,7 +170,22 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
     plan = None
     support_p = _empty()
     if opt.supports:
-        plan = plan_supports(casting_p, c_detail, opt.support, hard=c_hard)
+        engine_p = ray_engine(casting_p)
+        plan = plan_supports(casting_p, c_detail, opt.support, engine_p, hard=c_hard)
+        extra_pts = np.zeros((0, 3))
+        extra_faces = np.zeros(0, dtype=np.int64)
+        rounds = opt.verify_rounds if getattr(prof, "kind", "") == "resin" else 0
+        for _ in range(rounds):
+            trial = solids.to_trimesh(solids.to_manifold(casting_p, "casting") + plan.solid)
+            layer_report, shift = layer_check(trial, prof, layer_h)
+            pts, faces = problem_tips(layer_report, shift, engine_p, layer_h, min(prof.pitch_mm))
+            if len(pts) == 0:
+                break
+            extra_pts = np.vstack([extra_pts, pts])
+            extra_faces = np.concatenate([extra_faces, faces])
+            plan = plan_supports(
+                casting_p, c_detail, opt.support, engine_p, hard=c_hard, extra_tips=(extra_pts, extra_faces)
+            )
         support_p = solids.to_trimesh(plan.solid) if plan.solid is not None else _empty()
         if opt.support_mode == "fused" and len(support_p.faces):
             print_mesh = solids.to_trimesh(solids.to_manifold(casting_p, "casting") + plan.solid)
@@ -182,7 +202,6 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
     allowance = 1.0 + opt.tree_allowance_pct / 100.0
     weights = {a: round(metal_weight_g(cast_v * allowance, a), 2) for a in sorted(ALLOYS)}
     height = float(print_mesh.bounds[1, 2] - print_mesh.bounds[0, 2])
-    layer_h = float(getattr(prof, "layer_height_mm", 0.05))
     print_v = float(print_mesh.volume) if print_mesh.is_volume else float(
         casting_solid.volume() + (plan.solid.volume() if plan is not None and plan.solid is not None else 0.0)
     )

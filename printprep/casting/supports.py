@@ -39,6 +39,8 @@ class SupportSettings:
     """Support generation settings (lengths mm, angles degrees)."""
 
     critical_angle_deg: float = 45.0
+    #: faces up to this much steeper than the critical angle are covered too
+    overhang_margin_deg: float = 5.0
     spacing_mm: float = 3.0
     tip_diameter_mm: float = 0.4
     penetration_mm: float = 0.2
@@ -110,7 +112,7 @@ def overhang_points(
     returns points (k, 3) float64 mm and their faces (k,) int64.
     """
     normals = mesh.face_normals
-    over = (-normals[:, 2] > np.cos(np.radians(90.0 - s.critical_angle_deg))) & allowed
+    over = (-normals[:, 2] > np.cos(np.radians(90.0 - s.critical_angle_deg - s.overhang_margin_deg))) & allowed
     idx = np.nonzero(over)[0]
     if len(idx) == 0:
         return np.zeros((0, 3)), np.zeros(0, dtype=np.int64)
@@ -157,16 +159,21 @@ def plan_supports(
     settings: SupportSettings | None = None,
     engine=None,
     hard: np.ndarray | None = None,
+    extra_tips: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> SupportPlan:
     """Support points and routes for ``mesh`` (print frame, mm).
 
     detail, hard : (f,) bool per face — no overhang tip on ``detail``; a pillar may land
     on the part only off ``hard`` (defaults to ``detail``).
+    extra_tips : (points (k, 3) mm, faces (k,)) more island tips, e.g. from a layer check.
     """
     s = settings or SupportSettings()
     engine = engine or ray_engine(mesh)
     minima, min_faces = island_points(mesh)
     isl = mesh.vertices[minima]
+    if extra_tips is not None and len(extra_tips[0]):
+        isl = np.vstack([isl, extra_tips[0]])
+        min_faces = np.concatenate([min_faces, extra_tips[1]])
     over, over_faces = overhang_points(mesh, ~detail, s)
     if len(isl) and len(over):
         d, _ = cKDTree(isl).query(over)
