@@ -176,3 +176,25 @@ def test_pipeline_outcomes_failed_needs_attention_approve_reject(tmp_path: Path,
         print("approved ->", after["state"], after["error"], messages)
         assert "approved earlier: going on past the open questions" in messages
 
+
+
+def test_a_ring_goes_all_the_way_to_done_on_the_virtual_printer(tmp_path: Path,
+                                                                meshes: Path) -> None:
+    printer = {"name": "bench-1", "type": "virtual", "profile": "phrozen-sonic-4k",
+               "time_scale": 0.0005}
+    with running_server(tmp_path, {"printers": [printer], "watch": {"enabled": False}}) as srv:
+        job = _submit(srv, meshes / RING, alloy="sterling").json()
+        done = srv.wait_for(job["id"], ("done", "failed", "needs_attention", "cancelled"), 240)
+        assert done["state"] == "done", done["error"]
+        assert done["printer"] == "bench-1" and done["progress_pct"] == 100
+        states = [e["state"] for e in done["events"]]
+        for stage in ("received", "checking", "repairing", "preparing", "slicing", "queued",
+                      "printing", "done"):
+            assert stage in states, stage
+        assert done["archive"] in done["artifacts"] and "report.json" in done["artifacts"]
+        with srv.client() as c:
+            archive = c.get(f"/api/jobs/{job['id']}/files/{done['archive']}")
+            report = c.get(f"/api/jobs/{job['id']}/files/report.json").json()
+        assert archive.status_code == 200 and archive.content[:2] == b"PK"
+        assert report["archive"] == done["archive"] and report["check"]["watertight"]
+        assert done["report"]["load"]["triangles"] > 0

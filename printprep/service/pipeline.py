@@ -297,7 +297,7 @@ class JobRun:
         ask = None
         if not sound:
             ask = "the mesh could not be made sound automatically"
-        elif thin and (alloy or not getattr(report, "printable", True)):
+        elif thin and not getattr(report, "printable", True):
             ask = "walls below the casting minimum" + (f" for {alloy}" if alloy else "")
         elif not getattr(report, "printable", True):
             ask = "the mesh is not printable as it is"
