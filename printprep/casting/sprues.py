@@ -111,6 +111,31 @@ def gate_diameter_mm(section_mm: float, s: SprueSettings) -> float:
     return float(np.clip(s.factor * section_mm, s.min_diameter_mm, s.max_diameter_mm))
 
 
+def ball_diameter_mm(engine, points: np.ndarray, normals: np.ndarray, n_dirs: int = 96) -> np.ndarray:
+    """Diameter of the largest ball inside the part tangent at each surface point.
+
+    The ball tangent at p with centre on the inward normal and passing through a surface
+    point hit at distance d along a direction at angle t from the inward normal has
+    diameter d / cos t; the largest empty one is the minimum over a hemisphere of rays.
+    points, normals : (n, 3) float64 (mm, unit outward); returns (n,) float64 mm.
+    """
+    i = np.arange(n_dirs) + 0.5
+    cz = 1.0 - i / n_dirs  # uniform over the hemisphere, cos t in (0, 1]
+    r = np.sqrt(1.0 - cz * cz)
+    phi = i * np.pi * (3.0 - np.sqrt(5.0))
+    local = np.column_stack([r * np.cos(phi), r * np.sin(phi), cz])  # (k, 3), z = inward
+    inward = -normals
+    helper = np.where(np.abs(inward[:, :1]) < 0.9, [[1.0, 0, 0]], [[0, 1.0, 0]])
+    e1 = np.cross(inward, helper)
+    e1 /= np.linalg.norm(e1, axis=1, keepdims=True)
+    e2 = np.cross(inward, e1)
+    dirs = local[None, :, :1] * e1[:, None] + local[None, :, 1:2] * e2[:, None] + local[None, :, 2:] * inward[:, None]
+    origins = np.repeat(points - normals * 1e-4, n_dirs, axis=0)
+    d = ray_distance_mm(engine, origins, dirs.reshape(-1, 3)).reshape(len(points), n_dirs)
+    diam = (d / cz[None]).min(axis=1)
+    return np.where(np.isfinite(diam), diam, 0.0)
+
+
 def smoothed_section_mm(mesh: trimesh.Trimesh, thickness_mm: np.ndarray, radius_mm: float) -> np.ndarray:
     """Area-weighted mean section within ``radius_mm`` of each face: (f,) float64, mm.
 
@@ -200,8 +225,8 @@ def choose_gates(
         chosen: list[int] = []
         for lab in masses:
             faces = np.nonzero(labels == lab)[0]
-            faces = faces[np.argsort(-section[faces], kind="stable")]
-            f = _first_clear(mesh, faces[:64], s, engine)
+            faces = faces[np.argsort(-section[faces], kind="stable")][:256]
+            f = _first_clear(mesh, faces, section, s, engine)
             chosen.append(f)
         # extra gates when the count asks for more than there are masses: spread them
         while s.count is not None and len(chosen) < s.count:
@@ -214,13 +239,20 @@ def choose_gates(
     return gates
 
 
-def _first_clear(mesh: trimesh.Trimesh, faces: np.ndarray, s: SprueSettings, engine) -> int:
-    """The first of ``faces`` whose normal ray stays clear of the part for the sprue length."""
+def _first_clear(
+    mesh: trimesh.Trimesh, faces: np.ndarray, section: np.ndarray, s: SprueSettings, engine
+) -> int:
+    """Of candidate ``faces``, the one with the largest tangent ball (the thickest local
+    section) whose normal ray stays clear of the part for the sprue; ``section`` is
+    updated in place with the ball diameters measured."""
     c = mesh.triangles_center[faces]
     nrm = mesh.face_normals[faces]
+    ball = ball_diameter_mm(engine, c, nrm)
+    section[faces] = ball
     d = ray_distance_mm(engine, c + nrm * 1e-3, nrm)
     ok = d > s.length_mm + s.stub_length_mm + 2.0
-    return int(faces[np.argmax(ok)] if ok.any() else faces[0])
+    score = np.where(ok, ball, ball - 1e6)
+    return int(faces[int(np.argmax(score))])
 
 
 def _make_gate(
@@ -232,10 +264,10 @@ def _make_gate(
     engine,
     exact: np.ndarray | None = None,
 ) -> Gate:
-    t = float(section[face])
-    d_gate = gate_diameter_mm(t, s)
     centers = mesh.triangles_center
     p = centers[face] if exact is None else exact
+    t = float(ball_diameter_mm(engine, np.asarray(p, float)[None], mesh.face_normals[face][None])[0])
+    d_gate = gate_diameter_mm(t, s)
     near = np.linalg.norm(centers - p, axis=1) <= max(d_gate / 2, 0.3)
     nrm = (mesh.face_normals[near] * mesh.area_faces[near, None]).sum(axis=0)
     if np.linalg.norm(nrm) < 1e-9:
