@@ -201,7 +201,7 @@ function thinMarkers(layer) {
   const toFile = layer.name === job.original && Number.isFinite(scale) && scale > 0 ? 1 / scale : 1;
   return check.thin_regions
     .filter((r) => Array.isArray(r.center_mm) && r.center_mm.length === 3)
-    .map((r) => ({ at: r.center_mm.map((v) => v * toFile), radius: Math.max(0.4, Math.sqrt(r.area_mm2 || 0.2)) * toFile }));
+    .map((r) => ({ at: r.center_mm.map((v) => v * toFile), radius: Math.min(1.5, Math.max(0.4, Math.sqrt((r.area_mm2 || 0.5) / Math.PI))) * toFile }));
 }
 
 async function renderViewer() {

@@ -54,7 +54,10 @@ export function plainReport(job) {
   }
   const units = first(report, 'units');
   const scale = Number(first(report, 'scale'));
-  if (units && units !== 'mm' && Number.isFinite(scale) && scale !== 1) {
+  const unitsWarned = notes.some((n) => /^units\b/i.test(n));
+  if (unitsWarned) {
+    // The check already said what it assumed, in its own words.
+  } else if (units && units !== 'mm' && Number.isFinite(scale) && scale !== 1) {
     const detected = first(report, 'units_detected');
     add(notes, `The file was in ${UNIT_WORDS[units] || units}${detected === false ? '' : ' (judged from its size)'}: it was scaled ×${fmtNumber(scale, scale >= 10 ? 1 : 3)} to millimetres.`);
   } else if (units === 'mm') {
@@ -68,7 +71,7 @@ export function plainReport(job) {
     if (done.length) add(notes, `Repairs made: ${done.join(', ')}.`);
   }
   const volume = first(report, 'volume_mm3');
-  if (volume !== undefined) add(notes, `Volume of the piece: ${fmtNumber(volume, 1)} mm³.`);
+  if (volume !== undefined && Number(volume) > 0) add(notes, `Volume of the piece: ${fmtNumber(volume, 1)} mm³.`);
   const bodies = first(report, 'shells');
   if (bodies !== undefined && Number(bodies) > 1) add(notes, `The file holds ${bodies} separate bodies; they stay separate.`);
   const gates = first(report, 'gates');
