@@ -34,7 +34,7 @@ class DetailSettings:
     thin_mm: float = 0.9
     #: a thin face this close to the convex hull is an exposed extremity (a prong tip)
     tip_reach_mm: float = 1.0
-    recess_mm: float = 2.0
+    recess_mm: float = 3.0
     recess_fraction: float = 0.5
     texture_radius_mm: float = 0.3
     texture_spread: float = 0.1

@@ -64,7 +64,7 @@ class SupportPlan:
     kinds : (n,) str — "island" or "overhang"
     on_detail : (n,) bool — tip on a detail face (islands only, when unavoidable)
     routes : per tip: "straight", "bent", "tree", "on-part"
-    dropped : points that found no path (part frame, mm)
+    dropped_mm : points that found no path; landings_mm : feet standing on the part
     """
 
     tips_mm: np.ndarray
@@ -73,6 +73,8 @@ class SupportPlan:
     on_detail: np.ndarray
     routes: list[str] = field(default_factory=list)
     dropped_mm: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    #: where pillars with no way down stand on the part (mm, print frame)
+    landings_mm: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     solid: manifold3d.Manifold | None = None
 
     def contact_area_mm2(self, tip_diameter_mm: float) -> float:
@@ -145,12 +147,24 @@ def overhang_points(
     return pts[keep], face_of[keep]
 
 
+def _clear_along(engine, starts: np.ndarray, dirs: np.ndarray, radius_mm: float) -> np.ndarray:
+    """Free length along each direction for a rod of ``radius_mm``: the shortest of nine
+    parallel rays (axis and eight around the rim). starts, dirs : (n, 3); returns (n,)."""
+    dirs = dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
+    helper = np.where(np.abs(dirs[:, :1]) < 0.9, [[1.0, 0, 0]], [[0, 1.0, 0]])
+    u = np.cross(dirs, helper)
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    v = np.cross(dirs, u)
+    ang = np.arange(8) * np.pi / 4
+    offs = [np.zeros_like(u)] + [radius_mm * (np.cos(a) * u + np.sin(a) * v) for a in ang]
+    o = np.concatenate([starts + off for off in offs])
+    d = ray_distance_mm(engine, o, np.tile(dirs, (len(offs), 1)))
+    return d.reshape(len(offs), -1).min(axis=0)
+
+
 def _clear_down(engine, pts: np.ndarray, radius_mm: float) -> np.ndarray:
-    """Distance straight down to the part from each point, over 5 rays of a pillar: (n,)."""
-    offs = np.array([[0, 0, 0], [1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0]], float) * radius_mm
-    origins = (pts[None] + offs[:, None]).reshape(-1, 3)
-    d = ray_distance_mm(engine, origins, np.broadcast_to(-UP, origins.shape).copy())
-    return d.reshape(5, -1).min(axis=0)
+    """Free length straight down from each point for a pillar of ``radius_mm``: (n,)."""
+    return _clear_along(engine, pts, np.tile(-UP, (len(pts), 1)), radius_mm)
 
 
 def plan_supports(
@@ -203,9 +217,12 @@ def route_legs(
     dirs = dirs[np.lexsort((np.arange(len(dirs)), dirs[:, 2]))]  # steepest first
     lengths = np.array([1.5, 2.5, 3.5, 5.0, 6.5, 8.0, 10.0])
     n, nd = len(tips), len(dirs)
-    o = np.repeat(tips - UP * 1e-3, nd, axis=0)
+    # the head (first head_length_mm, tapering from the tip) may graze the surface it
+    # holds; the rod is checked from half-way down the head, at full pillar radius
+    lead = 0.5 * s.head_length_mm
+    o = np.repeat(tips, nd, axis=0) + np.tile(dirs, (n, 1)) * lead
     d = np.tile(dirs, (n, 1))
-    free = ray_distance_mm(engine, o, d).reshape(n, nd)  # along each direction
+    free = (_clear_along(engine, o, d, pil_r) + lead).reshape(n, nd)
     ends = tips[:, None, None] + dirs[None, :, None] * lengths[None, None, :, None]  # (n, nd, nl, 3)
     fits = (free[:, :, None] > lengths[None, None, :] + pil_r) & (
         ends[..., 2] > s.base_thickness_mm + s.min_pillar_length_mm
@@ -254,8 +271,8 @@ def build_routes(
     centre = tips + UP * (s.penetration_mm - tip_r)
     head_end = tips - UP * s.head_length_mm
     # the head itself must be clear below the tip
-    below = _clear_down(engine, tips - UP * 1e-3, 0.0)
-    room = below >= s.head_length_mm + pil_r
+    lead = 0.5 * s.head_length_mm
+    room = _clear_down(engine, tips - UP * lead, pil_r) >= s.head_length_mm - lead + pil_r
     foot_clear = _clear_down(engine, head_end, pil_r)
     straight = room & ~np.isfinite(foot_clear) & (head_end[:, 2] > base_top + s.min_pillar_length_mm)
     plan.on_detail = plan.on_detail.copy()
@@ -282,6 +299,7 @@ def build_routes(
                 land_face[i] = f
 
     routes: list[str] = []
+    landings: list[np.ndarray] = []
     parts: list[manifold3d.Manifold] = []
     feet: list[np.ndarray] = []
     keep = np.zeros(n, dtype=bool)
@@ -303,7 +321,7 @@ def build_routes(
                     j = int(np.argmin(np.where(ok, dxy, np.inf)))
                     target = np.array([column_xy[j, 0], column_xy[j, 1], join_z[j]])
                     vec = target - top
-                    dist = ray_distance_mm(engine, top[None], (vec / np.linalg.norm(vec))[None])[0]
+                    dist = _clear_along(engine, top[None], vec[None], pil_r)[0]
                     if dist > np.linalg.norm(vec) + pil_r:
                         parts.append(solids.capsule(top, target, pil_r, pil_r))
                         routes.append("tree")
@@ -331,6 +349,7 @@ def build_routes(
             parts.append(solids.capsule(head_end[i], foot + UP * (s.penetration_mm - tip_r), pil_r, tip_r))
             plan.on_detail[i] |= bool(detail[land_face[i]])
             routes.append("on-part")
+            landings.append(foot)
         else:
             continue
         keep[i] = True
@@ -338,6 +357,7 @@ def build_routes(
     kept_order = [int(i) for i in order if keep[int(i)]]
     route_of = dict(zip(kept_order, routes, strict=True))
     plan.dropped_mm = tips[~keep]
+    plan.landings_mm = np.array(landings).reshape(-1, 3)
     sel = np.nonzero(keep)[0]
     plan.tips_mm = tips[sel]
     plan.tip_faces = plan.tip_faces[sel]
