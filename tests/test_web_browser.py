@@ -35,7 +35,7 @@ CHROMIUM_ARGS = [
 PRINTER = "virtual-1"
 #: Virtual printer speed: a ring's print of ~30 min takes a few seconds, long enough to
 #: watch the printer card show "printing".
-TIME_SCALE = 0.004
+TIME_SCALE = 0.002
 
 
 @pytest.fixture(scope="module")
@@ -272,7 +272,7 @@ def test_ring_from_upload_to_done_with_live_printer_card(
 
     # 3D view: a WebGL canvas, with the parts it found named in the legend.
     page.wait_for_selector("#viewer canvas")
-    page.wait_for_selector("#viewer-overlay.hidden")
+    page.wait_for_selector("#viewer-overlay", state="hidden")
     legend = page.inner_text("#legend")
     assert legend.strip(), "the legend names what the 3D view shows"
     page.focus("#viewer")

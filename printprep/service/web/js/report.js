@@ -30,7 +30,9 @@ export function plainReport(job) {
   const problems = [];
   const notes = [];
   const add = (list, text) => {
-    const sentence = text ? String(text).charAt(0).toUpperCase() + String(text).slice(1) : '';
+    // Capitalise a sentence that opens with a plain word, never a file name or an id.
+    const raw = text ? String(text) : '';
+    const sentence = /^[a-z]+[\s,]/.test(raw) ? raw.charAt(0).toUpperCase() + raw.slice(1) : raw;
     if (sentence && !list.includes(sentence)) list.push(sentence);
   };
   const text = (p) => (typeof p === 'string' ? p : (p && (p.message || p.text)) || JSON.stringify(p));
