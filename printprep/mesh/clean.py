@@ -7,8 +7,16 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from printprep.mesh.holes import boundary_loops, centre_fan, edge_keys, triangulate_loop
+from printprep.mesh.holes import (
+    boundary_loops,
+    centre_fan,
+    curved_patch,
+    edge_keys,
+    triangulate_loop,
+)
+from printprep.mesh.intersect import crossing_pairs
 from printprep.mesh.measure import triangle_cross
+from printprep.mesh.raycast import RayScene
 from printprep.mesh.topology import edge_info, face_components, orient_faces
 
 #: An open patch whose holes would need more than this fraction of its own area to close
@@ -91,16 +99,49 @@ def fill_holes(
     n_v = len(vertices)
     area = np.bincount(patch, weights=0.5 * np.linalg.norm(triangle_cross(vertices, faces), axis=1), minlength=n)
     existing = np.sort(edge_keys(info.edge_vertices[:, 0], info.edge_vertices[:, 1], n_v))
-    fills, patches, centres = [], [], []
-    for loop in loops:  # one triangulation per hole
+    # vertex -> faces, to find the surface around each hole
+    corner_order = np.argsort(faces.reshape(-1), kind="stable")
+    corner_vertex = faces.reshape(-1)[corner_order]
+    fills, patches, added = [], [], []
+    n_added = 0
+
+    def flat(loop) -> np.ndarray:
+        nonlocal n_added
         tri = triangulate_loop(vertices, loop.vertices, existing)
         if tri is None:
-            centre, tri = centre_fan(vertices, loop.vertices, n_v + len(centres))
-            centres.append(centre)
+            centre, tri = centre_fan(vertices, loop.vertices, n_v + n_added)
+            added.append(centre[None])
+            n_added += 1
+        return tri
+
+    curved_loops = []
+    for li, loop in enumerate(loops):  # one patch per hole
+        lo = np.searchsorted(corner_vertex, loop.vertices, side="left")
+        hi = np.searchsorted(corner_vertex, loop.vertices, side="right")
+        near_faces = corner_order[np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)])] // 3
+        around = vertices[np.setdiff1d(faces[near_faces].reshape(-1), loop.vertices)]
+        curved = curved_patch(vertices, loop.vertices, around, n_v + n_added)
+        if curved is not None:
+            new_pts, tri = curved
+            added.append(new_pts)
+            n_added += len(new_pts)
+            curved_loops.append(li)
+        else:
+            tri = flat(loop)
         fills.append(tri)
         patches.append(np.full(len(tri), patch[loop.face], dtype=np.int64))
-    if centres:
-        vertices = np.concatenate([vertices, np.array(centres)])
+    if curved_loops:
+        # a curved patch that runs into other faces (a hole next to a prong) goes flat
+        all_v = np.concatenate([vertices, *added])
+        all_f = np.concatenate([faces, *fills])
+        owner_of = np.concatenate([np.full(len(faces), -1), np.repeat(np.arange(len(fills)), [len(f) for f in fills])])
+        a, b = crossing_pairs(all_v, all_f, edge_info(all_f, len(all_v)), RayScene(all_v, all_f))
+        bad_loops = set(np.unique(owner_of[np.concatenate([a, b])]).tolist()) & set(curved_loops)
+        for li in sorted(bad_loops):  # a few holes at most
+            fills[li] = flat(loops[li])
+            patches[li] = np.full(len(fills[li]), patch[loops[li].face], dtype=np.int64)
+    if added:  # centres of curved patches replaced by flat ones stay unused: compact() drops them
+        vertices = np.concatenate([vertices, *added])
     new_faces = np.concatenate(fills)
     new_patch = np.concatenate(patches)
     fill_area = np.bincount(new_patch, weights=0.5 * np.linalg.norm(triangle_cross(vertices, new_faces), axis=1), minlength=n)

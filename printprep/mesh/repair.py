@@ -113,9 +113,16 @@ def repair_mesh(
     vertices, faces, n = weld_exact(vertices, faces)
     record("weld identical vertices", n)
     info = edge_info(faces, len(vertices))
-    open_v = np.unique(info.edge_vertices[info.edge_count != 2])
-    vertices, faces, n = weld_near(vertices, faces, open_v, near_weld_mm)
-    record(f"weld vertices closer than {near_weld_mm:g} mm", n)
+    open_e = info.edge_vertices[info.edge_count != 2]
+    open_v = np.unique(open_e)
+    tol_mm = near_weld_mm
+    if len(open_e):
+        length = np.linalg.norm(vertices[open_e[:, 0]] - vertices[open_e[:, 1]], axis=1)
+        length = length[length > 0]
+        if len(length):  # never merge the two ends of an edge of the part itself
+            tol_mm = min(near_weld_mm, 0.25 * float(length.min()))
+    vertices, faces, n = weld_near(vertices, faces, open_v, tol_mm)
+    record(f"weld vertices closer than {tol_mm:.3g} mm", n)
     faces, n = clean.drop_repeated(faces)
     record("remove degenerate faces", n)
     faces, n = clean.drop_duplicates(faces)
@@ -206,13 +213,21 @@ def _orient_shells(vertices, faces, patch, sheets):
     if len(faces) == 0:
         return vertices, faces, patch, 0, 0
     _, sh = _shell_info(vertices, faces, patch)
-    nested = sh.depth % 2 == 1
-    cavity = nested & (sh.volume_mm3 < 0)
+    cavity = _cavities(sh)
     wrong = sh.closed & (((sh.volume_mm3 < 0) & ~cavity) | ((sh.volume_mm3 > 0) & cavity))
     flip = wrong[patch]
     faces = faces.copy()
     faces[flip] = faces[flip][:, ::-1]
     return vertices, faces, patch, int(wrong.sum()), int(cavity.sum())
+
+
+def _cavities(sh) -> np.ndarray:
+    """(k,) bool: shells that are cavities, i.e. nested an odd number of times and wound
+    against the shell that contains them (a nested shell wound like its container is an
+    overlapping part, fused later)."""
+    nested = (sh.depth % 2 == 1) & (sh.parent >= 0)
+    parent_vol = sh.volume_mm3[np.maximum(sh.parent, 0)]
+    return nested & (np.sign(sh.volume_mm3) != np.sign(parent_vol))
 
 
 def _remove_debris(vertices, faces, patch, debris_mm3, sheets):
@@ -347,7 +362,7 @@ def _fuse(vertices, faces, patch, same_origin):
     _, sh = _shell_info(vertices, faces, labels)
     # units: each solid shell with the cavities directly inside it
     unit = np.arange(n_shells)
-    cavity = (sh.depth % 2 == 1) & (sh.volume_mm3 < 0) & (sh.parent >= 0)
+    cavity = (sh.depth % 2 == 1) & (sh.volume_mm3 < 0) & (sh.parent >= 0)  # oriented by now
     unit[cavity] = sh.parent[cavity]
     nested_solid = (sh.depth > 0) & ~cavity & (sh.parent >= 0)
     pairs = [np.stack([unit[nested_solid], unit[sh.parent[nested_solid]]], 1), unit[same_origin]]
