@@ -63,6 +63,8 @@ def _toml_value(v: Any) -> str:
 def to_toml(config: dict[str, Any]) -> str:
     """A dict of sections (and a ``printers`` list of dicts) as TOML text."""
     lines: list[str] = []
+    if "printers" in config and not config["printers"]:
+        lines.append("printers = []")  # no printers at all (not the embedded default)
     for section, table in config.items():
         if section == "printers":
             continue

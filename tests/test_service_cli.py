@@ -1,0 +1,165 @@
+"""The service's command line against a real server: token create, submit, jobs, jobs show,
+jobs cancel; first-start token; SIGTERM drain; standalone ``printprep worker``; systemd
+units verified by systemd-analyze."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import require_tool
+from helpers.server import PRINTPREP, free_port, make_server, running_server
+
+REPO = Path(__file__).resolve().parent.parent
+RING = "jewelry/solitaire_ring.stl"
+
+
+def _cli(srv, *args: str, token: str | None = None) -> subprocess.CompletedProcess:
+    env = dict(srv.env)
+    env["PRINTPREP_SERVER"] = srv.base_url
+    env["PRINTPREP_TOKEN"] = token if token is not None else srv.token
+    return subprocess.run([*PRINTPREP, *args], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_cli_clients_submit_list_show_cancel(tmp_path: Path, meshes: Path) -> None:
+    with running_server(tmp_path, {"workers": {"count": 0}, "printers": [],
+                                   "watch": {"enabled": False}}) as srv:
+        r = _cli(srv, "submit", str(meshes / RING), "--profile", "phrozen-sonic-4k",
+                 "--priority", "2", "--json")
+        assert r.returncode == 0, r.stderr
+        job = json.loads(r.stdout)
+        assert job["state"] == "received" and job["priority"] == 2
+
+        r = _cli(srv, "jobs", "--state", "received")
+        assert r.returncode == 0 and job["id"] in r.stdout and "received" in r.stdout
+
+        r = _cli(srv, "jobs", "show", job["id"])
+        assert r.returncode == 0
+        assert f"id:           {job['id']}" in r.stdout and "received from upload" in r.stdout
+
+        r = _cli(srv, "jobs", "cancel", job["id"])
+        assert r.returncode == 0 and "cancelled" in r.stdout
+        r = _cli(srv, "jobs", "cancel", job["id"])
+        assert r.returncode == 1 and "409" in r.stderr and r.stderr.startswith("printprep: ")
+
+        # bad input: exit 2 with the file named; refused token: exit 1
+        r = _cli(srv, "submit", str(tmp_path / "missing.stl"), "--profile", "phrozen-sonic-4k")
+        assert r.returncode == 2 and "missing.stl: no such file" in r.stderr
+        r = _cli(srv, "jobs", token="pp_wrong")
+        assert r.returncode == 1 and "401" in r.stderr
+    r = _cli(srv, "jobs")  # server gone
+    assert r.returncode == 2 and "cannot reach the service" in r.stderr
+
+
+def test_first_start_prints_one_token_once(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRINTPREP_")}
+    cfg = tmp_path / "printprep.toml"
+    cfg.write_text(f'printers = []\n[server]\nhost = "127.0.0.1"\nport = {port}\n'
+                   '[workers]\ncount = 0\n[watch]\nenabled = false\n')
+    tokens = []
+    for _ in range(2):
+        proc = subprocess.Popen([*PRINTPREP, "serve", "--config", str(cfg)], cwd=tmp_path,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/api/health").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, _ = proc.communicate(timeout=60)
+        # uvicorn re-raises SIGTERM after its graceful shutdown: death by SIGTERM is clean
+        assert proc.returncode in (0, -signal.SIGTERM)
+        tokens.append([line.strip() for line in out.splitlines() if line.strip().startswith("pp_")])
+    assert len(tokens[0]) == 1 and tokens[1] == []  # printed on the first start only
+    assert (tmp_path / "printprep-data" / "printprep.db").is_file()  # embedded default folder
+
+
+def test_sigterm_drains_the_job_in_hand(tmp_path: Path, meshes: Path) -> None:
+    srv = make_server(tmp_path, {"printers": [], "watch": {"enabled": False},
+                                 "pipeline": {"prepare": False}})
+    srv.start()
+    try:
+        with srv.client() as c, open(meshes / RING, "rb") as fh:
+            job = c.post("/api/jobs", files={"file": ("ring.stl", fh)},
+                         data={"profile": "phrozen-sonic-4k"}).json()
+        srv.wait_for(job["id"], ("checking", "repairing", "preparing", "slicing"), 60)
+        assert srv.stop(timeout_s=90) in (0, -signal.SIGTERM)
+    finally:
+        srv.stop()
+    assert "Application shutdown complete" in srv.log()
+    srv.start()  # no worker would be needed: the job finished its stage before the exit
+    try:
+        with srv.client() as c:
+            after = c.get(f"/api/jobs/{job['id']}").json()
+        assert after["state"] == "queued", after["events"]
+        assert not any("stopped while" in e["message"] for e in after["events"])
+    finally:
+        srv.stop()
+
+
+def test_standalone_worker_process_runs_jobs(tmp_path: Path, meshes: Path) -> None:
+    with running_server(tmp_path, {"workers": {"count": 0}, "printers": [],
+                                   "watch": {"enabled": False},
+                                   "pipeline": {"prepare": False}}) as srv:
+        with srv.client() as c, open(meshes / RING, "rb") as fh:
+            job = c.post("/api/jobs", files={"file": ("ring.stl", fh)},
+                         data={"profile": "phrozen-sonic-4k"}).json()
+        time.sleep(1.0)
+        assert srv.wait_for(job["id"], "received", 5)["state"] == "received"  # no workers
+        worker = subprocess.Popen([*PRINTPREP, "worker", "--config", str(srv.config_path)],
+                                  env=srv.env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True)
+        try:
+            done = srv.wait_for(job["id"], ("queued", "failed"), 120)
+            assert done["state"] == "queued", done["error"]
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            _, err = worker.communicate(timeout=60)
+        assert worker.returncode == 0, err
+        assert "draining" in err
+
+
+def test_token_create_prints_a_token_that_the_server_accepts(tmp_path: Path) -> None:
+    with running_server(tmp_path, {"workers": {"count": 0}, "printers": [],
+                                   "watch": {"enabled": False}}) as srv:
+        r = subprocess.run([*PRINTPREP, "token", "create", "--name", "kiosk", "--data-dir",
+                            str(srv.data_dir)], env=srv.env, capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0 and r.stdout.startswith("pp_")
+        token = r.stdout.strip()
+        ok = httpx.get(f"{srv.base_url}/api/jobs", headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 200
+    r = subprocess.run([*PRINTPREP, "token", "create"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--name" in r.stderr
+
+
+@pytest.mark.parametrize("unit", ["printprep.service", "printprep-worker@.service"])
+def test_systemd_units_verify(unit: str, tmp_path: Path) -> None:
+    analyze = require_tool("systemd-analyze")
+    text = (REPO / "systemd" / unit).read_text()
+    for needle in ("NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes",
+                   "ReadWritePaths=/var/lib/printprep", "Restart=on-failure", "User=printprep",
+                   "--config /etc/printprep/printprep.toml"):
+        assert needle in text, needle
+    exe = shutil.which("printprep") or str(Path(sys.executable).parent / "printprep")
+    # verify needs the program to exist: point the unit at this checkout's printprep
+    local = tmp_path / unit.replace("@.service", "@1.service")
+    local.write_text(text.replace("/opt/printprep/venv/bin/printprep", exe))
+    r = subprocess.run([analyze, "verify", str(local)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and r.stderr.strip() == "", r.stderr
