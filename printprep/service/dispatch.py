@@ -286,8 +286,10 @@ class Dispatcher:
             return
         if st.state == "error":
             reason = st.last_error or "the printer reported an error"
+            if st.progress_pct is not None:
+                self._progress(pr.job_id, st)  # where it stopped
             self._transition(pr.job_id, "failed", f"print failed on {printer.name}: {reason}",
-                             progress_pct=st.progress_pct)
+                             error=f"print failed on {printer.name}: {reason}")
             self._release(pr, printer)
             return
         # idle / finished without our job: the printer lost it (restart, cancel at the panel)
@@ -298,7 +300,8 @@ class Dispatcher:
         """The printer lost the job: queue it again if nothing was printed, else ask."""
         if pr.progress_pct <= 0.0:
             self._transition(pr.job_id, "queued",
-                             f"{why}; nothing was printed yet, so the job is queued again")
+                             f"{why}; nothing was printed yet, so the job is queued again",
+                             printer=None, progress_pct=0.0)
         else:
             self._transition(
                 pr.job_id, "needs_attention",
@@ -333,13 +336,15 @@ class Dispatcher:
                                     "profile": printer.profile})
                 printer.start()
             except PrintprepError as exc:
-                self._transition(job_id, "queued", f"could not start on {printer.name}: {exc}")
+                self._transition(job_id, "queued", f"could not start on {printer.name}: {exc}",
+                                 printer=None)
                 self._next_connect[printer.name] = time.time() + self.settings.reconnect_s
                 return
             except Exception as exc:  # noqa: BLE001 - a connector bug must not lose the job
                 log.exception("printer %s", printer.name)
                 self._transition(job_id, "queued",
-                                 f"could not start on {printer.name}: {type(exc).__name__}: {exc}")
+                                 f"could not start on {printer.name}: {type(exc).__name__}: {exc}",
+                                 printer=None)
                 return
             self._prints[printer.name] = _Print(job_id, printer.name)
             self._event(job_id, f"printing on {printer.name}")
@@ -347,14 +352,11 @@ class Dispatcher:
 
     def _recover(self) -> None:
         """Jobs left ``printing`` by a previous run: follow them again, or move them on."""
-        lister = getattr(self.store, "jobs_in_state", None) or getattr(self.store, "list_jobs",
-                                                                        None)
-        if lister is None:
-            return
         try:
-            jobs = list(lister(state="printing"))
-        except TypeError:
-            jobs = [j for j in lister() if _attr(j, "state") == "printing"]
+            jobs = list(self.store.list_jobs(state="printing", limit=100_000))
+        except PrintprepError:
+            log.exception("dispatcher: cannot list printing jobs")
+            return
         for job in jobs:
             job_id = str(_attr(job, "id", "job_id"))
             name = _attr(job, "printer")
@@ -363,13 +365,11 @@ class Dispatcher:
                 self._prints[name] = _Print(job_id, name, progress_pct=pct, recovered=True)
                 self._event(job_id, f"service restarted: following the print on {name} again")
             else:
-                pr = _Print(job_id, str(name), progress_pct=pct)
                 why = f"printer {name!r} is not configured any more"
                 if pct <= 0:
-                    self._transition(job_id, "queued", f"{why}; queued again")
+                    self._transition(job_id, "queued", f"{why}; queued again", printer=None)
                 else:
                     self._transition(job_id, "needs_attention", f"{why}; check it by hand")
-                del pr
 
     # -- store helpers --------------------------------------------------------------------
     def _transition(self, job_id: str, to_state: str, message: str, *,

@@ -1,0 +1,257 @@
+"""Dispatcher over a real SQLite job store and virtual printers printing real archives.
+
+The archives are sliced once per session from a shared ring mesh (real SL1/PNG-zip
+files); each job gets its own copy in its job folder, as the pipeline leaves it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import trimesh
+
+from printprep.printers.registry import create_printer
+from printprep.profiles import load_profile
+from printprep.service.dispatch import Dispatcher
+from printprep.service.store import Store
+from printprep.slicing import slice_to_archive
+
+PROFILE_A = "elegoo-mars-4-dlp"
+PROFILE_B = "prusa-sl1s"
+
+
+@pytest.fixture(scope="session")
+def archives(meshes: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One real sliced archive per profile (ring, 0.1 mm layers)."""
+    out = tmp_path_factory.mktemp("archives")
+    ring = trimesh.load(meshes / "jewelry" / "solitaire_ring.stl")
+    result = {}
+    for name in (PROFILE_A, PROFILE_B):
+        prof = load_profile(name)
+        suffix = ".sl1" if prof.archive_format == "sl1" else ".zip"
+        r = slice_to_archive([ring], prof, out / f"ring-{name}{suffix}", layer_height_mm=0.1)
+        result[name] = r.path
+    return result
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(f"sqlite:///{tmp_path / 'jobs.db'}", tmp_path)
+    yield s
+    s.close()
+
+
+def queue_job(store: Store, archives: dict[str, Path], profile: str, *, priority: int = 0,
+              name: str = "ring") -> str:
+    """A job as the pipeline leaves it: in ``queued`` with its archive in its folder."""
+    job = store.create_job(name=name, source="api", profile=profile, priority=priority)
+    folder = store.job_folder(job.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    src = archives[profile]
+    shutil.copy(src, folder / src.name)
+    store.transition(job.id, "queued", "sliced", archive=src.name)
+    return job.id
+
+
+def virtual(name: str, profile: str, **kw: object):
+    return create_printer({"name": name, "type": "virtual", "profile": profile,
+                           "time_scale": 0.0005, **kw})
+
+
+def wait_for(cond, timeout_s: float = 30.0, what: str = "condition") -> None:
+    t0 = time.monotonic()
+    while not cond():
+        if time.monotonic() - t0 > timeout_s:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def states(store: Store, ids: list[str]) -> list[str]:
+    return [store.get(i).state for i in ids]
+
+
+def messages(store: Store, job_id: str) -> list[str]:
+    return [e.message for e in store.events(job_id)]
+
+
+def run(store: Store, printers: dict, **settings: object) -> Dispatcher:
+    d = Dispatcher(store, printers, {"dispatch": {"poll_s": 0.05, **settings}})
+    d.start()
+    return d
+
+
+def test_each_printer_gets_only_jobs_of_its_profile(store, archives):
+    a = [queue_job(store, archives, PROFILE_A, name=f"a{i}") for i in range(3)]
+    b = [queue_job(store, archives, PROFILE_B, name=f"b{i}") for i in range(2)]
+    printers = {"mars": virtual("mars", PROFILE_A), "sl1s": virtual("sl1s", PROFILE_B)}
+    d = run(store, printers)
+    try:
+        wait_for(lambda: states(store, a + b) == ["done"] * 5, what="all five jobs done")
+    finally:
+        d.stop()
+    assert {store.get(i).printer for i in a} == {"mars"}
+    assert {store.get(i).printer for i in b} == {"sl1s"}
+    for i in a + b:
+        log = messages(store, i)
+        assert any(m.startswith("printed on") for m in log), log
+        assert store.get(i).progress_pct == 100.0
+    # one job per printer: the printers never ran two prints at once
+    assert printers["mars"].prints_started == 3 and printers["sl1s"].prints_started == 2
+
+
+def test_priority_then_age(store, archives):
+    old = queue_job(store, archives, PROFILE_A, name="old")
+    time.sleep(0.01)
+    new = queue_job(store, archives, PROFILE_A, name="new")
+    time.sleep(0.01)
+    urgent = queue_job(store, archives, PROFILE_A, priority=5, name="urgent")
+    d = run(store, {"mars": virtual("mars", PROFILE_A)})
+    try:
+        wait_for(lambda: states(store, [old, new, urgent]) == ["done"] * 3, what="three done")
+    finally:
+        d.stop()
+    started = {i: next(e.at for e in store.events(i) if e.state == "printing")
+               for i in (old, new, urgent)}
+    assert started[urgent] < started[old] < started[new]
+
+
+def test_failure_mid_print_fails_the_job_with_the_reason(store, archives):
+    job = queue_job(store, archives, PROFILE_A)
+    p = virtual("mars", PROFILE_A, fail_at_pct=40)
+    d = run(store, {"mars": p})
+    try:
+        wait_for(lambda: store.get(job).state == "failed", what="job failed")
+        assert p.status().state == "error"
+        # the printer holds its error: a second job waits until someone clears it
+        second = queue_job(store, archives, PROFILE_A)
+        time.sleep(0.3)
+        assert store.get(second).state == "queued"
+        p.clear()
+        wait_for(lambda: store.get(second).state in ("printing", "failed", "done"),
+                 what="second job leaves the queue")
+    finally:
+        d.stop()
+    j = store.get(job)
+    assert "simulated failure at" in j.error and "mars" in j.error
+    assert 40 <= j.progress_pct < 100
+    assert any("simulated failure" in m for m in messages(store, job))
+
+
+def test_printer_restarting_mid_print_puts_the_job_in_needs_attention(store, archives):
+    job = queue_job(store, archives, PROFILE_A)
+    p = virtual("mars", PROFILE_A, offline_at_pct=30, offline_s=0.3, reboot_on_reconnect=True)
+    d = run(store, {"mars": p})
+    try:
+        wait_for(lambda: store.get(job).state == "needs_attention", what="needs_attention")
+    finally:
+        d.stop()
+    log = messages(store, job)
+    assert any("went offline at" in m for m in log), log
+    assert any("a part may be on the plate" in m for m in log), log
+
+
+def test_printer_back_from_an_outage_carries_on(store, archives):
+    job = queue_job(store, archives, PROFILE_A)
+    p = virtual("mars", PROFILE_A, offline_at_pct=30, offline_s=0.3)
+    d = run(store, {"mars": p})
+    try:
+        wait_for(lambda: store.get(job).state == "done", what="done after the outage")
+    finally:
+        d.stop()
+    log = messages(store, job)
+    assert any("went offline" in m for m in log) and any("is back" in m for m in log), log
+
+
+def test_job_lost_before_printing_goes_to_another_printer(store, archives):
+    job = queue_job(store, archives, PROFILE_A)
+    flaky = virtual("flaky", PROFILE_A, offline_at_pct=0, offline_s=0.2,
+                    reboot_on_reconnect=True)
+    d = run(store, {"flaky": flaky})
+    try:
+        wait_for(lambda: any("queued again" in m for m in messages(store, job)),
+                 what="requeue")
+    finally:
+        d.stop()
+    # with a good printer beside it, the requeued job is printed
+    good = virtual("good", PROFILE_A)
+    d = run(store, {"good": good})
+    try:
+        wait_for(lambda: store.get(job).state == "done", what="done on the good printer")
+    finally:
+        d.stop()
+    assert store.get(job).printer == "good"
+
+
+def test_offline_longer_than_the_grace_needs_attention(store, archives):
+    job = queue_job(store, archives, PROFILE_A)
+    p = virtual("mars", PROFILE_A, offline_at_pct=20, offline_s=30)
+    d = run(store, {"mars": p}, offline_grace_s=0.5)
+    try:
+        wait_for(lambda: store.get(job).state == "needs_attention", what="needs_attention")
+        assert p.status().state == "offline"
+    finally:
+        d.stop()
+    assert any("stayed offline" in m for m in messages(store, job))
+
+
+def test_cancelling_a_printing_job_stops_the_printer(store, archives):
+    job = queue_job(store, archives, PROFILE_A)
+    p = create_printer({"name": "mars", "type": "virtual", "profile": PROFILE_A,
+                        "time_scale": 0.01})
+    d = run(store, {"mars": p})
+    try:
+        wait_for(lambda: p.status().state == "printing", what="printing")
+        store.transition(job, "cancelled", "cancelled by test", expect="printing")
+        wait_for(lambda: p.status().state == "idle", what="printer idle")
+    finally:
+        d.stop()
+    assert store.get(job).state == "cancelled"
+    assert any("cancelling the print on mars" in m for m in messages(store, job))
+
+
+def test_restart_of_the_service_picks_up_printing_jobs(store, archives):
+    started = queue_job(store, archives, PROFILE_A, name="started")
+    unstarted = queue_job(store, archives, PROFILE_A, name="unstarted")
+    # as a crashed service leaves them: printing on printers that no longer have them
+    store.transition(started, "printing", "sending", expect="queued", printer="mars")
+    store.set_progress(started, 35.0)
+    store.transition(unstarted, "printing", "sending", expect="queued", printer="gone")
+    d = run(store, {"mars": virtual("mars", PROFILE_A)})
+    try:
+        wait_for(lambda: store.get(started).state == "needs_attention", what="needs_attention")
+        wait_for(lambda: store.get(unstarted).state in ("queued", "printing", "done"),
+                 what="unstarted requeued")
+    finally:
+        d.stop()
+    assert any("not configured" in m for m in messages(store, unstarted))
+
+
+def test_missing_archive_fails_the_job(store, archives):
+    job = queue_job(store, archives, PROFILE_A)
+    (store.job_folder(job) / archives[PROFILE_A].name).unlink()
+    d = run(store, {"mars": virtual("mars", PROFILE_A)})
+    try:
+        wait_for(lambda: store.get(job).state == "failed", what="failed")
+    finally:
+        d.stop()
+    assert any("no sliced file" in m for m in messages(store, job))
+
+
+def test_status_changes_are_published(store, archives):
+    job = queue_job(store, archives, PROFILE_A)
+    d = Dispatcher(store, {"mars": virtual("mars", PROFILE_A)}, {"dispatch": {"poll_s": 0.05}})
+    q = d.events.subscribe()
+    d.start()
+    try:
+        wait_for(lambda: store.get(job).state == "done", what="done")
+    finally:
+        d.stop()
+    seen = []
+    while not q.empty():
+        seen.append(q.get_nowait())
+    printer_states = [data["state"] for kind, data in seen if kind == "printer"]
+    assert "printing" in printer_states
+    assert ("job", "done") in {(k, data.get("state")) for k, data in seen}
