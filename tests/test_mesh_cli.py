@@ -1,0 +1,132 @@
+"""``printprep check`` / ``printprep repair`` as a user runs them: real processes, real
+files, a real pseudo-terminal for the progress bar."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from printprep.mesh import check_mesh, load_mesh
+
+PRINTPREP = [sys.executable, "-m", "printprep"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*PRINTPREP, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_check_clean_ring_exits_0_with_text(meshes: Path) -> None:
+    res = run("check", str(meshes / "jewelry" / "solitaire_ring.stl"))
+    assert res.returncode == 0, res.stderr
+    assert "printable as is" in res.stdout
+    assert "18k-yellow" in res.stdout and "volume 289.0" in res.stdout
+    assert res.stderr == ""
+
+
+def test_check_json_has_the_issue_keys(meshes: Path) -> None:
+    res = run("check", str(meshes / "jewelry" / "franout_bracelet_11shells.stl"), "--json", "--alloy", "18k-yellow")
+    d = json.loads(res.stdout)
+    for key in ("watertight", "winding_consistent", "shells", "volume_mm3", "units", "scale",
+                "self_intersecting_faces", "non_manifold_edges", "boundary_edges", "metal_weight_g",
+                "thin_regions", "problems"):
+        assert key in d
+    assert d["shells"] == 11 and d["alloy"] == "18k-yellow"
+    assert any("10 of 11 parts are loose" in w for w in d["warnings"])
+    assert res.returncode == (0 if not d["problems"] else 1)
+
+
+def test_check_defects_exit_1(meshes: Path) -> None:
+    res = run("check", str(meshes / "broken" / "manifold_self_intersectA.obj"), "--no-thickness")
+    assert res.returncode == 1
+    assert "self-intersection" in res.stdout and "NOT printable" in res.stdout
+
+
+@pytest.mark.parametrize("cmd", ["check", "repair"])
+def test_unreadable_input_exits_2_with_one_line_on_stderr(meshes: Path, tmp_path: Path, cmd: str) -> None:
+    extra = ["-o", str(tmp_path / "out.stl")] if cmd == "repair" else []
+    res = run(cmd, str(meshes / "io" / "manifold_Cray_right.obj"), *extra)
+    assert res.returncode == 2
+    assert res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("printprep: ")
+    assert "manifold_Cray_right.obj" in lines[0] and "absurd" in lines[0]
+    empty = tmp_path / "empty.stl"
+    empty.write_bytes(b"")
+    res = run(cmd, str(empty), *extra)
+    assert res.returncode == 2 and "empty.stl: file is empty" in res.stderr
+
+
+def test_bad_alloy_and_units_are_usage_errors(meshes: Path) -> None:
+    ring = str(meshes / "jewelry" / "solitaire_ring.stl")
+    res = run("check", ring, "--alloy", "unobtainium")
+    assert res.returncode == 2 and "unknown alloy" in res.stderr
+    res = run("repair", ring, "-o", "x.stl", "--units", "furlong")
+    assert res.returncode == 2 and "invalid choice" in res.stderr
+
+
+def test_help_on_both_commands() -> None:
+    res = run("repair", "--help")
+    assert res.returncode == 0 and "--json" in res.stdout and "-o OUT" in res.stdout
+
+
+def test_repair_writes_a_sound_solid_in_each_format(meshes: Path, tmp_path: Path) -> None:
+    src = str(meshes / "broken" / "trimesh_multibody.stl")
+    for ext in ("stl", "3mf"):  # PLY and OBJ writing: test_mesh_load.py
+        out = tmp_path / f"fixed.{ext}"
+        res = run("repair", src, "-o", str(out), "--json", "--units", "mm")
+        assert res.returncode == 0, res.stderr
+        d = json.loads(res.stdout)
+        assert d["watertight"] and d["inverted_shells"] == 0 and d["output"] == str(out)
+        assert {"step", "count"} <= set(d["steps"][0])
+        again = check_mesh(load_mesh(out, units="mm"), thickness=False)
+        assert again.to_dict()["volume_mm3"] == pytest.approx(d["volume_mm3"], rel=1e-5)
+
+
+def test_repair_of_an_open_sheet_exits_1_and_still_writes(meshes: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sheet.stl"
+    res = run("repair", str(meshes / "broken" / "pymeshfix_planar_mesh.ply"), "-o", str(out))
+    assert res.returncode == 1
+    assert out.exists()
+    assert "cannot be made solid" in res.stdout
+
+
+def _pty_run(args: list[str], timeout_s: float = 120.0) -> tuple[int, str]:
+    """Run with stdout and stderr on a pseudo-terminal; returns (exit code, all output)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([*PRINTPREP, *args], stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    chunks = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    return proc.wait(timeout=10), b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_on_a_terminal_and_never_with_json(meshes: Path) -> None:
+    band = str(meshes / "bench" / "pave_band_336k.stl")  # takes well over a second
+    code, out = _pty_run(["check", band])
+    assert code == 0
+    assert "[#" in out and "\r" in out
+    code, out = _pty_run(["check", band, "--json"])
+    assert code == 0
+    assert "[#" not in out
+    assert json.loads(out[out.index("{"):])["triangles"] == 336384
