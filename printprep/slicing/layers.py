@@ -33,7 +33,7 @@ class PlacedParts:
     volume_mm3 : total volume of the parts, mm³
     height_mm : tallest part, mm
     bounds_mm : (2, 3) float64, machine-coordinate bounds of all parts, mm
-    meshes : the placed parts in machine coordinates (mm), for thumbnails
+    meshes, shifts_mm : the parts as given and the (3,) mm shift that places each one
     """
 
     manifold: manifold3d.Manifold
@@ -41,19 +41,31 @@ class PlacedParts:
     height_mm: float
     bounds_mm: np.ndarray
     meshes: list[trimesh.Trimesh]
+    shifts_mm: list[np.ndarray]
     transform: DisplayTransform
 
 
-def _to_manifold(mesh: trimesh.Trimesh, index: int) -> manifold3d.Manifold:
-    verts = np.ascontiguousarray(mesh.vertices, dtype=np.float32)
-    faces = np.ascontiguousarray(mesh.faces, dtype=np.uint32)
-    m = manifold3d.Manifold(manifold3d.Mesh(vert_properties=verts, tri_verts=faces))
+def _to_manifold(mesh: trimesh.Trimesh, matrix: np.ndarray, index: int) -> manifold3d.Manifold:
+    """Build a manifold of ``mesh`` with its vertices mapped by the (3, 4) ``matrix``.
+
+    Vertices are transformed straight into a float32 array (no mesh copy); a mirroring
+    matrix also reverses the triangles so the solid stays outward-facing.
+    """
+
+    def build(vertices: np.ndarray, faces: np.ndarray) -> manifold3d.Manifold:
+        verts = np.empty((len(vertices), 3), np.float32)
+        np.matmul(vertices, matrix[:, :3].T, out=verts, casting="same_kind")
+        verts += matrix[:, 3].astype(np.float32)
+        tris = faces.astype(np.uint32)
+        if np.linalg.det(matrix[:, :3]) < 0:
+            tris = tris[:, ::-1].copy()
+        return manifold3d.Manifold(manifold3d.Mesh(vert_properties=verts, tri_verts=tris))
+
+    m = build(np.asarray(mesh.vertices), np.asarray(mesh.faces))
     if m.status() != manifold3d.Error.NoError:
         # duplicate vertices are the usual cause; merge them and try once more
         merged = trimesh.Trimesh(mesh.vertices, mesh.faces, process=True)
-        verts = np.ascontiguousarray(merged.vertices, dtype=np.float32)
-        faces = np.ascontiguousarray(merged.faces, dtype=np.uint32)
-        m = manifold3d.Manifold(manifold3d.Mesh(vert_properties=verts, tri_verts=faces))
+        m = build(np.asarray(merged.vertices), np.asarray(merged.faces))
     if m.status() != manifold3d.Error.NoError:
         raise SliceError(
             f"part {index} is not a closed, consistently oriented mesh "
@@ -69,9 +81,10 @@ def place_parts(
 ) -> PlacedParts:
     """Place parts on the display and build one manifold in image coordinates.
 
-    parts : meshes in mm. placements_mm : each part's XY bounding-box centre on the
-    display (machine mm, origin at the display corner); default the display centre.
-    Raises SliceError when a part falls off the display or exceeds the build height.
+    parts : meshes in mm (not modified). placements_mm : each part's XY bounding-box
+    centre on the display (machine mm, origin at the display corner); default the
+    display centre. Raises SliceError when a part falls off the display or exceeds the
+    build height.
     """
     if not parts:
         raise SliceError("nothing to slice: no parts given")
@@ -81,16 +94,16 @@ def place_parts(
     if len(placements_mm) != len(parts):
         raise SliceError(f"{len(placements_mm)} placements given for {len(parts)} parts")
     tr = DisplayTransform.for_profile(profile)
-    placed: list[trimesh.Trimesh] = []
+    image = np.array(_image_matrix(tr))
+    shifts: list[np.ndarray] = []
     manifolds = []
+    lows, highs = [], []
     for i, (mesh, (cx, cy)) in enumerate(zip(parts, placements_mm, strict=True)):
         if len(mesh.faces) == 0:
             raise SliceError(f"part {i} has no triangles")
         lo, hi = mesh.bounds
         shift = np.array([cx - (lo[0] + hi[0]) / 2, cy - (lo[1] + hi[1]) / 2, -lo[2]])
-        m = mesh.copy()
-        m.apply_translation(shift)
-        plo, phi = m.bounds
+        plo, phi = lo + shift, hi + shift
         tol = FIT_TOLERANCE_MM
         if plo[0] < -tol or plo[1] < -tol or phi[0] > w_mm + tol or phi[1] > h_mm + tol:
             raise SliceError(
@@ -103,22 +116,25 @@ def place_parts(
                 f"part {i} is {phi[2]:.2f} mm tall; profile {profile.name!r} builds "
                 f"at most {profile.build_height_mm} mm"
             )
-        placed.append(m)
-        manifolds.append(_to_manifold(m, i))
+        # placement then display transform, as one affine map
+        matrix = image.copy()
+        matrix[:, 3] += image[:, :3] @ shift
+        manifolds.append(_to_manifold(mesh, matrix, i))
+        shifts.append(shift)
+        lows.append(plo)
+        highs.append(phi)
     whole = manifolds[0] if len(manifolds) == 1 else manifold3d.Manifold.compose(manifolds)
-    volume = float(sum(x.volume() for x in manifolds))
-    bounds = np.array(
-        [
-            np.min([m.bounds[0] for m in placed], axis=0),
-            np.max([m.bounds[1] for m in placed], axis=0),
-        ]
-    )
+    whole.num_tri()  # evaluate now, before threads share the object
+    px_volume = abs(np.linalg.det(image[:, :3]))
+    volume = float(sum(abs(x.volume()) for x in manifolds)) / px_volume
+    bounds = np.array([np.min(lows, axis=0), np.max(highs, axis=0)])
     return PlacedParts(
-        manifold=whole.transform(_image_matrix(tr)),
+        manifold=whole,
         volume_mm3=volume,
         height_mm=float(bounds[1, 2]),
         bounds_mm=bounds,
-        meshes=placed,
+        meshes=list(parts),
+        shifts_mm=shifts,
         transform=tr,
     )
 

@@ -1,9 +1,8 @@
 """Resin slicing: parts + printer profile -> layer archive (SL1 or PNG zip).
 
-The pipeline streams: the main thread cuts one layer at a time with manifold3d and
-hands its rings to a small thread pool that rasterizes and PNG-encodes them (numpy and
-zlib release the GIL, so two cores work); finished layers are written to the archive in
-order as they come back. At most ``2 x workers + 2`` layers are in flight, so memory
+The pipeline streams: a small thread pool cuts (manifold3d), rasterizes and PNG-encodes
+one layer per task (manifold3d, numpy and zlib release the GIL, so both cores work);
+the main thread writes finished layers to the archive in order as they come back. At most ``2 x workers + 2`` layers are in flight, so memory
 does not grow with the layer count.
 """
 
@@ -32,7 +31,7 @@ from printprep.slicing import estimate
 from printprep.slicing.checks import LayerChecker, LayerReport
 from printprep.slicing.formats.pngzip import PngZipWriter
 from printprep.slicing.formats.sl1 import THUMBNAIL_SIZES, SL1Writer, config_ini, prusaslicer_ini
-from printprep.slicing.layers import iter_layer_rings, layer_heights, place_parts
+from printprep.slicing.layers import PlacedParts, layer_heights, place_parts
 from printprep.slicing.png import encode_band
 from printprep.slicing.raster import Band, rasterize
 from printprep.slicing.thumbnail import thumbnail_png
@@ -105,7 +104,11 @@ def _resolve_material(
     return mat
 
 
-def _render_layer(rings: list[np.ndarray], image_px: tuple[int, int]) -> tuple[Band, bytes]:
+def _render_layer(
+    placed: PlacedParts, z_mm: float, image_px: tuple[int, int]
+) -> tuple[Band, bytes]:
+    """Cut, rasterize and encode one layer (runs on a worker thread)."""
+    rings = placed.manifold.slice(z_mm).to_polygons()
     band = rasterize(rings, image_px)
     return band, encode_band(image_px, band.row0, band.col0, band.pixels)
 
@@ -164,7 +167,8 @@ def slice_to_archive(
         thumbs: dict[tuple[int, int], Future[bytes]] = {}
         if thumbnails:
             thumbs = {
-                size: pool.submit(thumbnail_png, placed.meshes, size) for size in THUMBNAIL_SIZES
+                size: pool.submit(thumbnail_png, placed.meshes, size, placed.shifts_mm)
+                for size in THUMBNAIL_SIZES
             }
         pending: deque[Future[tuple[Band, bytes]]] = deque()
 
@@ -180,8 +184,8 @@ def slice_to_archive(
             if progress is not None:
                 progress(writer.count, len(z))
 
-        for rings in iter_layer_rings(placed, z):
-            pending.append(pool.submit(_render_layer, rings, image_px))
+        for z_mm in z:
+            pending.append(pool.submit(_render_layer, placed, float(z_mm), image_px))
             while len(pending) > 2 * workers + 2:
                 drain_one()
         while pending:

@@ -32,36 +32,65 @@ def _view_rotation(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
     return rx.T @ base @ rz
 
 
+def _face_areas(vertices: np.ndarray, faces: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
+    """(m,) float64 triangle areas, computed in chunks (nothing cached on the mesh)."""
+    out = np.empty(len(faces))
+    for s in range(0, len(faces), chunk):
+        f = faces[s : s + chunk]
+        a = vertices[f[:, 1]] - vertices[f[:, 0]]
+        b = vertices[f[:, 2]] - vertices[f[:, 0]]
+        out[s : s + chunk] = 0.5 * np.linalg.norm(np.cross(a, b), axis=1)
+    return out
+
+
 def render(
     meshes: Sequence[trimesh.Trimesh],
     size_px: tuple[int, int],
     *,
+    shifts_mm: Sequence[np.ndarray] | None = None,
     azimuth_deg: float = -30.0,
     elevation_deg: float = 35.0,
     seed: int = 0,
 ) -> np.ndarray:
-    """Render parts (mm) into a (h, w, 4) uint8 RGBA image with a transparent background."""
+    """Render parts (mm, each moved by its shift) into a (h, w, 4) uint8 RGBA image with
+    a transparent background."""
     w, h = size_px
+    shifts = list(shifts_mm) if shifts_mm is not None else [np.zeros(3)] * len(meshes)
     rot = _view_rotation(azimuth_deg, elevation_deg)
-    mesh = trimesh.util.concatenate(list(meshes)) if len(meshes) > 1 else meshes[0]
-    corners = trimesh.bounds.corners(mesh.bounds) @ rot.T
+    corners = (
+        np.concatenate(
+            [trimesh.bounds.corners(m.bounds + s) for m, s in zip(meshes, shifts, strict=True)]
+        )
+        @ rot.T
+    )
     lo, hi = corners.min(axis=0), corners.max(axis=0)
     span = np.maximum(hi[:2] - lo[:2], 1e-9)
     scale = 0.9 * min(w / span[0], h / span[1])
     covered_px = span[0] * span[1] * scale * scale
     count = int(min(MAX_SAMPLES, max(10_000, SAMPLES_PER_PX * covered_px)))
     rng = np.random.default_rng(seed)
-    areas = mesh.area_faces
-    cum = np.cumsum(areas)
-    face = np.searchsorted(cum, np.sort(rng.random(count)) * cum[-1])  # sorted: cache-friendly
-    face = np.minimum(face, len(areas) - 1)
-    tri = mesh.triangles[face]
-    r = rng.random((count, 2))
-    flip = r.sum(axis=1) > 1
-    r[flip] = 1 - r[flip]
-    pts = tri[:, 0] + r[:, :1] * (tri[:, 1] - tri[:, 0]) + r[:, 1:] * (tri[:, 2] - tri[:, 0])
-    view = pts @ rot.T
-    normals = mesh.face_normals[face] @ rot.T
+    areas = [_face_areas(np.asarray(m.vertices), np.asarray(m.faces)) for m in meshes]
+    totals = np.array([a.sum() for a in areas])
+    per_part = rng.multinomial(count, totals / totals.sum())
+    pts_all, normals_all = [], []
+    for mesh, shift, area, n in zip(meshes, shifts, areas, per_part, strict=True):
+        cum = np.cumsum(area)
+        face = np.searchsorted(cum, np.sort(rng.random(n)) * cum[-1])  # sorted: cache-friendly
+        face = np.minimum(face, len(area) - 1)
+        tri = np.asarray(mesh.vertices)[np.asarray(mesh.faces)[face]]
+        r = rng.random((n, 2))
+        flip = r.sum(axis=1) > 1
+        r[flip] = 1 - r[flip]
+        pts_all.append(
+            tri[:, 0]
+            + r[:, :1] * (tri[:, 1] - tri[:, 0])
+            + r[:, 1:] * (tri[:, 2] - tri[:, 0])
+            + shift
+        )
+        nrm = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        normals_all.append(nrm / np.maximum(np.linalg.norm(nrm, axis=1, keepdims=True), 1e-12))
+    view = np.concatenate(pts_all) @ rot.T
+    normals = np.concatenate(normals_all) @ rot.T
     centre = (lo[:2] + hi[:2]) / 2
     col = np.floor((view[:, 0] - centre[0]) * scale + w / 2).astype(np.int64)
     row = np.floor((centre[1] - view[:, 1]) * scale + h / 2).astype(np.int64)
@@ -83,11 +112,15 @@ def render(
     return img.reshape(h, w, 4)
 
 
-def thumbnail_png(meshes: Sequence[trimesh.Trimesh], size_px: tuple[int, int]) -> bytes:
+def thumbnail_png(
+    meshes: Sequence[trimesh.Trimesh],
+    size_px: tuple[int, int],
+    shifts_mm: Sequence[np.ndarray] | None = None,
+) -> bytes:
     """PNG bytes of the parts at ``size_px`` (width, height): rendered at half size and
     scaled up smoothly, which looks the same at thumbnail size for a quarter of the work."""
     w, h = size_px
-    small = render(meshes, (max(1, w // 2), max(1, h // 2)))
+    small = render(meshes, (max(1, w // 2), max(1, h // 2)), shifts_mm=shifts_mm)
     img = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     buf = io.BytesIO()
     Image.fromarray(img, "RGBA").save(buf, format="PNG", compress_level=6)

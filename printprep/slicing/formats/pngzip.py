@@ -37,7 +37,7 @@ class PngZipWriter:
 
     def add_layer(self, png: bytes) -> None:
         self.count += 1
-        self.zip.writestr(f"{self.count}.png", png)
+        self.zip.writestr(f"{self.count}.png", png, zipfile.ZIP_DEFLATED, 1)
 
     def finish(
         self,

@@ -4,8 +4,8 @@ A ZIP holding ``config.ini`` (the job: exposure, layer counts, true printTime in
 usedMaterial in ml), ``prusaslicer.ini`` (the printer and material settings, with the
 ``display_*`` keys PrusaSlicer's importer needs), one 8-bit greyscale PNG per layer named
 ``<jobDir>00000.png`` ... and two thumbnails, ``thumbnail/thumbnail400x400.png`` and
-``thumbnail/thumbnail800x480.png``. Layer PNGs are already compressed, so they are
-stored; the ini files are deflated.
+``thumbnail/thumbnail800x480.png``. Every entry is deflated: a layer PNG's black runs
+compress about six times again, for almost no time.
 """
 
 from __future__ import annotations
@@ -114,7 +114,8 @@ class SL1Writer:
 
     def add_layer(self, png: bytes) -> None:
         name = f"{self.job_dir}{self.count:0{self.layer_name_width}d}.png"
-        self.zip.writestr(zipfile.ZipInfo(name, _now_tuple()), png)
+        # the PNGs' long black runs deflate again ~6x (PrusaSlicer's archives do the same)
+        self.zip.writestr(zipfile.ZipInfo(name, _now_tuple()), png, zipfile.ZIP_DEFLATED, 1)
         self.count += 1
 
     def finish(
