@@ -147,6 +147,14 @@ function renderFiles() {
     if (/repaired/i.test(n)) return 'repaired mesh';
     return null;
   };
+  // What people download most comes first: the printer's file, then what is cast.
+  const rank = (n) => {
+    const order = [/\.(sl1s?|zip|b?gcode)$/i, /\.casting\.stl$/i, /\.print\.stl$/i, /\.part\.stl$/i,
+      /\.sprues\.stl$/i, /\.supports\.stl$/i, /repaired/i, /\.png$/i, /report\.json$/i];
+    const i = order.findIndex((re) => re.test(n));
+    return i < 0 ? order.length : i;
+  };
+  files.sort((a, b) => rank(a.name) - rank(b.name) || a.name.localeCompare(b.name));
   $('files').replaceChildren(...files.map((f) => {
     const what = describe(f.name);
     const size = f.size_bytes ?? f.size;

@@ -36,8 +36,21 @@ function fact(label, value, cls) {
   return [el('dt', {}, label), el('dd', { class: cls }, value)];
 }
 
+const jobNames = new Map(); // job id -> name (or null while being asked)
+
+/** Ask for the names of jobs on the printers once, then show them instead of bare ids. */
+function learnJobName(id) {
+  if (!id || jobNames.has(id)) return;
+  jobNames.set(id, null);
+  api(`/api/jobs/${encodeURIComponent(id)}`)
+    .then((job) => { jobNames.set(id, job && job.name ? job.name : null); render(); })
+    .catch(() => { /* the id stays shown */ });
+}
+
 function card(s) {
-  const jobLink = s.job_id ? el('a', { href: `/jobs/${encodeURIComponent(s.job_id)}` }, `#${s.job_id}`) : 'none';
+  learnJobName(s.job_id);
+  const jobText = s.job_id ? (jobNames.get(s.job_id) ? `${jobNames.get(s.job_id)} (#${s.job_id})` : `#${s.job_id}`) : null;
+  const jobLink = s.job_id ? el('a', { href: `/jobs/${encodeURIComponent(s.job_id)}` }, jobText) : 'none';
   let where = null;
   if (s.layer !== null && s.layer !== undefined && s.layer_count) where = `layer ${s.layer + 1} of ${s.layer_count}`;
   else if (s.line !== null && s.line !== undefined && s.line_count) where = `line ${s.line} of ${s.line_count}`;
@@ -98,6 +111,8 @@ function onEvent(data) {
 loadAll().catch((err) => reportError(err, 'load'));
 // Reload the full list whenever the event stream (re)connects, so nothing missed while
 // disconnected stays stale.
+// A slow poll as a safety net (and to refresh "last seen", which events leave out).
+setInterval(() => { if (!document.hidden) loadAll().catch((err) => reportError(err, 'load')); }, 30_000);
 let opened = false;
 listenEvents({ printer: onEvent, status: onEvent, printer_status: onEvent, message: onEvent }, {
   onOpen: () => {
