@@ -344,7 +344,8 @@ listenEvents({
   },
 }, { showLive: false });
 
-every(2000, async () => {
+// Quick while the job moves, slow once it has ended (a retry elsewhere still shows up).
+every(() => (job && FINAL_STATES.includes(job.state) ? 10_000 : 1500), async () => {
   try {
     await refresh();
   } catch (err) {

@@ -122,7 +122,8 @@ export function alloyLabel(alloy) {
 }
 
 /**
- * Run `fn` every `intervalMs` while the page is visible; returns stop().
+ * Run `fn` every `intervalMs` (a number, or a function giving it) while the page is
+ * visible (4x slower when hidden); returns stop().
  * Errors are passed to onError (shown once, cleared on the next success).
  */
 export function every(intervalMs, fn, onError) {
@@ -136,7 +137,8 @@ export function every(intervalMs, fn, onError) {
     } catch (err) {
       if (onError) onError(err);
     }
-    if (!stopped) timer = setTimeout(tick, document.hidden ? intervalMs * 4 : intervalMs);
+    const ms = typeof intervalMs === 'function' ? intervalMs() : intervalMs;
+    if (!stopped) timer = setTimeout(tick, document.hidden ? ms * 4 : ms);
   };
   tick();
   return () => { stopped = true; clearTimeout(timer); };
