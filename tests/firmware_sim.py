@@ -19,7 +19,8 @@ Faults (all off by default): ``corrupt_lines`` / ``corrupt_rate`` flip a bit of 
 arriving line (first arrival only); ``drop_ok_lines`` swallow the ``ok`` of a line;
 ``duplicate_resend_lines`` send each resend request twice; ``ok_after_resend=False``
 omits the ``ok`` after a resend request; ``stale_resend_after`` sends, after accepting
-line n, a request for a line it already had; ``reset_at_line`` restarts the firmware
+line n, a request for a line it already had; ``rewind_at={n: m}`` makes it forget lines
+after accepting n and ask for m again (a genuine request, possibly outside the history); ``reset_at_line`` restarts the firmware
 (``start``); ``fatal_at_line`` halts it (``Error:Printer halted. kill() called!``);
 ``pull_at_line`` closes the pty (cable pulled) and, after ``replug_after_s``, opens a new
 one at the same path, restarted or not (``reset_on_replug``).
@@ -62,6 +63,7 @@ class FirmwareSim:
         duplicate_resend_lines: tuple[int, ...] = (),
         ok_after_resend: bool = True,
         stale_resend_after: tuple[int, ...] = (),
+        rewind_at: dict[int, int] | None = None,
         reset_at_line: int | None = None,
         fatal_at_line: int | None = None,
         pull_at_line: int | None = None,
@@ -85,6 +87,7 @@ class FirmwareSim:
         self.duplicate_resend_lines = set(duplicate_resend_lines)
         self.ok_after_resend = ok_after_resend
         self.stale_resend_after = set(stale_resend_after)
+        self.rewind_at = dict(rewind_at or {})
         self.reset_at_line = reset_at_line
         self.fatal_at_line = fatal_at_line
         self.pull_at_line = pull_at_line
@@ -292,6 +295,13 @@ class FirmwareSim:
             self.stale_resend_after.discard(n)
             self.events.append(f"stale resend after {n}")
             self._reply(f"Resend: {max(n - 3, 1)}")
+        if n in self.rewind_at:
+            # the firmware "forgets" lines and asks again from an older one
+            target = self.rewind_at.pop(n)
+            self.last_n = target - 1
+            if self.executed:
+                self.executed.append(f"<rewound to {target}>")
+            self._refuse("Line Number is not Last Line Number+1")
         if n == self.reset_at_line:
             self.reset_at_line = None
             self.events.append(f"reset at {n}")

@@ -320,6 +320,7 @@ class LineQueue:
         if head is not None and head.gen < self.gen and lineno == self._rewind_line:
             self.pending_ok = True  # a line from before the rewind, refused as expected
             self.swallowed += 1
+            self._answered_without_ok()
             return "swallowed"
         if lineno == self._rewind_line:
             self._rewind_count += 1
@@ -335,7 +336,14 @@ class LineQueue:
         self.next_seq = seq
         self.pending_ok = True
         self.resends += 1
+        self._answered_without_ok()
         return "rewind"
+
+    def _answered_without_ok(self) -> None:
+        """Firmware known to send no ``ok`` after a resend: the request is the answer."""
+        if self.pending_ok and not self.ok_after_resend:
+            self.pending_ok = False
+            self._pop(confirm=False)
 
     def on_silence(self) -> None:
         """No reply for the timeout: the firmware's buffer is empty; forget what is in flight."""
