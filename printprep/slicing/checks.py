@@ -252,15 +252,6 @@ class LayerChecker:
         return self.report_
 
 
-def band_of(image: np.ndarray) -> Band:
-    """The lit band of a full (h, w) uint8 layer image."""
-    rows = np.flatnonzero(image.any(axis=1))
-    if len(rows) == 0:
-        return Band(0, 0, np.zeros((0, 0), np.uint8))
-    cols = np.flatnonzero(image[rows[0] : rows[-1] + 1].any(axis=0))
-    return Band(int(rows[0]), int(cols[0]), image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
-
-
 def check_layers(archive_or_path: Archive | str | Path, *, reach_mm: float = 3.0) -> LayerReport:
     """Run the layer checks over an archive (opened or by path)."""
     if isinstance(archive_or_path, Archive):
@@ -271,6 +262,6 @@ def check_layers(archive_or_path: Archive | str | Path, *, reach_mm: float = 3.0
 
 def _check(archive: Archive, reach_mm: float) -> LayerReport:
     checker = LayerChecker(archive.transform, archive.layer_height_mm, reach_mm=reach_mm)
-    for image in archive.iter_layers():
-        checker.add(band_of(image))
+    for i in range(archive.layer_count):
+        checker.add(archive.layer_band(i))
     return checker.report()

@@ -32,6 +32,11 @@ _STRATEGY = zlib.Z_RLE
 _FINAL_BLOCK = b"\x03\x00"  # an empty final block with fixed Huffman codes
 _ZLIB_HEADER = b"\x78\x01"  # deflate, 32 KiB window, "fastest" level hint
 
+#: Private ancillary chunk (readers skip it) recording where the lit band is: row0, rows,
+#: col0, cols, and the byte offset and length of its deflate piece in the zlib stream,
+#: so our reader inflates only the band, never the black rows.
+BAND_CHUNK = b"ppBD"
+
 _cache: dict[int, list[bytes]] = {}
 _cache_lock = threading.Lock()
 
@@ -103,11 +108,15 @@ def encode_band(image_px: tuple[int, int], row0: int, col0: int, pixels: np.ndar
     adler = 1
     parts = [_ZLIB_HEADER, _black_rows(width, row0)]
     adler = _adler_zeros(adler, row0 * stride)
+    band_at = len(parts[0]) + len(parts[1])
+    band_len = 0
     if rows:
         raw = np.zeros((rows, stride), np.uint8)
         raw[:, 1 + col0 : 1 + col0 + cols] = pixels
         data = raw.data
-        parts.append(_deflate_piece(data))
+        piece = _deflate_piece(data)
+        band_len = len(piece)
+        parts.append(piece)
         adler = zlib.adler32(data, adler)
     below = height - row0 - rows
     parts.append(_black_rows(width, below))
@@ -115,8 +124,15 @@ def encode_band(image_px: tuple[int, int], row0: int, col0: int, pixels: np.ndar
     parts.append(_FINAL_BLOCK)
     parts.append(struct.pack(">I", adler))
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    band = struct.pack(">IIIIII", row0, rows, col0, cols, band_at, band_len)
     return b"".join(
-        [_SIGNATURE, _chunk(b"IHDR", ihdr), _chunk(b"IDAT", b"".join(parts)), _chunk(b"IEND", b"")]
+        [
+            _SIGNATURE,
+            _chunk(b"IHDR", ihdr),
+            _chunk(BAND_CHUNK, band),
+            _chunk(b"IDAT", b"".join(parts)),
+            _chunk(b"IEND", b""),
+        ]
     )
 
 
@@ -128,3 +144,74 @@ def encode_image(pixels: np.ndarray) -> bytes:
         return encode_band((w, h), 0, 0, np.zeros((0, 0), np.uint8))
     r0, r1 = int(lit[0]), int(lit[-1]) + 1
     return encode_band((w, h), r0, 0, pixels[r0:r1])
+
+
+def _chunks(png: bytes) -> dict[bytes, list[bytes]]:
+    out: dict[bytes, list[bytes]] = {}
+    pos = 8
+    while pos + 8 <= len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        kind = png[pos + 4 : pos + 8]
+        out.setdefault(kind, []).append(png[pos + 8 : pos + 8 + length])
+        if kind == b"IEND":
+            break
+        pos += 12 + length
+    return out
+
+
+def decode_band(png: bytes) -> tuple[int, int, np.ndarray] | None:
+    """Read only the lit band of a PNG this module wrote: (row0, col0, (rows, cols) uint8).
+
+    None for any PNG without our band chunk (the caller decodes the whole image).
+    """
+    if png[:8] != _SIGNATURE:
+        return None
+    chunks = _chunks(png)
+    if BAND_CHUNK not in chunks or b"IHDR" not in chunks:
+        return None
+    width = struct.unpack(">I", chunks[b"IHDR"][0][:4])[0]
+    row0, rows, col0, cols, at, length = struct.unpack(">IIIIII", chunks[BAND_CHUNK][0])
+    if rows == 0:
+        return 0, 0, np.zeros((0, 0), np.uint8)
+    stream = b"".join(chunks.get(b"IDAT", []))
+    try:
+        raw = zlib.decompressobj(-15).decompress(stream[at : at + length])
+    except zlib.error:
+        return None
+    if len(raw) != rows * (width + 1):
+        return None
+    grid = np.frombuffer(raw, np.uint8).reshape(rows, width + 1)
+    return row0, col0, grid[:, 1 + col0 : 1 + col0 + cols]
+
+
+def decode_gray(png: bytes) -> np.ndarray | None:
+    """Fast path for reading our own layer PNGs: 8-bit greyscale, not interlaced, every
+    row with filter 0. Returns the (height, width) uint8 image, or None for any other PNG
+    (the caller then uses a general decoder)."""
+    if png[:8] != _SIGNATURE:
+        return None
+    pos, idat = 8, []
+    width = height = 0
+    while pos + 8 <= len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        kind = png[pos + 4 : pos + 8]
+        data = png[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data)
+            if depth != 8 or colour != 0 or interlace != 0:
+                return None
+        elif kind == b"IDAT":
+            idat.append(data)
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    try:
+        raw = zlib.decompress(b"".join(idat))
+    except zlib.error:
+        return None
+    if not width or len(raw) != height * (width + 1):
+        return None
+    rows = np.frombuffer(raw, np.uint8).reshape(height, width + 1)
+    if rows[:, 0].any():
+        return None
+    return rows[:, 1:]

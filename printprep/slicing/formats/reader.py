@@ -22,7 +22,8 @@ import numpy as np
 
 from printprep.errors import SliceError
 from printprep.slicing.formats.pngzip import META_NAME
-from printprep.slicing.raster import DisplayTransform
+from printprep.slicing.png import decode_band, decode_gray
+from printprep.slicing.raster import Band, DisplayTransform
 
 #: prusaslicer.ini keys PrusaSlicer's SL1 importer needs.
 REQUIRED_PRINTER_KEYS = (
@@ -82,8 +83,10 @@ class Archive:
                 f"layer {index} out of range 0..{self.layer_count - 1}", where=str(self.path)
             )
         name = self.layer_names[index]
-        data = np.frombuffer(self._zip.read(name), np.uint8)
-        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        raw = self._zip.read(name)
+        img = decode_gray(raw)  # our own PNGs: one inflate, no copy
+        if img is None:
+            img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
         if img is None:
             raise SliceError(f"layer file {name} is not a readable PNG", where=str(self.path))
         if img.ndim == 3:
@@ -100,6 +103,22 @@ class Archive:
             )
         return img
 
+    def layer_band(self, index: int) -> Band:
+        """Layer ``index`` as its lit band only: fast for printprep's own archives (only
+        the band is inflated), a scan of the whole image for anyone else's."""
+        if not 0 <= index < self.layer_count:
+            raise SliceError(
+                f"layer {index} out of range 0..{self.layer_count - 1}", where=str(self.path)
+            )
+        got = decode_band(self._zip.read(self.layer_names[index]))
+        if got is not None:
+            row0, col0, pixels = got
+            w, h = self.image_px
+            r, c = pixels.shape
+            if row0 + r <= h and col0 + c <= w:
+                return Band(row0, col0, pixels)
+        return band_of(self.layer(index))
+
     def iter_layers(self) -> Iterator[np.ndarray]:
         for i in range(self.layer_count):
             yield self.layer(i)
@@ -112,6 +131,15 @@ class Archive:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def band_of(image: np.ndarray) -> Band:
+    """The lit band of a full (h, w) uint8 layer image."""
+    rows = np.flatnonzero(image.any(axis=1))
+    if len(rows) == 0:
+        return Band(0, 0, np.zeros((0, 0), np.uint8))
+    cols = np.flatnonzero(image[rows[0] : rows[-1] + 1].any(axis=0))
+    return Band(int(rows[0]), int(cols[0]), image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
 
 
 def _transform(printer: dict[str, Any], where: str) -> DisplayTransform:
