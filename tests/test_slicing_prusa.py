@@ -19,7 +19,7 @@ from conftest import require_tool
 from shapely.geometry import LineString, Polygon
 
 from printprep.profiles import ResinPrinterProfile, load_material, load_profile
-from printprep.slicing import check_layers, read_archive, slice_to_archive
+from printprep.slicing import read_archive, slice_to_archive
 from printprep.slicing.formats.sl1 import CONFIG_KEYS, ini_text, prusaslicer_ini
 
 
