@@ -22,7 +22,10 @@ def layer_check(print_mesh: trimesh.Trimesh, profile, layer_height_mm: float) ->
     returns the LayerReport and the shift (3,) mm from print frame to machine frame.
     """
     placed = place_parts([print_mesh], profile)
-    shift = placed.meshes[0].bounds[0] - print_mesh.bounds[0]
+    # place_parts' contract: the XY bounding-box centre on the display centre, z from 0
+    lo, hi = print_mesh.bounds
+    w_mm, h_mm = profile.display_mm
+    shift = np.array([w_mm / 2 - (lo[0] + hi[0]) / 2, h_mm / 2 - (lo[1] + hi[1]) / 2, -lo[2]])
     checker = LayerChecker(placed.transform, layer_height_mm)
     zs = layer_heights(placed.height_mm, layer_height_mm)
     for rings in iter_layer_rings(placed, zs):
