@@ -122,6 +122,7 @@ def main() -> None:
     ap.add_argument("--make-ini", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--skip-16k", action="store_true", help="skip the 16K frame stack")
     ap.add_argument("--peer-16k", action="store_true", help="also run prusa-slicer on the 16K stack (slow)")
+    ap.add_argument("--only-16k", action="store_true", help="run only the 16K frame stack")
     args = ap.parse_args()
     if args.child:
         child(args)
@@ -137,10 +138,11 @@ def main() -> None:
     print(f"cores: {os.cpu_count()}, python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="slice-bench-") as tmpname:
         tmp = Path(tmpname)
-        big = tmp / "pave_band_1m.stl"
-        subprocess.run([sys.executable, __file__, "--make-big", "--out", str(big)], check=True)
-        bench_one("pave_band_336k", BENCH_MESH, "phrozen-sonic-4k", tmp, peer=True)
-        bench_one("pave_band subdivided (1,345,536 triangles)", big, "phrozen-sonic-4k", tmp, peer=True)
+        if not args.only_16k:
+            big = tmp / "pave_band_1m.stl"
+            subprocess.run([sys.executable, __file__, "--make-big", "--out", str(big)], check=True)
+            bench_one("pave_band_336k", BENCH_MESH, "phrozen-sonic-4k", tmp, peer=True)
+            bench_one("pave_band subdivided (1,345,536 triangles)", big, "phrozen-sonic-4k", tmp, peer=True)
         if not args.skip_16k:
             bench_one("pave_band_336k, 16K frames", BENCH_MESH, "elegoo-saturn-4-ultra-16k", tmp, peer=args.peer_16k)
 
