@@ -98,6 +98,9 @@ KEYS: dict[str, dict[str, Key]] = {
         "url": Key((str,), required=True, check=_url),
         "api_key": Key((str,), required=True),
         "timeout_s": Key(_NUM, default=10.0, check=_positive, help="timeout of every call"),
+        "serial_port": Key((str,), help="port OctoPrint should connect to when it is not "
+                                        "connected (e.g. /dev/ttyACM0, VIRTUAL)"),
+        "serial_baudrate": Key((int,), check=_positive, help="baud rate for serial_port"),
     },
     "prusalink": {
         "url": Key((str,), required=True, check=_url),
