@@ -190,3 +190,25 @@ def test_slice_for_profile_picks_the_output(tmp_path: Path, meshes: Path) -> Non
     )
     assert res.path == tmp_path / "ring.zip" and res.path.is_file()
     shutil.rmtree(tmp_path / "unused", ignore_errors=True)
+
+
+def test_thumbnails_and_preview_show_the_part(tmp_path: Path, meshes: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    from printprep.slicing import render_preview
+
+    ring = trimesh.load(meshes / "jewelry" / "pixelverse_ring.stl")
+    out = render_preview(ring, tmp_path / "preview.png")
+    img = np.array(Image.open(out))
+    assert img.shape == (400, 400, 4)
+    covered = (img[:, :, 3] > 0).mean()
+    assert 0.1 < covered < 0.9  # the part fills the frame, with background around it
+    result = slice_to_archive(
+        [ring], small(px=(1000, 900)), tmp_path / "r.sl1", layer_height_mm=0.1, check=False
+    )
+    with read_archive(result.path) as a:
+        thumbs = a.thumbnails
+    big = Image.open(io.BytesIO(thumbs["thumbnail/thumbnail800x480.png"]))
+    assert big.size == (800, 480) and big.mode == "RGBA"

@@ -20,6 +20,7 @@ from printprep.slicing.checks import Island, LayerReport, Reach, check_layers
 from printprep.slicing.formats.reader import Archive, read_archive
 from printprep.slicing.gcode import slice_gcode
 from printprep.slicing.resin import SliceResult, slice_to_archive
+from printprep.slicing.thumbnail import render_preview
 
 __all__ = [
     "Archive",
@@ -29,6 +30,7 @@ __all__ = [
     "SliceResult",
     "check_layers",
     "read_archive",
+    "render_preview",
     "slice_for_profile",
     "slice_gcode",
     "slice_to_archive",

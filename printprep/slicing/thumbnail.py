@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -125,3 +126,15 @@ def thumbnail_png(
     buf = io.BytesIO()
     Image.fromarray(img, "RGBA").save(buf, format="PNG", compress_level=6)
     return buf.getvalue()
+
+
+def render_preview(
+    mesh: trimesh.Trimesh | Sequence[trimesh.Trimesh],
+    path: str | Path,
+    size_px: tuple[int, int] = (400, 400),
+) -> Path:
+    """Write a shaded PNG picture of the part(s) to ``path`` (the job preview)."""
+    meshes = [mesh] if isinstance(mesh, trimesh.Trimesh) else list(mesh)
+    out = Path(path)
+    out.write_bytes(thumbnail_png(meshes, size_px))
+    return out
