@@ -202,6 +202,13 @@ def test_layer_preview_serves_the_archive_layers(server: Server, sliced_job: dic
         x0, y0, x1, y1 = info["window_px"]
         assert 0 <= x0 < x1 <= info["width_px"] and 0 <= y0 < y1 <= info["height_px"]
         assert (x1 - x0) * (y1 - y0) < info["width_px"] * info["height_px"] / 4, "a ring is small"
+        # Every lit pixel of every layer lies inside the window.
+        for n in range(archive.layer_count):
+            band = archive.layer_band(n)
+            ys, xs = np.nonzero(band.pixels)
+            if ys.size:
+                assert x0 <= band.col0 + xs.min() and band.col0 + xs.max() < x1, f"layer {n}"
+                assert y0 <= band.row0 + ys.min() and band.row0 + ys.max() < y1, f"layer {n}"
 
         for n in (0, info["count"] // 2, info["count"] - 1):
             expected = archive.layer(n)

@@ -13,8 +13,8 @@ to ``max_px`` on its longer side, keeping the pixels sharp.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,11 @@ from printprep.service.deps import TokenName
 
 router = APIRouter(tags=["preview"])
 
-#: Layers read to find the lit window of a stack (evenly spaced; all of them when fewer).
+#: Layers read to find the lit window of a stack whose layers are slow to read.
 WINDOW_SAMPLE_LAYERS = 32
-#: Margin around the lit window, as a fraction of the window's size, plus a fixed margin.
+#: A layer read faster than this (s) is a band read: every layer is read, the window is exact.
+FAST_LAYER_S = 0.015
+#: Margin around the lit window: a fraction of its size (sampled stacks only) plus pixels.
 WINDOW_MARGIN_FRAC = 0.06
 WINDOW_MARGIN_PX = 12
 #: Largest longer side of a returned image.
@@ -86,49 +88,67 @@ def _close(archive: Any) -> None:
         close()
 
 
-def _lit_union(path: Path, indices: np.ndarray) -> np.ndarray | None:
-    """OR of ``layer(i) > 0`` over ``indices``: (h, w) bool, or None for no indices.
+def _lit_bounds(layer: Any) -> tuple[int, int, int, int] | None:
+    """``(x0, y0, x1, y1)`` of the lit pixels of one layer, or None when it is dark.
 
-    Opens its own reader so several can run in threads (cv2 decodes without the GIL).
+    ``layer`` is an (h, w) uint8 image or a band (``row0``, ``col0``, ``pixels``: the
+    lit part of an image, as ``Archive.layer_band`` returns it).
     """
-    from printprep.slicing import read_archive
-
-    archive = read_archive(path)
-    try:
-        union: np.ndarray | None = None
-        for i in indices:
-            lit = np.asarray(archive.layer(int(i))) > 0
-            union = lit if union is None else np.logical_or(union, lit, out=union)
-        return union
-    finally:
-        _close(archive)
+    row0, col0 = int(getattr(layer, "row0", 0)), int(getattr(layer, "col0", 0))
+    pixels = np.asarray(getattr(layer, "pixels", layer))
+    if pixels.size == 0:
+        return None
+    rows = np.flatnonzero(pixels.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(pixels[rows[0] : rows[-1] + 1].any(axis=0))
+    return (
+        col0 + int(cols[0]),
+        row0 + int(rows[0]),
+        col0 + int(cols[-1]) + 1,
+        row0 + int(rows[-1]) + 1,
+    )
 
 
 def lit_window_px(
-    path: Path, layer_count: int, sample_layers: int = WINDOW_SAMPLE_LAYERS
+    archive: Any, sample_layers: int = WINDOW_SAMPLE_LAYERS
 ) -> tuple[int, int, int, int] | None:
-    """Bounding box ``(x0, y0, x1, y1)`` (pixels, end-exclusive) of the lit pixels of a stack.
+    """Bounding box ``(x0, y0, x1, y1)`` (pixels, end-exclusive) of the lit pixels of a
+    stack, widened by a margin; None when every layer read is dark.
 
-    Reads at most ``sample_layers`` evenly spaced layers of the archive at ``path``
-    (each ``layer(i)``: (h, w) uint8) on two threads and widens the box by a margin, so
-    features between the sampled layers stay inside. None when every sampled layer is dark.
+    printprep's own archives record each layer's lit band, so every layer is read
+    (``archive.layer_band(i)``, milliseconds each) and the box is exact. Archives without
+    bands (each read is a whole-image decode, tens of ms at 4K) are sampled instead: at
+    most ``sample_layers`` evenly spaced layers, the margin covering what lies between.
     """
-    if layer_count == 0:
+    count = int(archive.layer_count)
+    if count == 0:
         return None
-    picks = np.unique(np.linspace(0, layer_count - 1, min(layer_count, sample_layers)).round())
-    chunks = [c for c in (picks[0::2], picks[1::2]) if c.size]
-    with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
-        unions = [u for u in pool.map(lambda c: _lit_union(path, c), chunks) if u is not None]
-    union = np.logical_or.reduce(unions)
-    rows = np.flatnonzero(union.any(axis=1))
-    cols = np.flatnonzero(union.any(axis=0))
-    if rows.size == 0:
+    read = getattr(archive, "layer_band", None) or archive.layer
+    h, w = archive.image_px[1], archive.image_px[0]
+    boxes: list[tuple[int, int, int, int]] = []
+    order = list(range(count))
+    sampled = False
+    started = time.perf_counter()
+    done = 0
+    while done < len(order):
+        box = _lit_bounds(read(order[done]))
+        if box is not None:
+            boxes.append(box)
+        done += 1
+        if done == 4 and not sampled and count > sample_layers:
+            per_layer_s = (time.perf_counter() - started) / done
+            if per_layer_s > FAST_LAYER_S:  # whole-image decodes: sample the rest
+                picks = np.linspace(0, count - 1, sample_layers).round().astype(int)
+                order = order[:done] + sorted(set(picks.tolist()) - set(order[:done]))
+                sampled = True
+    if not boxes:
         return None
-    h, w = union.shape
-    y0, y1 = int(rows[0]), int(rows[-1]) + 1
-    x0, x1 = int(cols[0]), int(cols[-1]) + 1
-    my = int((y1 - y0) * WINDOW_MARGIN_FRAC) + WINDOW_MARGIN_PX
-    mx = int((x1 - x0) * WINDOW_MARGIN_FRAC) + WINDOW_MARGIN_PX
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    x1, y1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    frac = WINDOW_MARGIN_FRAC if sampled else 0.0
+    my = int((y1 - y0) * frac) + WINDOW_MARGIN_PX
+    mx = int((x1 - x0) * frac) + WINDOW_MARGIN_PX
     return max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my)
 
 
@@ -142,13 +162,12 @@ def _info(path: Path, job_id: str) -> dict[str, Any]:
     archive = _open(path, job_id)
     try:
         count = int(archive.layer_count)
-        h, w = np.asarray(archive.layer(0)).shape[:2] if count else (0, 0)
-    finally:
-        _close(archive)
-    try:
-        window = lit_window_px(path, count)
+        w, h = archive.image_px
+        window = lit_window_px(archive)
     except PrintprepError as exc:
         raise HTTPException(status_code=422, detail=f"job {job_id}: {exc}") from exc
+    finally:
+        _close(archive)
     info = {
         "count": count,
         "width_px": int(w),
@@ -191,7 +210,9 @@ def layer_png(
         )
     archive = _open(path, job_id)
     try:
-        img = np.asarray(archive.layer(n), dtype=np.uint8)
+        band = getattr(archive, "layer_band", None)
+        # A band read inflates only the lit rows: far quicker than a whole 4K/16K image.
+        img = band(n).full(archive.image_px) if band else np.asarray(archive.layer(n))
     finally:
         _close(archive)
     if window and info["window_px"]:
