@@ -336,13 +336,12 @@ $('reject').addEventListener('click', () => act('reject', 'Reject this job? It w
 
 // Events about this job refresh at once; the poll is the safety net.
 let soon = null;
-listenEvents({
-  job: (data) => {
-    if (!data || String(data.id ?? data.job_id) !== jobId) return;
-    clearTimeout(soon);
-    soon = setTimeout(() => refresh().catch((err) => reportError(err, 'poll')), 150);
-  },
-}, { showLive: false });
+const mine = (data) => {
+  if (!data || String(data.id ?? data.job_id) !== jobId) return;
+  clearTimeout(soon);
+  soon = setTimeout(() => refresh().catch((err) => reportError(err, 'poll')), 150);
+};
+listenEvents({ job: mine, progress: mine }, { showLive: false });
 
 // Quick while the job moves, slow once it has ended (a retry elsewhere still shows up).
 every(() => (job && FINAL_STATES.includes(job.state) ? 10_000 : 1500), async () => {

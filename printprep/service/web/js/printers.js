@@ -1,6 +1,8 @@
 // Printers dashboard: one card per printer, updated live from the server-sent events.
 import { api } from './api.js';
-import { el, fmtDuration, fmtPct, fmtTime, initPage, listenEvents, reportError, stateBadge } from './ui.js';
+import {
+  clearMessage, el, fmtDuration, fmtPct, fmtTime, initPage, listenEvents, reportError, stateBadge,
+} from './ui.js';
 
 initPage();
 
@@ -48,6 +50,7 @@ function learnJobName(id) {
 }
 
 function card(s) {
+  if (s.job_name && s.job_id) jobNames.set(s.job_id, s.job_name);
   learnJobName(s.job_id);
   const jobText = s.job_id ? (jobNames.get(s.job_id) ? `${jobNames.get(s.job_id)} (#${s.job_id})` : `#${s.job_id}`) : null;
   const jobLink = s.job_id ? el('a', { href: `/jobs/${encodeURIComponent(s.job_id)}` }, jobText) : 'none';
@@ -68,18 +71,21 @@ function card(s) {
     fact('Last seen', s.last_seen ? fmtTime(s.last_seen) : 'never'));
   return el('article', { class: 'card', 'data-printer': s.name, 'data-state': s.state, 'aria-label': `Printer ${s.name}` },
     el('h2', {}, el('span', {}, s.name), stateBadge(s.state)),
-    bar, dl);
+    bar, dl, actions(s));
 }
 
 function render() {
   const names = [...printers.keys()].sort();
   const cards = names.map((n) => card(printers.get(n)));
-  // Keep focus on the same card's link when re-rendering.
-  const focused = document.activeElement && document.activeElement.closest('.card');
+  // Keep keyboard focus on the same card's button or link across the re-render.
+  const active = document.activeElement;
+  const focused = active && active.closest ? active.closest('.card') : null;
   const focusName = focused ? focused.dataset.printer : null;
+  const action = focused ? active.dataset.action : null;
   box.replaceChildren(...cards);
   if (focusName) {
-    const again = box.querySelector(`[data-printer="${CSS.escape(focusName)}"] a`);
+    const card = box.querySelector(`[data-printer="${CSS.escape(focusName)}"]`);
+    const again = card && (action ? card.querySelector(`[data-action="${action}"]`) : card.querySelector('a'));
     if (again) again.focus();
   }
   empty.classList.toggle('hidden', names.length > 0);
@@ -88,9 +94,36 @@ function render() {
 function update(raw) {
   const s = flatten(raw);
   if (!s || !s.name || !s.state) return false;
-  printers.set(s.name, { ...(printers.get(s.name) || {}), ...s });
+  const prev = printers.get(s.name) || {};
+  const next = { ...prev, ...s };
+  if (prev.job_id !== s.job_id && !('job_name' in s)) delete next.job_name; // another job now
+  printers.set(s.name, next);
   render();
   return true;
+}
+
+/** Actions a technician takes at the printer: acknowledge the plate, pause, resume. */
+function actions(s) {
+  const buttons = [];
+  const act = (action, label, cls) => {
+    const b = el('button', { type: 'button', class: cls || 'secondary', 'data-action': action }, label);
+    b.addEventListener('click', async () => {
+      b.disabled = true;
+      try {
+        update(await api(`/api/printers/${encodeURIComponent(s.name)}/${action}`, { method: 'POST' }));
+        clearMessage('printer-action');
+      } catch (err) {
+        reportError(err, 'printer-action');
+      } finally {
+        b.disabled = false;
+      }
+    });
+    buttons.push(b);
+  };
+  if (s.state === 'finished' || s.state === 'error') act('clear', 'Plate cleared: ready for the next job');
+  if (s.state === 'printing') act('pause', 'Pause');
+  if (s.state === 'paused') act('resume', 'Resume', '');
+  return buttons.length ? el('div', { class: 'actions' }, ...buttons) : null;
 }
 
 async function loadAll() {

@@ -96,12 +96,11 @@ more.addEventListener('click', () => { limit += PAGE; refresh().catch((err) => r
 loadFilterChoices();
 // A job event (state change, progress) refreshes at once; the poll below is the safety net.
 let soon = null;
-listenEvents({
-  job: () => {
-    clearTimeout(soon);
-    soon = setTimeout(() => refresh().catch((err) => reportError(err, 'poll')), 250);
-  },
-}, { showLive: false });
+const soonRefresh = () => {
+  clearTimeout(soon);
+  soon = setTimeout(() => refresh().catch((err) => reportError(err, 'poll')), 250);
+};
+listenEvents({ job: soonRefresh, progress: soonRefresh }, { showLive: false });
 every(3000, refresh, (err) => {
   live.className = 'live off';
   live.textContent = 'not updating';
