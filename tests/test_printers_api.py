@@ -1,0 +1,127 @@
+"""Printers through the real service: ``GET /api/printers``, SSE ``/api/events``, the CLI.
+
+One ``printprep serve`` with two virtual printers of different profiles; a ring is
+submitted for one profile and must be printed there (never on the other printer), with
+the printer's status changes and the job's state changes arriving as server-sent events.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from helpers.server import running_server
+
+RING = "jewelry/solitaire_ring.stl"
+PRINTERS = [
+    {"name": "mars", "type": "virtual", "profile": "elegoo-mars-4-dlp", "time_scale": 0.002},
+    {"name": "sl1s", "type": "virtual", "profile": "prusa-sl1s", "time_scale": 0.002},
+]
+
+
+def read_sse(url: str, headers: dict[str, str], out: list[tuple[str, dict]],
+             stop: threading.Event) -> None:
+    """Collect (event, data) pairs from an SSE stream until ``stop`` is set."""
+    with httpx.Client(timeout=httpx.Timeout(10.0, read=60.0)) as c:
+        with c.stream("GET", url, headers=headers) as r:
+            assert r.status_code == 200
+            assert r.headers["content-type"].startswith("text/event-stream")
+            kind = None
+            for line in r.iter_lines():
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: ") and kind:
+                    out.append((kind, json.loads(line[6:])))
+                    kind = None
+                if stop.is_set():
+                    return
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("printers-api")
+    with running_server(tmp, {"printers": PRINTERS, "watch": {"enabled": False},
+                              "pipeline": {"prepare": False}}) as srv:
+        yield srv
+
+
+def test_printers_need_a_token(server):
+    assert httpx.get(f"{server.base_url}/api/printers").status_code == 401
+    assert httpx.get(f"{server.base_url}/api/events").status_code == 401
+
+
+def test_list_and_unknown_printer(server):
+    with server.client() as c:
+        data = c.get("/api/printers").json()
+        names = {p["name"]: p for p in data["printers"]}
+        assert set(names) == {"mars", "sl1s"}
+        assert names["mars"]["profile"] == "elegoo-mars-4-dlp"
+        assert names["mars"]["state"] == "idle" and names["mars"]["kind"] == "virtual"
+        r = c.get("/api/printers/nope")
+        assert r.status_code == 404 and "mars" in r.json()["detail"]
+        assert c.post("/api/printers/sl1s/pause").status_code == 409  # nothing to pause
+
+
+def test_job_prints_on_its_profile_with_live_events(server, meshes: Path):
+    events: list[tuple[str, dict]] = []
+    stop = threading.Event()
+    reader = threading.Thread(target=read_sse, daemon=True, args=(
+        f"{server.base_url}/api/events?max_s=120", server.headers(), events, stop))
+    reader.start()
+    time.sleep(0.5)
+    with server.client() as c:
+        with open(meshes / RING, "rb") as fh:
+            r = c.post("/api/jobs", files={"file": ("ring.stl", fh)},
+                       data={"profile": "elegoo-mars-4-dlp"})
+        assert r.status_code == 201, r.text
+        job_id = r.json()["id"]
+        job = server.wait_for(job_id, ("done", "failed", "needs_attention"), timeout_s=180)
+        assert job["state"] == "done", job
+        assert job["printer"] == "mars"
+        msgs = [e["message"] for e in job["events"]]
+        assert any(m.startswith("printing on mars") for m in msgs), msgs
+        assert any(m.startswith("printed on mars") for m in msgs), msgs
+        sl1s = c.get("/api/printers/sl1s").json()
+        assert sl1s["state"] == "idle" and sl1s["job_id"] is None
+    t0 = time.monotonic()
+    while not any(k == "job" and d["id"] == job_id and d["state"] == "done" for k, d in events):
+        assert time.monotonic() - t0 < 10, events[-5:]
+        time.sleep(0.1)
+    stop.set()
+    mars_states = [d["state"] for k, d in events if k == "printer" and d["name"] == "mars"]
+    assert "printing" in mars_states
+    job_states = [d["state"] for k, d in events if k == "job" and d["id"] == job_id]
+    assert "queued" in job_states and "printing" in job_states and job_states[-1] == "done"
+    assert any(k == "progress" and d["id"] == job_id for k, d in events)
+    assert not any(k == "printer" and d["name"] == "sl1s" and d["state"] == "printing"
+                   for k, d in events)
+
+
+def test_cli_shows_live_status(server):
+    cmd = [sys.executable, "-m", "printprep", "printers", "--server", server.base_url,
+           "--token", server.token]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert any(line.startswith("mars") for line in lines)
+    assert any(line.startswith("sl1s") and "prusa-sl1s" in line for line in lines)
+    js = subprocess.run([*cmd, "--json"], capture_output=True, text=True, timeout=60)
+    assert {p["name"] for p in json.loads(js.stdout)["printers"]} == {"mars", "sl1s"}
+    bad = subprocess.run([*cmd, "show", "nope"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "no printer named 'nope'" in bad.stderr
+
+
+def test_cli_check_names_the_bad_key(tmp_path: Path):
+    cfg = tmp_path / "printprep.toml"
+    cfg.write_text('[[printers]]\nname = "usb"\ntype = "serial"\nprofile = "prusa-mk4-castable"\n'
+                   'port = "/dev/ttyACM0"\nbaud = 115200\n')
+    out = subprocess.run([sys.executable, "-m", "printprep", "printers", "check", "--config",
+                          str(cfg)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "printers[0] (usb)" in out.stderr and "unknown key 'baud'" in out.stderr
