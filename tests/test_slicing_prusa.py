@@ -119,6 +119,18 @@ def test_orientation_and_mirroring_match_prusaslicer(
         assert centre_mm == pytest.approx(expected, abs=0.05)
 
 
+@pytest.mark.parametrize("height_mm", [1.199, 1.201, 1.27, 1.31])
+def test_layer_count_matches_prusaslicer_for_any_height(tmp_path: Path, height_mm: float) -> None:
+    block = trimesh.creation.box((2.0, 2.0, height_mm))
+    prof = cropped("prusa-sl1s", (100, 80))
+    ours = slice_to_archive(
+        [block], prof, tmp_path / "ours.sl1", layer_height_mm=0.1, check=False, thumbnails=False
+    )
+    theirs = prusa_sla(block, prof, 0.1, tmp_path / "ps.sl1")
+    with read_archive(theirs) as b:
+        assert ours.layer_count == b.layer_count
+
+
 def test_non_square_pixels_match_prusaslicer(tmp_path: Path) -> None:
     part = _asymmetric_part()
     prof = cropped("elegoo-saturn-4-ultra-16k", (700, 300))

@@ -5,7 +5,7 @@ display centre, as ``prusa-slicer --center W/2,H/2`` does; bottom on z = 0), joi
 one manifold and mapped into image pixel coordinates by the display transform, so each
 ``slice`` returns rings ready for the rasterizer. Layers are cut at their centres:
 layer i covers [i h, (i + 1) h) and is cut at z = (i + 0.5) h, PrusaSlicer's grid for
-``initial_layer_height = layer_height``; there are round(height / h) layers.
+``initial_layer_height = layer_height``; there are floor(height / h) layers, as there.
 """
 
 from __future__ import annotations
@@ -152,8 +152,15 @@ def _image_matrix(tr: DisplayTransform) -> list[list[float]]:
 
 
 def layer_heights(height_mm: float, layer_height_mm: float) -> np.ndarray:
-    """Cut heights (n,) float64 mm: layer centres (i + 0.5) h below the top."""
-    n = int(np.floor(height_mm / layer_height_mm + 0.5))
+    """Cut heights (n,) float64 mm at layer centres (i + 0.5) h.
+
+    As PrusaSlicer 2.5 does, only whole layers are printed: n = floor(height / h) (a top
+    remainder thinner than a layer is dropped); a part thinner than one layer still gets
+    one layer, cut at half its height.
+    """
+    n = int(np.floor(height_mm / layer_height_mm + 1e-6))
+    if n == 0:
+        return np.array([height_mm / 2]) if height_mm > 0 else np.zeros(0)
     return (np.arange(n) + 0.5) * layer_height_mm
 
 
