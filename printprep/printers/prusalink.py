@@ -1,0 +1,294 @@
+"""PrusaLink printer (type ``prusalink``): Prusa SL1/SL1S resin printers and Prusa filament
+printers on the network.
+
+Authentication is ``X-Api-Key`` (``api_key``) or HTTP digest (``user`` / ``password``).
+On connect, ``GET /api/version`` tells whether the printer takes
+``PUT /api/v1/files/<storage>/<name>`` (``capabilities.upload-by-put``); then the file is
+uploaded and started in one request with ``Print-After-Upload: ?1``. Otherwise the
+OctoPrint-compatible ``POST /api/files/<storage>`` (multipart ``file``, ``print=true``)
+is used. Both happen in ``start()``: ``send()`` checks the file and remembers it.
+
+Status comes from ``GET /api/v1/status`` (printer state, job progress, time remaining,
+temperatures), or ``/api/printer`` + ``/api/job`` on firmware without the v1 API. Every
+request has the timeout ``timeout_s``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.parse
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import requests
+from requests.auth import HTTPDigestAuth
+
+from printprep.errors import PrinterError
+from printprep.printers.base import FREE_STATES, BasePrinter
+from printprep.printers.folder import safe_name
+
+#: PrusaLink v1 printer states -> printprep states.
+_V1_STATES = {
+    "IDLE": "idle", "READY": "idle", "BUSY": "busy", "PRINTING": "printing",
+    "PAUSED": "paused", "FINISHED": "finished", "STOPPED": "idle", "ERROR": "error",
+    "ATTENTION": "error",
+}
+_SUFFIXES = (".sl1", ".sl1s", ".gcode", ".bgcode", ".gco")
+
+
+class PrusaLinkPrinter(BasePrinter):
+    """A printer running PrusaLink (or PrusaConnect's local API)."""
+
+    kind = "prusalink"
+
+    def __init__(self, name: str, profile: str, *, url: str, api_key: str | None = None,
+                 user: str | None = None, password: str | None = None,
+                 storage: str = "local", timeout_s: float = 30.0, poll_s: float = 1.0) -> None:
+        super().__init__(name, profile)
+        self.url = url.rstrip("/")
+        self.storage = storage
+        self.timeout_s = timeout_s
+        self.poll_s = poll_s
+        self.session = requests.Session()
+        if api_key:
+            self.session.headers["X-Api-Key"] = api_key
+        else:
+            self.session.auth = HTTPDigestAuth(user or "", password or "")
+        self.upload_by_put = False
+        self.v1_status = True
+        self._pending: tuple[Path, str | None] | None = None
+        self._remote: str | None = None
+        self._v1_job_id: int | None = None
+        self._started = False
+        self._started_at = 0.0
+        self.start_grace_s = 15.0
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> PrusaLinkPrinter:
+        return cls(cfg["name"], cfg["profile"], url=cfg["url"], api_key=cfg["api_key"],
+                   user=cfg["user"], password=cfg["password"], storage=cfg["storage"],
+                   timeout_s=cfg["timeout_s"], poll_s=cfg["poll_s"])
+
+    # -- HTTP -----------------------------------------------------------------------------
+    def _request(self, method: str, path: str, *, ok: tuple[int, ...] = (200, 201, 204),
+                 **kw: Any) -> requests.Response:
+        kw.setdefault("timeout", self.timeout_s)
+        try:
+            r = self.session.request(method, f"{self.url}{path}", **kw)
+        except requests.Timeout:
+            raise self._error(f"{method} {path}: no answer from {self.url} within "
+                              f"{self.timeout_s:g} s") from None
+        except requests.RequestException as exc:
+            raise self._error(f"{method} {path}: cannot reach {self.url} "
+                              f"({exc.__class__.__name__})") from None
+        if r.status_code in (401, 403):
+            raise self._error(f"{method} {path}: PrusaLink refused the credentials "
+                              f"({r.status_code}): check api_key or user/password")
+        if r.status_code not in ok:
+            raise self._error(f"{method} {path}: PrusaLink answered {r.status_code}: "
+                              f"{r.text[:200]}")
+        return r
+
+    # -- Printer --------------------------------------------------------------------------
+    def connect(self) -> None:
+        try:
+            version = self._request("GET", "/api/version").json()
+        except ValueError:
+            problem = self._error(f"GET /api/version: {self.url} does not answer JSON: "
+                                  "is this a PrusaLink printer?")
+            self._update(state="offline", seen=False, last_error=str(problem))
+            raise problem from None
+        except PrinterError as exc:
+            self._update(state="offline", seen=False, last_error=str(exc))
+            raise
+        caps = version.get("capabilities") or {}
+        self.upload_by_put = bool(caps.get("upload-by-put"))
+        self.poll()
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name=f"prusalink-{self.name}",
+                                            daemon=True)
+            self._thread.start()
+
+    def send(self, path: Path, meta: Mapping[str, Any]) -> None:
+        path = Path(path)
+        self._require_state("receive a file", *FREE_STATES)
+        if not path.is_file():
+            raise self._error(f"{path}: file not found")
+        if path.suffix.lower() not in _SUFFIXES and not path.suffix.lower() == ".zip":
+            raise self._error(f"{path.name}: PrusaLink prints {', '.join(_SUFFIXES)} files")
+        with self._lock:
+            self._pending = (path, meta.get("job_id"))
+            self._update(state="idle", job_id=meta.get("job_id"), progress_pct=0.0,
+                         last_error=None)
+
+    def start(self) -> None:
+        """Upload the file and start it (one request when the printer allows it)."""
+        self._require_state("start", "idle")
+        if self._pending is None:
+            raise self._error("cannot start: no file was sent")
+        src, job_id = self._pending
+        prefix = f"printprep-{job_id}-" if job_id else ""
+        name = safe_name(prefix + src.name)
+        self._update(state="busy", job_id=job_id)
+        try:
+            with open(src, "rb") as fh:
+                if self.upload_by_put:
+                    quoted = urllib.parse.quote(name)
+                    self._request(
+                        "PUT", f"/api/v1/files/{self.storage}/{quoted}", data=fh,
+                        headers={"Content-Type": "application/octet-stream",
+                                 "Print-After-Upload": "?1", "Overwrite": "?1",
+                                 "Content-Length": str(src.stat().st_size)},
+                        ok=(200, 201, 204))
+                else:
+                    self._request("POST", f"/api/files/{self.storage}",
+                                  files={"file": (name, fh, "application/octet-stream")},
+                                  data={"print": "true"}, ok=(200, 201))
+        except PrinterError:
+            self._update(state="idle")
+            raise
+        with self._lock:
+            self._remote = name
+            self._pending = None
+            self._started = True
+            self._started_at = time.monotonic()
+            self._update(state="printing", job_id=job_id, progress_pct=0.0)
+
+    def _job_command(self, action: str) -> None:
+        if self.v1_status and self._v1_job_id is not None:
+            method, path = {
+                "pause": ("PUT", f"/api/v1/job/{self._v1_job_id}/pause"),
+                "resume": ("PUT", f"/api/v1/job/{self._v1_job_id}/resume"),
+                "cancel": ("DELETE", f"/api/v1/job/{self._v1_job_id}"),
+            }[action]
+            self._request(method, path)
+        else:
+            body = {"command": "cancel"} if action == "cancel" else {
+                "command": "pause", "action": action}
+            self._request("POST", "/api/job", json=body)
+
+    def pause(self) -> None:
+        self._require_state("pause", "printing")
+        self._job_command("pause")
+        self._update(state="paused")
+
+    def resume(self) -> None:
+        self._require_state("resume", "paused")
+        self._job_command("resume")
+        self._update(state="printing")
+
+    def cancel(self) -> None:
+        st = self.status()
+        if st.state in ("printing", "paused"):
+            self._job_command("cancel")
+        with self._lock:
+            self._started = False
+            self._pending = None
+            self._update(state="idle" if st.state != "offline" else "offline", job_id=None,
+                         progress_pct=None, last_error="cancelled")
+
+    def clear(self) -> None:
+        with self._lock:
+            self._started = False
+            self._remote = None
+        super().clear()
+
+    def close(self) -> None:
+        self._stop.set()
+        t = self._thread
+        if t is not None and t is not threading.current_thread():
+            t.join(timeout=self.timeout_s + 1)
+        self._thread = None
+        self._update(state="offline", seen=False)
+
+    # -- status ---------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            self.poll()
+
+    def poll(self) -> None:
+        """Read the printer's status once (never raises)."""
+        try:
+            if self.v1_status:
+                r = self._request("GET", "/api/v1/status", ok=(200, 404))
+                if r.status_code == 404:
+                    self.v1_status = False
+                else:
+                    self._apply_v1(r.json())
+                    return
+            printer = self._request("GET", "/api/printer", ok=(200, 409)).json()
+            job = self._request("GET", "/api/job").json()
+            self._apply_legacy(printer, job)
+        except (PrinterError, ValueError) as exc:
+            self._update(state="offline", seen=False, last_error=str(exc))
+
+    def _apply_v1(self, data: Mapping[str, Any]) -> None:
+        printer = data.get("printer") or {}
+        job = data.get("job") or {}
+        fields: dict[str, Any] = {}
+        temps = {}
+        for src, dst in (("temp_nozzle", "tool0"), ("target_nozzle", "tool0_target"),
+                         ("temp_bed", "bed"), ("target_bed", "bed_target")):
+            if printer.get(src) is not None:
+                temps[dst] = float(printer[src])
+        if temps:
+            fields["temperatures"] = temps
+        if job.get("id") is not None:
+            self._v1_job_id = int(job["id"])
+        if job.get("progress") is not None:
+            fields["progress_pct"] = float(job["progress"])
+        if job.get("time_remaining") is not None:
+            fields["time_left_s"] = float(job["time_remaining"])
+        self._set_state(_V1_STATES.get(str(printer.get("state", "")).upper(), "busy"), fields,
+                        str(printer.get("state", "")))
+
+    def _apply_legacy(self, printer: Mapping[str, Any], job: Mapping[str, Any]) -> None:
+        flags = ((printer.get("state") or {}).get("flags")) or {}
+        progress = job.get("progress") or {}
+        fields: dict[str, Any] = {}
+        if progress.get("completion") is not None:
+            pct = float(progress["completion"])
+            fields["progress_pct"] = pct * 100 if pct <= 1.0 and job.get("state") else pct
+        if progress.get("printTimeLeft") is not None:
+            fields["time_left_s"] = float(progress["printTimeLeft"])
+        if flags.get("error"):
+            new = "error"
+        elif flags.get("paused") or flags.get("pausing"):
+            new = "paused"
+        elif flags.get("printing"):
+            new = "printing"
+        elif flags.get("ready") or flags.get("operational"):
+            new = "idle"
+        else:
+            new = "busy"
+        self._set_state(new, fields, str(job.get("state", "")))
+
+    def _set_state(self, new: str, fields: dict[str, Any], raw: str) -> None:
+        with self._lock:
+            current = self._status.state
+            if new == "error":
+                fields["last_error"] = f"PrusaLink reports {raw or 'an error'}"
+            if self._started and new == "idle" and current in ("printing", "paused"):
+                if raw.upper() == "STOPPED":
+                    self._started = False
+                    fields.update(job_id=None, last_error="the print was stopped at the printer")
+                elif (fields.get("progress_pct") or 0) >= 100:
+                    new = "finished"
+                elif time.monotonic() - self._started_at < self.start_grace_s:
+                    new = "printing"  # the printer is not reporting the new job yet
+                else:
+                    self._started = False
+                    fields.update(job_id=None, last_error=(
+                        "the printer went idle without reporting the print finished"))
+            if new == "finished":
+                self._started = False
+                fields["progress_pct"] = 100.0
+                fields["time_left_s"] = 0.0
+            if new == "idle" and current == "finished":
+                new = "finished"  # until clear(): the plate holds the print
+            self._update(state=new, **fields)
