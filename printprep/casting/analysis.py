@@ -187,16 +187,22 @@ def analyse_surface(
     thickness = np.minimum(thickness, tilted)
 
     thin = thickness < s.thin_mm
-    tips = np.zeros_like(thin)
-    if thin.any():
-        tips[np.nonzero(thin)[0][hull_depth_mm(mesh, centers[thin]) < s.tip_reach_mm]] = True
+    # exposed ends: depth below the hull, measured on the samples, carried by nearest
+    near_hull_s = hull_depth_mm(mesh, sc) < s.tip_reach_mm
+    near_hull = near_hull_s if len(sample) == len(mesh.faces) else near_hull_s[nearest]
+    tips = thin & near_hull
 
     marked = np.zeros(len(mesh.faces), dtype=bool)
     for x, y, z, r in s.keep_out:
         marked |= np.linalg.norm(centers - [x, y, z], axis=1) <= r
     hard_raw = tips | recess | texture | marked
-    detail = grow_mask(centers, hard_raw | thin, s.margin_mm)
-    hard = grow_mask(centers, hard_raw, s.margin_mm)
+    if len(sample) == len(mesh.faces):
+        detail = grow_mask(centers, hard_raw | thin, s.margin_mm)
+        hard = grow_mask(centers, hard_raw, s.margin_mm)
+    else:
+        # grow on the samples (the margin is far above their spacing), carry by nearest
+        detail = (hard_raw | thin) | grow_mask(sc, (hard_raw | thin)[sample], s.margin_mm)[nearest]
+        hard = hard_raw | grow_mask(sc, hard_raw[sample], s.margin_mm)[nearest]
     reasons = {
         "thin": int(thin.sum()),
         "thin_tip": int(tips.sum()),
@@ -207,15 +213,16 @@ def analyse_surface(
     return SurfaceAnalysis(thickness_mm=thickness, detail=detail, hard=hard, reasons=reasons)
 
 
-def hull_depth_mm(mesh: trimesh.Trimesh, points: np.ndarray, chunk: int = 20_000) -> np.ndarray:
+def hull_depth_mm(mesh: trimesh.Trimesh, points: np.ndarray, chunk: int = 4_000) -> np.ndarray:
     """Depth of each point below the convex hull of ``mesh``: (n,) float64, mm (0 on it).
 
-    points : (n, 3) float64, mm. The hull is built on at most 20k vertices.
+    points : (n, 3) float64, mm. The mesh's hull, or the hull of 2k of its vertices when
+    it has over 4k facets.
     """
-    verts = mesh.vertices
-    if len(verts) > 20_000:
-        verts = verts[np.linspace(0, len(verts) - 1, 20_000).astype(np.int64)]
-    hull = trimesh.convex.convex_hull(verts)
+    hull = mesh.convex_hull
+    if len(hull.faces) > 4_000:
+        verts = hull.vertices[np.linspace(0, len(hull.vertices) - 1, 2_000).astype(np.int64)]
+        hull = trimesh.convex.convex_hull(verts)
     n = hull.face_normals
     d = np.einsum("ij,ij->i", n, hull.triangles[:, 0])
     out = np.empty(len(points))

@@ -34,7 +34,7 @@ class OrientSettings:
     #: win by laying big faces exactly on the limit (they print as stair-step slivers)
     margin_deg: float = 10.0
     ring_tilt_deg: tuple[float, float] = (30.0, 45.0)
-    max_samples: int = 30_000
+    max_samples: int = 20_000
     w_detail: float = 20.0
     w_support: float = 1.0
     w_height: float = 0.3
@@ -44,7 +44,7 @@ class OrientSettings:
     w_detail_island: float = 0.2
     w_island: float = 0.02
     #: candidates whose islands are counted on the full mesh
-    island_checks: int = 24
+    island_checks: int = 16
     peel_band_mm: float = 0.5
 
 
@@ -168,12 +168,15 @@ def island_counts(
     on_hard = np.zeros(len(up), dtype=np.int64)
     on_detail = np.zeros(len(up), dtype=np.int64)
     total = np.zeros(len(up), dtype=np.int64)
+    has_lower = np.zeros(len(vertices), dtype=bool)
     for k, u in enumerate(up):
         h = vertices @ u
-        low = np.full(len(h), np.inf)
-        np.minimum.at(low, edges[:, 0], h[edges[:, 1]])
-        np.minimum.at(low, edges[:, 1], h[edges[:, 0]])
-        minima = (h < low) & (vnormals @ u < 0.0)
+        # a vertex with any neighbour at or below it is not a minimum
+        ha, hb = h[edges[:, 0]], h[edges[:, 1]]
+        has_lower[:] = False
+        has_lower[np.where(ha >= hb, edges[:, 0], edges[:, 1])] = True
+        has_lower[np.where(hb >= ha, edges[:, 1], edges[:, 0])] = True
+        minima = ~has_lower & (vnormals @ u < 0.0)
         total[k] = int(minima.sum())
         on_detail[k] = int((minima & vdetail).sum())
         on_hard[k] = int((minima & vhard).sum())
