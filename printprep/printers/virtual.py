@@ -17,6 +17,7 @@ import re
 import threading
 import time
 import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -276,8 +277,9 @@ class VirtualPrinter(BasePrinter):
                         self._update(state="finished", **fields)
                     return
                 self._update(**fields)
-        except (zipfile.BadZipFile, OSError, KeyError) as exc:
-            self._update(state="error", last_error=f"{job.path}: cannot read layer ({exc})")
+        except (zipfile.BadZipFile, OSError, KeyError, zlib.error, EOFError) as exc:
+            self._update(state="error", last_error=f"{job.path}: cannot read layer "
+                                                   f"{done_units + 1} ({exc})")
         finally:
             if zf is not None:
                 zf.close()
