@@ -103,6 +103,7 @@ def _as_loaded(mesh_or_loaded: Any) -> LoadedMesh:
 def check_mesh(
     mesh_or_loaded: LoadedMesh | trimesh.Trimesh, *, profile: Any = None, alloy: str | None = None,
     min_wall_mm: float | None = None, thickness: bool = True, on_step: StepCallback = None,
+    _known: tuple[RayScene, np.ndarray] | None = None,
 ) -> CheckReport:
     """Check a mesh (mm) for printing and casting.
 
@@ -112,6 +113,8 @@ def check_mesh(
     min_wall_mm : overrides the casting minimum wall.
     thickness : False skips the wall-thickness ray casting.
     on_step : called with a label as each stage starts (progress bars).
+    _known : (ray scene, self-intersecting face ids) already computed for exactly these
+        vertices and faces (repair passes them on to spare a second pass).
     """
     step = on_step or (lambda _label: None)
     loaded = _as_loaded(mesh_or_loaded)
@@ -146,8 +149,11 @@ def check_mesh(
     watertight = info.n_boundary == 0 and info.n_non_manifold == 0
 
     step("self-intersections")
-    scene = RayScene(vertices, faces)
-    crossing = self_intersecting_faces(vertices, faces, info, scene)
+    if _known is not None:
+        scene, crossing = _known
+    else:
+        scene = RayScene(vertices, faces)
+        crossing = self_intersecting_faces(vertices, faces, info, scene)
 
     limit_mm = min_wall_mm or (ALLOY_MIN_WALL_MM[alloy] if alloy else DEFAULT_MIN_WALL_MM)
     floor_mm, floor_reason = _printer_floor(prof)

@@ -17,7 +17,7 @@ from printprep.mesh.holes import (
 from printprep.mesh.intersect import crossing_pairs
 from printprep.mesh.measure import triangle_cross
 from printprep.mesh.raycast import RayScene
-from printprep.mesh.topology import edge_info, face_components, orient_faces
+from printprep.mesh.topology import EdgeInfo, edge_info, orient_faces
 
 #: An open patch whose holes would need more than this fraction of its own area to close
 #: is a sheet, not a solid with holes: it is reported, not faked into a solid.
@@ -37,13 +37,14 @@ def drop_duplicates(faces: np.ndarray) -> tuple[np.ndarray, int]:
     return faces[first], int(len(faces) - len(first))
 
 
-def split_fans(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def split_fans(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, EdgeInfo]:
     """Give each fan of faces around a vertex its own copy of the vertex.
 
     A fan is a set of faces around a vertex joined across manifold (two-face) edges.
     After the split every edge is used by at most two faces and no two surfaces meet at
     a single vertex: non-manifold edges and vertices are cut apart. Returns (vertices,
-    faces, patch (m,) int64 labels of manifold-connected patches, non-manifold edges cut).
+    faces, patch (m,) int64 labels of manifold-connected patches, non-manifold edges cut,
+    the edge grouping of the input with ``src`` renamed: its manifold pairs still hold).
     """
     info = edge_info(faces, len(vertices))
     n_cut = info.n_non_manifold
@@ -56,22 +57,26 @@ def split_fans(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.
     v = np.concatenate([np.where(same, b_src, b_dst), np.where(same, b_dst, b_src)])
     n_corner = 3 * len(faces)
     graph = coo_matrix((np.ones(len(u), np.int8), (u, v)), shape=(n_corner, n_corner))
-    _, corner_label = connected_components(graph, directed=False)
+    n_label, corner_label = connected_components(graph, directed=False)
     # corners of one fan share a label; corners of different vertices never do
-    _, first = np.unique(corner_label, return_index=True)
+    first = np.zeros(n_label, dtype=np.int64)
+    first[corner_label[::-1]] = np.arange(n_corner)[::-1]
     new_vertices = vertices[faces.reshape(-1)[first]]
-    _, new_faces = np.unique(corner_label, return_inverse=True)
-    new_faces = new_faces.reshape(-1, 3).astype(np.int64)
-    _, patch = face_components(edge_info(new_faces, len(new_vertices)), len(new_faces))
-    return new_vertices, new_faces, patch.astype(np.int64), n_cut
+    new_faces = corner_label.reshape(-1, 3).astype(np.int64)
+    # splitting renames vertices only: the faces joined across manifold edges stay joined
+    m = len(faces)
+    _, patch = connected_components(coo_matrix((np.ones(len(fa), np.int8), (fa, fb)), shape=(m, m)), directed=False)
+    info.src = new_faces.reshape(-1)  # same half-edges, new vertex ids (for orient())
+    info.edge_vertices = None  # type: ignore[assignment] - stale after the split
+    return new_vertices, new_faces, patch.astype(np.int64), n_cut, info
 
 
-def orient(vertices: np.ndarray, faces: np.ndarray, patch: np.ndarray) -> tuple[np.ndarray, int, int]:
+def orient(faces: np.ndarray, patch: np.ndarray, info: EdgeInfo) -> tuple[np.ndarray, int, int]:
     """Make the winding consistent within each patch, keeping the majority's direction.
 
-    Returns (faces, faces flipped, non-orientable patches).
+    info : the manifold pairs of ``faces`` (from :func:`split_fans`). Returns (faces,
+    faces flipped, non-orientable patches).
     """
-    info = edge_info(faces, len(vertices))
     flip, n_bad = orient_faces(info, len(faces))
     # keep what most faces of a patch said: flip whole patches where the minority ruled
     n = int(patch.max()) + 1 if len(patch) else 0
@@ -80,6 +85,31 @@ def orient(vertices: np.ndarray, faces: np.ndarray, patch: np.ndarray) -> tuple[
     out = faces.copy()
     out[flip] = out[flip][:, ::-1]
     return out, int(flip.sum()), n_bad
+
+
+def _faces_near(vertices: np.ndarray, faces: np.ndarray, patch_faces: np.ndarray) -> np.ndarray:
+    """(m,) bool: faces close to any patch face, the broad phase that keeps the crossing
+    test of new patches local. Space is cut into cells the size of the largest patch
+    face; a face is near when its centre's cell neighbours a cell a patch face touches
+    (faces larger than a cell are always near)."""
+    p_tri = vertices[patch_faces]
+    cell = max(float((p_tri.max(axis=1) - p_tri.min(axis=1)).max()), 1e-9)
+    origin = p_tri.reshape(-1, 3).min(axis=0) - 2 * cell
+
+    def key(ijk: np.ndarray) -> np.ndarray:
+        ijk = ijk.astype(np.int64) + 1
+        return (ijk[:, 0] * 2_000_003 + ijk[:, 1]) * 2_000_003 + ijk[:, 2]
+
+    p_cells = np.floor((p_tri.reshape(-1, 3) - origin) / cell)
+    offsets = np.stack(np.meshgrid([-1, 0, 1], [-1, 0, 1], [-1, 0, 1], indexing="ij"), -1).reshape(-1, 3)
+    wanted = np.unique(key((p_cells[:, None, :] + offsets[None]).reshape(-1, 3)))
+    tri = vertices[faces]
+    centre_cells = np.floor((tri.mean(axis=1) - origin) / cell)
+    big = (tri.max(axis=1) - tri.min(axis=1)).max(axis=1) > cell
+    inside = (centre_cells >= -1).all(axis=1)
+    near = np.zeros(len(faces), dtype=bool)
+    near[inside] = np.isin(key(centre_cells[inside]), wanted)
+    return near | big
 
 
 def fill_holes(
@@ -133,9 +163,11 @@ def fill_holes(
     if curved_loops:
         # a curved patch that runs into other faces (a hole next to a prong) goes flat
         all_v = np.concatenate([vertices, *added])
-        all_f = np.concatenate([faces, *fills])
-        owner_of = np.concatenate([np.full(len(faces), -1), np.repeat(np.arange(len(fills)), [len(f) for f in fills])])
-        a, b = crossing_pairs(all_v, all_f, edge_info(all_f, len(all_v)), RayScene(all_v, all_f))
+        patch_faces = np.concatenate([fills[li] for li in curved_loops])
+        near = _faces_near(all_v, faces, patch_faces)
+        local_f = np.concatenate([faces[near], *fills])
+        owner_of = np.concatenate([np.full(int(near.sum()), -1), np.repeat(np.arange(len(fills)), [len(f) for f in fills])])
+        a, b = crossing_pairs(all_v, local_f, edge_info(local_f, len(all_v)), RayScene(all_v, local_f))
         bad_loops = set(np.unique(owner_of[np.concatenate([a, b])]).tolist()) & set(curved_loops)
         for li in sorted(bad_loops):  # a few holes at most
             fills[li] = flat(loops[li])

@@ -130,10 +130,11 @@ def repair_mesh(
     vertices, faces = compact(vertices, faces)
 
     step("non-manifold edges")
-    vertices, faces, patch, n = clean.split_fans(vertices, faces)
+    vertices, faces, patch, n, split_info = clean.split_fans(vertices, faces)
     record("split non-manifold edges and vertices", n)
     step("winding")
-    faces, n, n_bad = clean.orient(vertices, faces, patch)
+    faces, n, n_bad = clean.orient(faces, patch, split_info)
+    del split_info
     record("flip faces to a consistent winding", n)
     if n_bad:
         problems.append(f"{n_bad} patches are non-orientable (like a Möbius strip) and stay so")
@@ -160,12 +161,12 @@ def repair_mesh(
         problems.append(f"debris removal took {removed_mm3:.3f} mm³ ({100 * removed_mm3 / total_mm3:.2f} % of the volume)")
 
     step("self-intersections")
-    vertices, faces, patch, n_cut, same_origin = _split_own_crossings(vertices, faces, patch, debris_mm3)
+    vertices, faces, patch, n_cut, same_origin, cache = _split_own_crossings(vertices, faces, patch, debris_mm3)
     record("cut shells apart where they cross themselves", n_cut)
 
     step("fusing shells")
     vol_pre = _closed_volume(vertices, faces)
-    vertices, faces, n_fused, fuse_problems = _fuse(vertices, faces, patch, same_origin)
+    vertices, faces, n_fused, fuse_problems = _fuse(vertices, faces, patch, same_origin, cache)
     record("fuse overlapping or touching shells", n_fused)
     problems += fuse_problems
     if n_cut or n_fused:
@@ -190,7 +191,11 @@ def repair_mesh(
         result = loaded.mesh.copy()
     step("report")
     out_loaded = type(loaded)(result, loaded.units, loaded.scale, loaded.units_detected, loaded.path, loaded.format, loaded.units_note)
-    report = check_mesh(out_loaded, profile=prof, alloy=alloy, thickness=thickness)
+    known = None
+    if cache is not None and n_fused == 0 and len(faces) and result is not loaded.mesh:
+        scene, owner, hit = cache
+        known = (scene, np.unique(np.concatenate([owner, hit])))
+    report = check_mesh(out_loaded, profile=prof, alloy=alloy, thickness=thickness, _known=known)
     return RepairResult(result, steps, report, volume_before, problems)
 
 
@@ -266,15 +271,16 @@ def _split_own_crossings(vertices, faces, patch, debris_mm3):
     """
     none = np.zeros((0, 2), dtype=np.int64)
     if len(faces) == 0:
-        return vertices, faces, patch, 0, none
+        return vertices, faces, patch, 0, none, None
     info = edge_info(faces, len(vertices))
-    owner, hit = crossing_pairs(vertices, faces, info, RayScene(vertices, faces))
+    scene = RayScene(vertices, faces)
+    owner, hit = crossing_pairs(vertices, faces, info, scene)
     own = patch[owner] == patch[hit]
     bad = np.zeros(len(faces), dtype=bool)
     bad[owner[own]] = True
     bad[hit[own]] = True
-    if not bad.any():
-        return vertices, faces, patch, 0, none
+    if not bad.any():  # nothing changes: later steps reuse the scene and the crossings
+        return vertices, faces, patch, 0, none, (scene, owner, hit)
     a, b = info.manifold_pairs()
     fa, fb = a // 3, b // 3
     m = len(faces)
@@ -307,7 +313,7 @@ def _split_own_crossings(vertices, faces, patch, debris_mm3):
     # every piece gets its own copy of its vertices, then fans are split within pieces
     key = all_piece.astype(np.int64)[:, None] * len(vertices) + faces[all_faces]
     uniq, inverse = np.unique(key.reshape(-1), return_inverse=True)
-    vertices, faces, piece, _ = clean.split_fans(vertices[uniq % len(vertices)], inverse.reshape(-1, 3).astype(np.int64))
+    vertices, faces, piece, _, _ = clean.split_fans(vertices[uniq % len(vertices)], inverse.reshape(-1, 3).astype(np.int64))
     n_piece = int(piece.max()) + 1
     origin_new = np.zeros(n_piece, dtype=np.int64)
     origin_new[piece] = origin[all_piece]
@@ -326,7 +332,7 @@ def _split_own_crossings(vertices, faces, patch, debris_mm3):
     order = np.argsort(origin, kind="stable")
     same = origin[order[1:]] == origin[order[:-1]]
     pairs = np.stack([order[:-1][same], order[1:][same]], axis=1)
-    return vertices, faces, piece.astype(np.int64), int(bad.sum()), pairs
+    return vertices, faces, piece.astype(np.int64), int(bad.sum()), pairs, None
 
 
 def _drop_union_junk(vertices: np.ndarray, faces: np.ndarray, biggest_mm3: float) -> tuple[np.ndarray, np.ndarray]:
@@ -348,7 +354,7 @@ def _graph(u: np.ndarray, v: np.ndarray, n: int) -> coo_matrix:
     return coo_matrix((np.ones(len(u), np.int8), (u, v)), shape=(n, n))
 
 
-def _fuse(vertices, faces, patch, same_origin):
+def _fuse(vertices, faces, patch, same_origin, cache=None):
     """Union shells that cross, touch or contain each other; leave the rest as they are.
 
     same_origin : (p, 2) int64 pairs of ``patch`` ids that must be fused (pieces of one
@@ -359,6 +365,8 @@ def _fuse(vertices, faces, patch, same_origin):
         return vertices, faces, 0, problems
     labels = patch
     n_shells = int(patch.max()) + 1
+    if n_shells == 1:
+        return vertices, faces, 0, problems
     _, sh = _shell_info(vertices, faces, labels)
     # units: each solid shell with the cavities directly inside it
     unit = np.arange(n_shells)
@@ -367,7 +375,10 @@ def _fuse(vertices, faces, patch, same_origin):
     nested_solid = (sh.depth > 0) & ~cavity & (sh.parent >= 0)
     pairs = [np.stack([unit[nested_solid], unit[sh.parent[nested_solid]]], 1), unit[same_origin]]
     if n_shells > 1:
-        owner, hit = crossing_pairs(vertices, faces, edge_info(faces, len(vertices)), RayScene(vertices, faces))
+        if cache is not None:
+            _, owner, hit = cache
+        else:
+            owner, hit = crossing_pairs(vertices, faces, edge_info(faces, len(vertices)), RayScene(vertices, faces))
         a, b = unit[labels[owner]], unit[labels[hit]]
         pairs.append(np.stack([a[a != b], b[a != b]], 1))
         uniq_units = np.unique(unit)

@@ -68,7 +68,7 @@ def edge_info(faces: np.ndarray, n_vertices: int) -> EdgeInfo:
     lo = np.minimum(src, dst)
     hi = np.maximum(src, dst)
     key = lo * np.int64(max(n_vertices, 1)) + hi
-    order = np.argsort(key, kind="stable")
+    order = np.argsort(key)
     sk = key[order]
     if len(sk):
         start_mask = np.empty(len(sk), dtype=bool)

@@ -56,11 +56,11 @@ def weld_exact(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.
 
     Returns (vertices (n', 3) float64, faces (m, 3) int64, number of vertices merged).
     """
-    used = np.unique(faces)
-    unique, inverse = unique_rows(vertices[used])
-    remap = np.zeros(len(vertices), dtype=np.int64)
-    remap[used] = inverse
-    return unique, remap[faces], int(len(used) - len(unique))
+    vertices, faces = compact(vertices, faces)
+    unique, inverse = unique_rows(vertices)
+    if len(unique) == len(vertices):
+        return vertices, faces, 0
+    return unique, inverse[faces], int(len(vertices) - len(unique))
 
 
 def weld_near(
@@ -93,6 +93,10 @@ def weld_near(
 
 
 def compact(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Drop vertices no face uses. Returns (vertices, faces) re-indexed."""
-    used, inverse = np.unique(faces, return_inverse=True)
-    return vertices[used], inverse.reshape(-1, 3).astype(np.int64)
+    """Drop vertices no face uses. Returns (vertices, faces) re-indexed (no sorting)."""
+    used = np.zeros(len(vertices), dtype=bool)
+    used[faces.reshape(-1)] = True
+    if used.all():
+        return vertices, faces
+    remap = np.cumsum(used) - 1
+    return vertices[used], remap[faces].astype(np.int64)

@@ -1,0 +1,139 @@
+"""Speed and memory of ``printprep check`` and ``printprep repair`` beside admesh.
+
+Inputs: ../shared/meshes/bench/pave_band_336k.stl, its 1M- and 4M-triangle subdivisions
+(each triangle split in four at its edge midpoints: same shape, same volume) and a damaged
+copy of the 1M mesh (holes + 1 % flipped faces). Each command runs as its own process
+under /usr/bin/time, so the figures are whole-process wall time and peak resident memory,
+for printprep and for admesh on the same file side by side, with the ratio.
+
+Targets (issue 2): check of 1M triangles within 2x admesh; repair of the damaged 1M mesh
+under 3 s; peak memory under 1.5 GB at 1M, growing linearly.
+
+    .venv/bin/python bench/mesh_bench.py [--sizes 336k,1m,4m] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("PRINTPREP_SHARED", REPO.parent / "shared"))
+BAND = SHARED / "meshes" / "bench" / "pave_band_336k.stl"
+sys.path.insert(0, str(REPO))
+
+from printprep.mesh import load_mesh  # noqa: E402
+from printprep.mesh.io_stl import write_stl_binary  # noqa: E402
+
+
+def subdivide(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split every triangle into four at its edge midpoints (shared midpoints welded)."""
+    edges = np.sort(faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
+    uniq, inverse = np.unique(edges, axis=0, return_inverse=True)
+    mid = len(vertices) + inverse.reshape(-1, 3)
+    v = np.concatenate([vertices, vertices[uniq].mean(axis=1)])
+    a, b, c = faces.T
+    ab, bc, ca = mid.T
+    f = np.concatenate([np.stack(x, 1) for x in ((a, ab, ca), (ab, b, bc), (ca, bc, c), (ab, bc, ca))])
+    return v, f
+
+
+def damage(vertices: np.ndarray, faces: np.ndarray, seed: int = 1) -> np.ndarray:
+    """Punch 40 holes (faces within a small radius of random centres) and flip 1 % of the
+    remaining faces."""
+    rng = np.random.default_rng(seed)
+    centres = vertices[faces[rng.integers(len(faces), size=40), 0]]
+    tri_c = vertices[faces].mean(axis=1)
+    gone = np.zeros(len(faces), dtype=bool)
+    for c in centres:  # 40 holes
+        gone |= np.linalg.norm(tri_c - c, axis=1) < 0.12
+    out = faces[~gone].copy()
+    flip = rng.random(len(out)) < 0.01
+    out[flip] = out[flip][:, ::-1]
+    return out
+
+
+def timed(cmd: list[str]) -> tuple[float, float, int]:
+    """Run ``cmd``; returns (wall s, peak RSS MB, exit code)."""
+    gnu_time = shutil.which("time") or "/usr/bin/time"
+    if Path(gnu_time).exists():
+        with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+            t0 = time.perf_counter()
+            res = subprocess.run([gnu_time, "-f", "%e %M", "-o", tf.name, *cmd], capture_output=True)
+            wall = time.perf_counter() - t0
+            fields = Path(tf.name).read_text().split()
+            return wall, int(fields[-1]) / 1024.0, res.returncode
+    import psutil  # fallback: poll the process
+
+    t0 = time.perf_counter()
+    proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, proc.memory_info().rss)
+        except psutil.Error:
+            break
+        time.sleep(0.01)
+    return time.perf_counter() - t0, peak / 2**20, proc.returncode
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="336k,1m,4m")
+    ap.add_argument("--keep", type=Path, help="keep the generated meshes in this folder")
+    args = ap.parse_args()
+    admesh = shutil.which("admesh")
+    work = args.keep or Path(tempfile.mkdtemp(prefix="mesh_bench_"))
+    work.mkdir(parents=True, exist_ok=True)
+    base = load_mesh(BAND, units="mm").mesh
+    v, f = np.asarray(base.vertices), np.asarray(base.faces)
+    files: list[tuple[str, Path]] = []
+    sizes = args.sizes.split(",")
+    if "336k" in sizes:
+        files.append(("336k", BAND))
+    v1, f1 = subdivide(v, f)
+    if "1m" in sizes:
+        p = work / "band_1m.stl"
+        write_stl_binary(p, v1, f1)
+        files.append(("1m", p))
+        p = work / "band_1m_damaged.stl"
+        write_stl_binary(p, v1, damage(v1, f1))
+        files.append(("1m damaged", p))
+    if "4m" in sizes:
+        v4, f4 = subdivide(v1, f1)
+        p = work / "band_4m.stl"
+        write_stl_binary(p, v4, f4)
+        files.append(("4m", p))
+        del v4, f4
+    printprep = [sys.executable, "-m", "printprep"]
+    print(f"{'file':<12}{'triangles':>10}  {'op':<7}{'printprep s':>12}{'MB':>8}{'admesh s':>10}{'MB':>8}{'ratio':>7}  exit")
+    for label, path in files:
+        n_tri = (path.stat().st_size - 84) // 50
+        out = work / f"out_{label.replace(' ', '_')}.stl"
+        for op, ours, peer in (
+            ("check", [*printprep, "check", str(path), "--json", "--units", "mm"], [admesh, str(path)] if admesh else None),
+            ("repair", [*printprep, "repair", str(path), "-o", str(out), "--json", "--units", "mm"],
+             [admesh, str(path), "-b", str(work / "admesh_out.stl")] if admesh else None),
+        ):
+            wall, mb, code = timed(ours)
+            if peer:
+                pwall, pmb, _ = timed(peer)
+                print(f"{label:<12}{n_tri:>10}  {op:<7}{wall:>12.2f}{mb:>8.0f}{pwall:>10.2f}{pmb:>8.0f}{wall / pwall:>7.1f}  {code}")
+            else:
+                print(f"{label:<12}{n_tri:>10}  {op:<7}{wall:>12.2f}{mb:>8.0f}{'n/a':>10}{'':>8}{'':>7}  {code}")
+            sys.stdout.flush()
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
