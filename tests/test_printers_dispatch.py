@@ -255,3 +255,35 @@ def test_status_changes_are_published(store, archives):
     printer_states = [data["state"] for kind, data in seen if kind == "printer"]
     assert "printing" in printer_states
     assert ("job", "done") in {(k, data.get("state")) for k, data in seen}
+
+
+def test_batching_puts_jobs_of_one_material_on_one_plate(store, archives, meshes):
+    from printprep.slicing import read_archive
+
+    ring = meshes / "jewelry" / "solitaire_ring.stl"
+    ids = []
+    for i in range(3):
+        job_id = queue_job(store, archives, PROFILE_A, name=f"ring{i}")
+        shutil.copy(ring, store.job_folder(job_id) / "ring.print.stl")  # as prepare leaves it
+        ids.append(job_id)
+    p = virtual("mars", PROFILE_A)
+    d = run(store, {"mars": p}, batching=True)
+    try:
+        wait_for(lambda: states(store, ids) == ["done"] * 3, timeout_s=60, what="plate done")
+    finally:
+        d.stop()
+    assert p.prints_started == 1  # one plate, one print
+    plate_events = [e for i in ids for e in store.events(i) if e.data and "plate" in e.data]
+    assert len(plate_events) == 3
+    plate_name = plate_events[0].data["plate"]
+    assert {e.data["plate"] for e in plate_events} == {plate_name}
+    placements = {tuple(e.data["placement_mm"]) for e in plate_events}
+    assert len(placements) == 3  # three different spots
+    # the plate holds three rings: at the same layers, three times the exposed pixels
+    plate = read_archive(store.job_folder(ids[0]) / plate_name)
+    single = read_archive(archives[PROFILE_A])
+    assert plate.layer_count == single.layer_count
+    sample = range(5, single.layer_count, max(1, single.layer_count // 12))
+    lit_plate = sum(int(plate.layer(i).sum()) for i in sample)
+    lit_single = sum(int(single.layer(i).sum()) for i in sample)
+    assert 2.9 * lit_single < lit_plate < 3.1 * lit_single

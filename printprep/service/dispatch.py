@@ -50,6 +50,8 @@ class DispatchSettings:
     batching: bool = False
     #: Jobs per plate at most when batching.
     batch_max: int = 8
+    #: Gap between parts on a batched plate.
+    batch_gap_mm: float = 3.0
 
 
 def dispatch_settings(config: Any) -> DispatchSettings:
@@ -107,7 +109,8 @@ class EventHub:
 
 @dataclass
 class _Print:
-    """A job the dispatcher started on a printer, followed until it ends."""
+    """A print the dispatcher started, followed until it ends: one job, or a plate of
+    several (``job_ids``; the first one's id is what the printer reports)."""
 
     job_id: str
     printer: str
@@ -116,6 +119,11 @@ class _Print:
     last_state: str = "printing"
     offline_since: float | None = None
     recovered: bool = False  # picked up after a service restart
+    job_ids: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.job_ids:
+            self.job_ids = [self.job_id]
 
 
 def _attr(obj: Any, *names: str, default: Any = None) -> Any:
@@ -242,54 +250,68 @@ class Dispatcher:
 
     # -- following prints -----------------------------------------------------------------
     def _follow(self, pr: _Print, printer: Printer, st: PrinterStatus, now: float) -> None:
-        job = self.store.get(pr.job_id)
-        job_state = _attr(job, "state")
-        if job_state != "printing":
-            # cancelled (or moved on) from outside: stop the print it no longer wants
-            self._event(pr.job_id, f"job is {job_state}: cancelling the print on {printer.name}")
+        live = []
+        for job_id in pr.job_ids:
+            job_state = _attr(self.store.get(job_id), "state")
+            if job_state == "printing":
+                live.append(job_id)
+            elif len(pr.job_ids) > 1:
+                self._event(job_id, f"job is {job_state}: its part stays on the plate on "
+                                    f"{printer.name}; the other parts carry on")
+        if not live:
+            # cancelled (or moved on) from outside: stop the print nobody wants
+            for job_id in pr.job_ids:
+                self._event(job_id, f"cancelling the print on {printer.name}")
             if st.state in ("printing", "paused", "busy", "idle"):
                 self._safe(printer, "cancel")
             self._release(pr, printer)
             return
+        pr.job_ids = live
         ours = st.job_id == pr.job_id
         if st.state == "offline":
             if pr.offline_since is None:
                 pr.offline_since = now
-                self._event(
-                    pr.job_id,
-                    f"printer {printer.name} went offline at {pr.progress_pct:.0f} %; "
-                    f"waiting up to {self.settings.offline_grace_s:g} s for it",
-                )
+                for job_id in pr.job_ids:
+                    self._event(
+                        job_id,
+                        f"printer {printer.name} went offline at {pr.progress_pct:.0f} %; "
+                        f"waiting up to {self.settings.offline_grace_s:g} s for it",
+                    )
             elif now - pr.offline_since > self.settings.offline_grace_s:
                 self._lost(pr, printer, f"printer {printer.name} stayed offline for "
                                         f"{now - pr.offline_since:.0f} s")
             return
         if pr.offline_since is not None:
-            self._event(pr.job_id, f"printer {printer.name} is back ({st.state})")
+            for job_id in pr.job_ids:
+                self._event(job_id, f"printer {printer.name} is back ({st.state})")
             pr.offline_since = None
         if st.state in ("printing", "paused") and ours:
             if st.state != pr.last_state:
-                self._event(pr.job_id, f"print {st.state} on {printer.name}")
+                for job_id in pr.job_ids:
+                    self._event(job_id, f"print {st.state} on {printer.name}")
             pr.last_state = st.state
             if st.progress_pct is not None and st.progress_pct != pr.progress_pct:
                 pr.progress_pct = st.progress_pct
-                self._progress(pr.job_id, st)
+                for job_id in pr.job_ids:
+                    self._progress(job_id, st)
             return
         if st.state == "busy" and ours:
             return
         if st.state == "finished" and (ours or st.job_id is None):
-            self._progress(pr.job_id, st, pct=100.0)
-            self._transition(pr.job_id, "done", f"printed on {printer.name}",
-                             elapsed_s=round(now - pr.started, 1))
+            for job_id in pr.job_ids:
+                self._progress(job_id, st, pct=100.0)
+                self._transition(job_id, "done", f"printed on {printer.name}",
+                                 elapsed_s=round(now - pr.started, 1))
             self._release(pr, printer)
             self._safe(printer, "clear")
             return
         if st.state == "error":
             reason = st.last_error or "the printer reported an error"
-            if st.progress_pct is not None:
-                self._progress(pr.job_id, st)  # where it stopped
-            self._transition(pr.job_id, "failed", f"print failed on {printer.name}: {reason}",
-                             error=f"print failed on {printer.name}: {reason}")
+            for job_id in pr.job_ids:
+                if st.progress_pct is not None:
+                    self._progress(job_id, st)  # where it stopped
+                self._transition(job_id, "failed", f"print failed on {printer.name}: {reason}",
+                                 error=f"print failed on {printer.name}: {reason}")
             self._release(pr, printer)
             return
         # idle / finished without our job: the printer lost it (restart, cancel at the panel)
@@ -297,17 +319,18 @@ class Dispatcher:
         self._lost(pr, printer, f"printer {printer.name} is {st.state}: {why}")
 
     def _lost(self, pr: _Print, printer: Printer, why: str) -> None:
-        """The printer lost the job: queue it again if nothing was printed, else ask."""
-        if pr.progress_pct <= 0.0:
-            self._transition(pr.job_id, "queued",
-                             f"{why}; nothing was printed yet, so the job is queued again",
-                             printer=None, progress_pct=0.0)
-        else:
-            self._transition(
-                pr.job_id, "needs_attention",
-                f"{why} at {pr.progress_pct:.0f} %; a part may be on the plate - "
-                "check the printer, then requeue or cancel the job",
-            )
+        """The printer lost the print: queue it again if nothing was printed, else ask."""
+        for job_id in pr.job_ids:
+            if pr.progress_pct <= 0.0:
+                self._transition(job_id, "queued",
+                                 f"{why}; nothing was printed yet, so the job is queued again",
+                                 printer=None, progress_pct=0.0)
+            else:
+                self._transition(
+                    job_id, "needs_attention",
+                    f"{why} at {pr.progress_pct:.0f} %; a part may be on the plate - "
+                    "check the printer, then requeue or cancel the job",
+                )
         self._release(pr, printer)
 
     def _release(self, pr: _Print, printer: Printer) -> None:
@@ -319,6 +342,8 @@ class Dispatcher:
         if not jobs:
             return
         jobs.sort(key=_queue_order)
+        if self.settings.batching and len(jobs) > 1 and self._assign_plate(printer, st, jobs):
+            return
         for job in jobs:
             job_id = str(_attr(job, "id", "job_id"))
             path = job_archive_path(job)
@@ -349,6 +374,79 @@ class Dispatcher:
             self._prints[printer.name] = _Print(job_id, printer.name)
             self._event(job_id, f"printing on {printer.name}")
             return
+
+    # -- batching (resin) -----------------------------------------------------------------
+    def _assign_plate(self, printer: Printer, st: PrinterStatus, jobs: list[Any]) -> bool:
+        """Put the best queued job and others of its material on one plate; False when
+        there is nothing to batch (the caller then sends the best job alone)."""
+        from printprep.casting import plate_layout
+        from printprep.errors import CastingError
+        from printprep.profiles import load_profile
+
+        try:
+            profile = load_profile(printer.profile)
+        except PrintprepError:
+            return False
+        if getattr(profile, "kind", "") != "resin":
+            return False
+        lead = jobs[0]
+        mates = [j for j in jobs[1:] if _attr(j, "material") == _attr(lead, "material")]
+        if not mates:
+            return False
+        lead_mesh = _job_mesh(lead)
+        if lead_mesh is None:
+            return False
+        chosen, meshes = [lead], [lead_mesh]
+        for job in mates[: max(0, self.settings.batch_max - 1)]:
+            mesh = _job_mesh(job)
+            if mesh is None:
+                continue
+            try:
+                plate_layout([*meshes, mesh], profile, gap_mm=self.settings.batch_gap_mm)
+            except CastingError:
+                continue  # does not fit beside the others: it waits for another plate
+            chosen.append(job)
+            meshes.append(mesh)
+        if len(chosen) < 2:
+            return False
+        ids = [str(_attr(j, "id", "job_id")) for j in chosen]
+        claimed, claimed_meshes = [], []
+        for job_id, mesh in zip(ids, meshes, strict=True):
+            if self._transition(job_id, "printing",
+                                f"placed on a plate of {len(ids)} jobs for {printer.name}",
+                                expect="queued", printer=printer.name):
+                claimed.append(job_id)
+                claimed_meshes.append(mesh)
+        if not claimed:
+            return True  # all moved on meanwhile; the next tick looks again
+        folder = Path(_attr(lead, "folder"))
+        try:
+            layout = plate_layout(claimed_meshes, profile, gap_mm=self.settings.batch_gap_mm)
+            from printprep.slicing import slice_to_archive
+
+            suffix = ".zip" if profile.archive_format == "pngzip" else ".sl1"
+            plate = folder / f"plate-{'-'.join(i[:6] for i in claimed)}{suffix}"
+            slice_to_archive(claimed_meshes, profile, plate, placements_mm=layout,
+                             material=_attr(lead, "material") or None,
+                             layer_height_mm=_layer_height_mm(lead))
+            if st.state == "finished":
+                printer.clear()
+            printer.send(plate, {"job_id": claimed[0], "name": plate.name,
+                                 "profile": printer.profile, "job_ids": claimed})
+            printer.start()
+        except Exception as exc:  # noqa: BLE001 - nothing claimed may be lost
+            log.exception("printer %s: plate", printer.name)
+            for job_id in claimed:
+                self._transition(job_id, "queued", f"could not build or send the plate for "
+                                 f"{printer.name}: {exc}; queued again", printer=None)
+            return True
+        self._prints[printer.name] = _Print(claimed[0], printer.name, job_ids=claimed)
+        others = ", ".join(claimed)
+        for job_id, (x, y) in zip(claimed, layout, strict=True):
+            self._event(job_id, f"printing on {printer.name} on plate {plate.name} "
+                                f"(jobs {others}); this part at x {x:.1f} y {y:.1f} mm",
+                        {"plate": plate.name, "jobs": claimed, "placement_mm": [x, y]})
+        return True
 
     def _recover(self) -> None:
         """Jobs left ``printing`` by a previous run: follow them again, or move them on."""
@@ -414,6 +512,48 @@ class Dispatcher:
             getattr(printer, action)()
         except Exception as exc:  # noqa: BLE001 - best effort, logged
             log.info("printer %s: %s: %s", printer.name, action, exc)
+
+
+def _job_mesh(job: Any) -> Any:
+    """The mesh a job's plate part is made of (mm): its prepared print mesh, else the
+    repaired mesh, else the original; None when none can be read."""
+    import trimesh
+
+    folder = Path(_attr(job, "folder"))
+    for pattern in ("*.print.stl", "*.repaired.stl"):
+        found = sorted(folder.glob(pattern))
+        if found:
+            try:
+                return trimesh.load(found[0], force="mesh")
+            except Exception:  # noqa: BLE001 - an unreadable artifact: try the next
+                log.warning("job %s: cannot read %s", _attr(job, "id"), found[0])
+    original = _attr(job, "original_path")
+    if original is not None and Path(original).is_file():
+        try:
+            from printprep.mesh import load_mesh
+
+            units = (_attr(job, "options") or {}).get("units")
+            return load_mesh(original, units=units).mesh
+        except Exception:  # noqa: BLE001
+            log.warning("job %s: cannot read %s", _attr(job, "id"), original)
+    return None
+
+
+def _layer_height_mm(job: Any) -> float | None:
+    """The layer height the job was sliced at (a plate keeps it), if its archive says."""
+    path = job_archive_path(job)
+    if path is None or not path.is_file():
+        return None
+    try:
+        from printprep.slicing import read_archive
+
+        archive = read_archive(path)
+        try:
+            return float(archive.layer_height_mm)
+        finally:
+            archive.close()
+    except Exception:  # noqa: BLE001 - not a layer archive: the profile's default
+        return None
 
 
 def _queue_order(job: Any) -> tuple[float, float]:
