@@ -154,6 +154,10 @@ def test_pipeline_outcomes_failed_needs_attention_approve_reject(tmp_path: Path,
                                                                  meshes: Path) -> None:
     with running_server(tmp_path, {"printers": [], "watch": {"enabled": False},
                                    "pipeline": {"prepare": False}}) as srv:
+        ring = _submit(srv, meshes / RING, priority="10").json()
+        srv.wait_for(ring["id"], ("checking", "repairing", "preparing", "slicing"), 60)
+        with srv.client() as c:
+            assert c.post(f"/api/jobs/{ring['id']}/cancel").json()["state"] == "cancelled"
         absurd = _submit(srv, meshes / "io/manifold_Cray_right.obj").json()
         sheet1 = _submit(srv, meshes / "broken/pymeshfix_planar_mesh.ply").json()
         sheet2 = _submit(srv, meshes / "broken/pymeshfix_planar_mesh.ply").json()
@@ -174,6 +178,11 @@ def test_pipeline_outcomes_failed_needs_attention_approve_reject(tmp_path: Path,
         after = srv.wait_for(sheet2["id"], ("queued", "failed", "printing", "done"), 120)
         messages = [e["message"] for e in after["events"]]
         print("approved ->", after["state"], after["error"], messages)
+        # the cancelled ring: its worker stopped at its next step and published nothing
+        with srv.client() as c:
+            ring = c.get(f"/api/jobs/{ring['id']}").json()
+        assert ring["state"] == "cancelled" and ring["archive"] is None
+        assert not any(e["message"].startswith("sliced to") for e in ring["events"])
         assert "approved earlier: going on past the open questions" in messages
 
 

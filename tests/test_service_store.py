@@ -131,6 +131,11 @@ def test_a_stale_heartbeat_from_another_host_is_taken_back(store: Store) -> None
     assert store.reclaim_stale(stale_after_s=30, max_attempts=3, is_dead=is_dead) == [job.id]
     assert store.get(job.id).state == "received"
     assert not store.heartbeat(job.id, wid)  # the old worker learns it lost the job
+    assert store.claim_next("here:1:1").id == job.id
+    with pytest.raises(JobStateError, match="no longer claimed by worker elsewhere:123:456"):
+        store.transition(job.id, "repairing", "checked", expect="checking", owner=wid)
+    assert store.transition(job.id, "repairing", "checked", expect="checking",
+                            owner="here:1:1").state == "repairing"
 
 
 def test_tokens_are_stored_hashed(store: Store, tmp_path: Path) -> None:

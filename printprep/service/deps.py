@@ -9,12 +9,13 @@ every route and the web page use.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 
 from printprep.service.config import Settings
-from printprep.service.store import Store
+from printprep.service.store import Store, hash_token
 
 TOKEN_COOKIE = "printprep_token"
 
@@ -49,6 +50,26 @@ def token_from_request(request: Request) -> str | None:
     return request.cookies.get(TOKEN_COOKIE) or None
 
 
+#: Valid tokens seen lately: sha256 -> (name, monotonic expiry). Saves a database read per
+#: request; only valid tokens are cached, so a new token works at once.
+_TOKEN_TTL_S = 10.0
+_token_cache: dict[str, tuple[str, float]] = {}
+
+
+def _cached_token_name(store: Store, token: str) -> str | None:
+    key = hash_token(token)
+    now = time.monotonic()
+    hit = _token_cache.get(key)
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    name = store.token_name(token)
+    if name is not None:
+        if len(_token_cache) > 1000:
+            _token_cache.clear()
+        _token_cache[key] = (name, now + _TOKEN_TTL_S)
+    return name
+
+
 def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
@@ -71,7 +92,7 @@ def require_token(request: Request) -> str:
             "(create one with 'printprep token create --name NAME')",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    name = request.app.state.store.token_name(token)
+    name = _cached_token_name(request.app.state.store, token)
     if name is None:
         raise HTTPException(
             status_code=status.HTTP_401_UNAUTHORIZED,

@@ -99,6 +99,8 @@ class JobRun:
         self.stem = _stem(job.name)
         self.report: dict[str, Any] = {}
         self.approved = bool(job.options.get("approved"))
+        #: The worker holding the claim; every state change checks it still does.
+        self.owner = job.claimed_by
 
     # -- moving through states -----------------------------------------------------------
     def advance(self, to_state: str, message: str, pct: float, **fields: Any) -> None:
@@ -106,7 +108,8 @@ class JobRun:
             raise _Stop("claim lost")
         try:
             self.job = self.store.transition(
-                self.job.id, to_state, message, expect=self.state, progress_pct=pct, **fields
+                self.job.id, to_state, message, expect=self.state, owner=self.owner,
+                progress_pct=pct, **fields,
             )
         except (JobStateError, JobNotFoundError) as exc:
             raise _Stop(str(exc)) from None
@@ -348,7 +351,8 @@ class JobRun:
         self.report["error"] = error
         try:
             self.store.transition(
-                self.job.id, "failed", error, expect=self.state, error=error, data=data,
+                self.job.id, "failed", error, expect=self.state, owner=self.owner,
+                error=error, data=data,
                 report=self.report, claimed_by=None, heartbeat_at=None,
             )
         except (JobStateError, JobNotFoundError):
@@ -365,7 +369,8 @@ class JobRun:
             pass
         try:
             self.store.transition(
-                self.job.id, "needs_attention", why, expect=self.state, error=why,
+                self.job.id, "needs_attention", why, expect=self.state, owner=self.owner,
+                error=why,
                 report=self.report, claimed_by=None, heartbeat_at=None,
             )
         except (JobStateError, JobNotFoundError):

@@ -459,6 +459,7 @@ class Store:
         message: str,
         *,
         expect: str | Iterable[str] | None = None,
+        owner: str | None = None,
         data: dict[str, Any] | None = None,
         **fields: Any,
     ) -> Job:
@@ -468,7 +469,9 @@ class Store:
         (nothing changes). ``fields`` may also set any of :data:`MUTABLE_FIELDS`
         (``printer``, ``progress_pct``, ``error``, ``archive``, ...); other keyword
         arguments (``elapsed_s=...``) are facts about the step and go into the event's
-        ``data``. The job's ``state`` and ``id`` cannot be set this way.
+        ``data``. The job's ``state`` and ``id`` cannot be set this way. ``owner``: the
+        worker id that must hold the job's claim (a worker whose job was taken back
+        cannot move it any more).
         """
         if to_state not in STATES:
             raise PrintprepError(f"unknown job state {to_state!r}", where=f"job {job_id}")
@@ -484,14 +487,24 @@ class Store:
         stmt = jobs_table.update().where(jobs_table.c.id == job_id)
         if expected is not None:
             stmt = stmt.where(jobs_table.c.state.in_(expected))
+        if owner is not None:
+            stmt = stmt.where(jobs_table.c.claimed_by == owner)
         with self.engine.begin() as conn:
             result = conn.execute(stmt.values(state=to_state, updated_at=now, **values))
             if result.rowcount == 0:
                 row = conn.execute(
-                    sa.select(jobs_table.c.state).where(jobs_table.c.id == job_id)
+                    sa.select(jobs_table.c.state, jobs_table.c.claimed_by).where(
+                        jobs_table.c.id == job_id
+                    )
                 ).first()
                 if row is None:
                     raise JobNotFoundError("no such job", where=f"job {job_id}")
+                if owner is not None and row[1] != owner:
+                    raise JobStateError(
+                        f"is no longer claimed by worker {owner} (now: {row[1] or 'nobody'})",
+                        where=f"job {job_id}",
+                        state=row[0],
+                    )
                 raise JobStateError(
                     f"is {row[0]}, cannot go to {to_state} (allowed from: "
                     f"{', '.join(expected or [])})",

@@ -206,6 +206,19 @@ def _wait_gone(pids: list[int], timeout_s: float) -> None:
             pass
 
 
+def create_token(config_path: Path, env: dict[str, str], name: str = "test") -> str:
+    """A token in the server's database, made in-process with the same library call as
+    ``printprep token create`` (one interpreter start less per test server)."""
+    from printprep.service.config import load_settings
+    from printprep.service.store import Store
+
+    store = Store.from_settings(load_settings(config_path, env=env))
+    try:
+        return store.create_token(name)
+    finally:
+        store.close()
+
+
 def make_server(tmp_path: Path, config: dict[str, Any] | str | None = None,
                 *, env: dict[str, str] | None = None) -> Server:
     """Prepare (not start) a server: data folder, config file, token."""
@@ -230,10 +243,7 @@ def make_server(tmp_path: Path, config: dict[str, Any] | str | None = None,
     if "PRINTPREP_SHARED" in os.environ:
         run_env["PRINTPREP_SHARED"] = os.environ["PRINTPREP_SHARED"]
     run_env.update(env or {})
-    token = subprocess.run(
-        [*PRINTPREP, "token", "create", "--name", "test", "--config", str(config_path)],
-        env=run_env, cwd=tmp_path, capture_output=True, text=True, check=True,
-    ).stdout.strip()
+    token = create_token(config_path, run_env)
     return Server(base_url=f"http://127.0.0.1:{port}", token=token, data_dir=data_dir,
                   config_path=config_path, port=port, env=run_env,
                   log_path=data_dir / "server.log")
