@@ -26,7 +26,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -120,6 +120,10 @@ class _Print:
     offline_since: float | None = None
     recovered: bool = False  # picked up after a service restart
     job_ids: list[str] = field(default_factory=list)
+    sending: bool = False  # the file is being built or uploaded (its own thread)
+    send_error: str | None = None
+    #: (job_id, message, data) to log once the print has started
+    announce: list[tuple[str, str, dict[str, Any] | None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.job_ids:
@@ -239,8 +243,12 @@ class Dispatcher:
                 self._statuses[name] = st
                 if not st.same_as(prev):
                     self.events.publish("printer", st.to_dict())
-                if name in self._prints:
-                    self._follow(self._prints[name], printer, st, now)
+                pr = self._prints.get(name)
+                if pr is not None and not pr.sending:
+                    if pr.announce or pr.send_error is not None:
+                        if self._sent(pr, printer):
+                            continue
+                    self._follow(pr, printer, st, now)
             for name, printer in sorted(self.printers.items()):
                 if name in self._prints:
                     continue
@@ -354,26 +362,50 @@ class Dispatcher:
             if not self._transition(job_id, "printing", f"sending {path.name} to {printer.name}",
                                     expect="queued", printer=printer.name):
                 continue  # someone else moved it
+            meta = {"job_id": job_id, "name": path.name, "profile": printer.profile}
+            pr = _Print(job_id, printer.name)
+            pr.announce = [(job_id, f"printing on {printer.name}", None)]
+            self._send(pr, printer, st, lambda path=path, meta=meta: (path, meta))
+            return
+
+    def _send(self, pr: _Print, printer: Printer, st: PrinterStatus,
+              prepare: Callable[[], tuple[Path, dict[str, Any]]]) -> None:
+        """Build (``prepare``), send and start a print in its own thread: an upload or a
+        plate being sliced must not hold up the other printers. The next ticks follow."""
+        pr.sending = True
+        self._prints[printer.name] = pr
+
+        def work() -> None:
             try:
+                path, meta = prepare()
                 if st.state == "finished":
                     printer.clear()
-                printer.send(path, {"job_id": job_id, "name": path.name,
-                                    "profile": printer.profile})
+                printer.send(path, meta)
                 printer.start()
             except PrintprepError as exc:
-                self._transition(job_id, "queued", f"could not start on {printer.name}: {exc}",
-                                 printer=None)
-                self._next_connect[printer.name] = time.time() + self.settings.reconnect_s
-                return
+                pr.send_error = str(exc)
             except Exception as exc:  # noqa: BLE001 - a connector bug must not lose the job
                 log.exception("printer %s", printer.name)
-                self._transition(job_id, "queued",
-                                 f"could not start on {printer.name}: {type(exc).__name__}: {exc}",
-                                 printer=None)
-                return
-            self._prints[printer.name] = _Print(job_id, printer.name)
-            self._event(job_id, f"printing on {printer.name}")
-            return
+                pr.send_error = f"{type(exc).__name__}: {exc}"
+            finally:
+                pr.sending = False
+                self.wake()
+
+        threading.Thread(target=work, name=f"send-{printer.name}", daemon=True).start()
+
+    def _sent(self, pr: _Print, printer: Printer) -> bool:
+        """After a send finished: requeue on failure, else log the start. True if failed."""
+        if pr.send_error is not None:
+            for job_id in pr.job_ids:
+                self._transition(job_id, "queued", f"could not start on {printer.name}: "
+                                 f"{pr.send_error}", printer=None)
+            self._next_connect[printer.name] = time.time() + self.settings.reconnect_s
+            self._release(pr, printer)
+            return True
+        for job_id, message, data in pr.announce:
+            self._event(job_id, message, data)
+        pr.announce = []
+        return False
 
     # -- batching (resin) -----------------------------------------------------------------
     def _assign_plate(self, printer: Printer, st: PrinterStatus, jobs: list[Any]) -> bool:
@@ -420,32 +452,29 @@ class Dispatcher:
         if not claimed:
             return True  # all moved on meanwhile; the next tick looks again
         folder = Path(_attr(lead, "folder"))
-        try:
-            layout = plate_layout(claimed_meshes, profile, gap_mm=self.settings.batch_gap_mm)
+        pr = _Print(claimed[0], printer.name, job_ids=claimed)
+        material = _attr(lead, "material") or None
+        layer_height_mm = _layer_height_mm(lead)
+
+        def build() -> tuple[Path, dict[str, Any]]:
             from printprep.slicing import slice_to_archive
 
+            layout = plate_layout(claimed_meshes, profile, gap_mm=self.settings.batch_gap_mm)
             suffix = ".zip" if profile.archive_format == "pngzip" else ".sl1"
             plate = folder / f"plate-{'-'.join(i[:6] for i in claimed)}{suffix}"
             slice_to_archive(claimed_meshes, profile, plate, placements_mm=layout,
-                             material=_attr(lead, "material") or None,
-                             layer_height_mm=_layer_height_mm(lead))
-            if st.state == "finished":
-                printer.clear()
-            printer.send(plate, {"job_id": claimed[0], "name": plate.name,
-                                 "profile": printer.profile, "job_ids": claimed})
-            printer.start()
-        except Exception as exc:  # noqa: BLE001 - nothing claimed may be lost
-            log.exception("printer %s: plate", printer.name)
-            for job_id in claimed:
-                self._transition(job_id, "queued", f"could not build or send the plate for "
-                                 f"{printer.name}: {exc}; queued again", printer=None)
-            return True
-        self._prints[printer.name] = _Print(claimed[0], printer.name, job_ids=claimed)
-        others = ", ".join(claimed)
-        for job_id, (x, y) in zip(claimed, layout, strict=True):
-            self._event(job_id, f"printing on {printer.name} on plate {plate.name} "
-                                f"(jobs {others}); this part at x {x:.1f} y {y:.1f} mm",
-                        {"plate": plate.name, "jobs": claimed, "placement_mm": [x, y]})
+                             material=material, layer_height_mm=layer_height_mm)
+            others = ", ".join(claimed)
+            pr.announce = [
+                (job_id, f"printing on {printer.name} on plate {plate.name} (jobs {others}); "
+                         f"this part at x {x:.1f} y {y:.1f} mm",
+                 {"plate": plate.name, "jobs": claimed, "placement_mm": [x, y]})
+                for job_id, (x, y) in zip(claimed, layout, strict=True)
+            ]
+            return plate, {"job_id": claimed[0], "name": plate.name,
+                           "profile": printer.profile, "job_ids": claimed}
+
+        self._send(pr, printer, st, build)
         return True
 
     def _recover(self) -> None:
