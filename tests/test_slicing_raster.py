@@ -122,3 +122,19 @@ def test_band_png_decodes_everywhere(
     assert len(raw) == height * (width + 1)
     assert np.array_equal(encode_image(full)[:8], png[:8])
     assert np.array_equal(np.array(Image.open(io.BytesIO(encode_image(full)))), full)
+
+
+def test_narrow_band_rows_with_equal_ends_decode() -> None:
+    """Rows whose last and next first bytes are equal and lit: the case a run-length
+    match across the spliced black runs would get wrong."""
+    width, height = 2000, 300
+    rng = np.random.default_rng(7)
+    pixels = np.full((60, 90), 200, np.uint8)
+    pixels[:, 30:60] = rng.integers(0, 256, (60, 30), dtype=np.uint8)
+    for row0, col0 in ((0, 0), (100, 1000), (240, 1910)):
+        png = encode_band((width, height), row0, col0, pixels)
+        full = np.zeros((height, width), np.uint8)
+        full[row0 : row0 + 60, col0 : col0 + 90] = pixels
+        assert np.array_equal(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED), full)
+        assert np.array_equal(np.array(Image.open(io.BytesIO(png))), full)
+        zlib.decompress(_idat(png))

@@ -7,7 +7,9 @@ the zlib stream in three independent pieces joined at full-flush boundaries:
 - the black rows above the band and below it come from a per-width cache of
   pre-compressed blocks of 2^k black rows (filter byte 0 + zeros), so they cost nothing;
 - only the band's rows are compressed (filter 0 "None", zlib level 1, Z_RLE strategy:
-  the fastest setting that still compresses anti-aliased edges well);
+  the fastest setting that still compresses anti-aliased edges well); when the band is
+  narrow, only its own columns go through zlib, row by row, and the equal-length black
+  runs between them are one cached piece repeated;
 - the Adler-32 checksum of the black rows is computed in closed form (a run of n zero
   bytes leaves A unchanged and adds n x A to B).
 
@@ -90,6 +92,41 @@ def _adler_zeros(adler: int, n_bytes: int) -> int:
     return (b << 16) | a
 
 
+def _narrow_band(pixels: np.ndarray, width: int, col0: int, adler: int) -> tuple[bytes, int]:
+    """Deflate the band rows of a band much narrower than the image.
+
+    Only the band's own bytes go through the compressor (one full-flushed piece per row);
+    the black run between one row's band and the next (the rest of the row, the next
+    filter byte, the next row's left margin) is the same length for every row, so it is
+    compressed once and its bytes repeated. Returns the piece and the updated Adler-32.
+    """
+    rows, cols = pixels.shape
+    lead = 1 + col0  # filter byte + left margin of the first row
+    # Each band row goes in with one black byte after it (the first of the gap). Z_RLE
+    # only ever refers back one byte, so after a sync flush the compressor's "previous
+    # byte" is that black byte, as it is in the real stream once the rest of the black
+    # run is spliced in: the pieces stay valid without the costly full flush.
+    gap = width - cols  # rest of the gap: right margin, next filter byte, next left margin
+    tail = width - col0 - cols - 1
+    gap_piece = _deflate_piece(bytes(gap))
+    c = zlib.compressobj(_LEVEL, zlib.DEFLATED, -15, 9, _STRATEGY)
+    out = [_deflate_piece(bytes(lead))]
+    adler = _adler_zeros(adler, lead)
+    band = np.zeros((rows, cols + 1), np.uint8)
+    band[:, :cols] = pixels
+    for r in range(rows):
+        row = band[r].data
+        out.append(c.compress(row) + c.flush(zlib.Z_SYNC_FLUSH))
+        adler = zlib.adler32(row, adler)
+        if r + 1 < rows:
+            out.append(gap_piece)
+            adler = _adler_zeros(adler, gap)
+    if tail > 0:
+        out.append(_deflate_piece(bytes(tail)))
+        adler = _adler_zeros(adler, tail)
+    return b"".join(out), adler
+
+
 def encode_band(image_px: tuple[int, int], row0: int, col0: int, pixels: np.ndarray) -> bytes:
     """Encode a (height, width) greyscale image that is zero outside one band.
 
@@ -110,7 +147,11 @@ def encode_band(image_px: tuple[int, int], row0: int, col0: int, pixels: np.ndar
     adler = _adler_zeros(adler, row0 * stride)
     band_at = len(parts[0]) + len(parts[1])
     band_len = 0
-    if rows:
+    if rows and cols * 2 < width and col0 + cols < width:
+        piece, adler = _narrow_band(pixels, width, col0, adler)
+        band_len = len(piece)
+        parts.append(piece)
+    elif rows:
         raw = np.zeros((rows, stride), np.uint8)
         raw[:, 1 + col0 : 1 + col0 + cols] = pixels
         data = raw.data
