@@ -197,13 +197,10 @@ def test_ring_from_upload_to_done_with_live_printer_card(
         card,
     )
 
-    # Submit: keyboard reaches the drop zone, which opens the file chooser.
+    # Submit, with every field filled in.
     page.bring_to_front()
     page.wait_for_selector('#profile option[value="phrozen-sonic-4k"]', state="attached")
-    page.focus("#dropzone")
-    with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Enter")
-    chooser.value.set_files(str(meshes / "jewelry" / "solitaire_ring.stl"))
+    page.set_input_files("#file", str(meshes / "jewelry" / "solitaire_ring.stl"))
     page.select_option("#profile", "phrozen-sonic-4k")
     page.select_option("#alloy", "18k-yellow")
     page.select_option("#priority", "10")
@@ -340,6 +337,13 @@ def test_api_errors_appear_as_messages(context: tuple[Any, Recorder], server: Se
     # Submitting with no file: said on the page, nothing sent.
     page.click("#submit-button")
     assert "Choose a mesh file" in page.inner_text("#messages")
+    # The keyboard reaches the drop zone (Tab order), and Enter opens the file chooser.
+    page.focus("#profile")
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.id") == "dropzone"
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")
+    assert chooser.value.element.get_attribute("id") == "file"
     # A job that does not exist: the server's 404 becomes a sentence.
     page.goto(server.base_url + "/jobs/0000000000000000")
     page.wait_for_selector(".message.error")
