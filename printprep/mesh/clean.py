@@ -32,12 +32,22 @@ def drop_repeated(faces: np.ndarray) -> tuple[np.ndarray, int]:
 
 def drop_duplicates(faces: np.ndarray) -> tuple[np.ndarray, int]:
     """Keep one face of each set of faces over the same three vertices."""
-    _, first = np.unique(np.sort(faces, axis=1), axis=0, return_index=True)
+    tri = np.sort(faces, axis=1)
+    n = int(faces.max()) + 1 if len(faces) else 1
+    if n < 2_000_000:  # one exact int64 key per vertex triple
+        key = (tri[:, 0] * n + tri[:, 1]) * n + tri[:, 2]
+        _, first = np.unique(key, return_index=True)
+    else:
+        _, first = np.unique(tri, axis=0, return_index=True)
+    if len(first) == len(faces):
+        return faces, 0
     first.sort()
     return faces[first], int(len(faces) - len(first))
 
 
-def split_fans(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, EdgeInfo]:
+def split_fans(
+    vertices: np.ndarray, faces: np.ndarray, info: EdgeInfo | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, EdgeInfo]:
     """Give each fan of faces around a vertex its own copy of the vertex.
 
     A fan is a set of faces around a vertex joined across manifold (two-face) edges.
@@ -46,7 +56,8 @@ def split_fans(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.
     faces, patch (m,) int64 labels of manifold-connected patches, non-manifold edges cut,
     the edge grouping of the input with ``src`` renamed: its manifold pairs still hold).
     """
-    info = edge_info(faces, len(vertices))
+    if info is None:
+        info = edge_info(faces, len(vertices))
     n_cut = info.n_non_manifold
     a, b = info.manifold_pairs()
     fa, ka, fb, kb = a // 3, a % 3, b // 3, b % 3
@@ -66,8 +77,8 @@ def split_fans(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.
     # splitting renames vertices only: the faces joined across manifold edges stay joined
     m = len(faces)
     _, patch = connected_components(coo_matrix((np.ones(len(fa), np.int8), (fa, fb)), shape=(m, m)), directed=False)
-    info.src = new_faces.reshape(-1)  # same half-edges, new vertex ids (for orient())
-    info.edge_vertices = None  # type: ignore[assignment] - stale after the split
+    info = EdgeInfo(info.he_sorted, info.edge_start, info.edge_count, info.edge_vertices, new_faces.reshape(-1))
+    # same half-edges with new vertex ids (for orient()); edge_vertices keep the old ids
     return new_vertices, new_faces, patch.astype(np.int64), n_cut, info
 
 

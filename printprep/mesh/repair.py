@@ -112,7 +112,7 @@ def repair_mesh(
     step("welding")
     vertices, faces, n = weld_exact(vertices, faces)
     record("weld identical vertices", n)
-    info = edge_info(faces, len(vertices))
+    info = info0 if n == 0 and len(vertices) == len(loaded.mesh.vertices) else edge_info(faces, len(vertices))
     open_e = info.edge_vertices[info.edge_count != 2]
     open_v = np.unique(open_e)
     tol_mm = near_weld_mm
@@ -121,16 +121,18 @@ def repair_mesh(
         length = length[length > 0]
         if len(length):  # never merge the two ends of an edge of the part itself
             tol_mm = min(near_weld_mm, 0.25 * float(length.min()))
-    vertices, faces, n = weld_near(vertices, faces, open_v, tol_mm)
-    record(f"weld vertices closer than {tol_mm:.3g} mm", n)
-    faces, n = clean.drop_repeated(faces)
-    record("remove degenerate faces", n)
-    faces, n = clean.drop_duplicates(faces)
-    record("remove duplicate faces", n)
+    vertices, faces, n_near = weld_near(vertices, faces, open_v, tol_mm)
+    record(f"weld vertices closer than {tol_mm:.3g} mm", n_near)
+    faces, n_rep = clean.drop_repeated(faces)
+    record("remove degenerate faces", n_rep)
+    faces, n_dup = clean.drop_duplicates(faces)
+    record("remove duplicate faces", n_dup)
+    n_before = len(vertices)
     vertices, faces = compact(vertices, faces)
+    unchanged = n_near == 0 and n_rep == 0 and n_dup == 0 and len(vertices) == n_before
 
     step("non-manifold edges")
-    vertices, faces, patch, n, split_info = clean.split_fans(vertices, faces)
+    vertices, faces, patch, n, split_info = clean.split_fans(vertices, faces, info if unchanged else None)
     record("split non-manifold edges and vertices", n)
     step("winding")
     faces, n, n_bad = clean.orient(faces, patch, split_info)
@@ -149,13 +151,13 @@ def repair_mesh(
         )
 
     step("shells")
-    vertices, faces, patch, n_flip, n_cav = _orient_shells(vertices, faces, patch, sheets)
+    vertices, faces, patch, n_flip, n_cav, shells = _orient_shells(vertices, faces, patch, sheets)
     record("turn inverted shells outward", n_flip)
     if n_cav:
         record("keep cavities (inward-facing inner shells)", n_cav)
 
     step("debris")
-    vertices, faces, patch, n, removed_mm3, total_mm3 = _remove_debris(vertices, faces, patch, debris_mm3, sheets)
+    vertices, faces, patch, n, removed_mm3, total_mm3 = _remove_debris(vertices, faces, patch, debris_mm3, sheets, shells)
     record(f"remove debris shells (< {debris_mm3:.3g} mm³)", n)
     if total_mm3 > 0 and removed_mm3 > VOLUME_TOLERANCE * total_mm3:
         problems.append(f"debris removal took {removed_mm3:.3f} mm³ ({100 * removed_mm3 / total_mm3:.2f} % of the volume)")
@@ -216,14 +218,15 @@ def _orient_shells(vertices, faces, patch, sheets):
     inward; a nested shell that faced outward is an overlapping part (fused later).
     """
     if len(faces) == 0:
-        return vertices, faces, patch, 0, 0
+        return vertices, faces, patch, 0, 0, None
     _, sh = _shell_info(vertices, faces, patch)
     cavity = _cavities(sh)
     wrong = sh.closed & (((sh.volume_mm3 < 0) & ~cavity) | ((sh.volume_mm3 > 0) & cavity))
     flip = wrong[patch]
     faces = faces.copy()
     faces[flip] = faces[flip][:, ::-1]
-    return vertices, faces, patch, int(wrong.sum()), int(cavity.sum())
+    sh.volume_mm3 = np.where(wrong, -sh.volume_mm3, sh.volume_mm3)
+    return vertices, faces, patch, int(wrong.sum()), int(cavity.sum()), sh
 
 
 def _cavities(sh) -> np.ndarray:
@@ -235,9 +238,10 @@ def _cavities(sh) -> np.ndarray:
     return nested & (np.sign(sh.volume_mm3) != np.sign(parent_vol))
 
 
-def _remove_debris(vertices, faces, patch, debris_mm3, sheets):
+def _remove_debris(vertices, faces, patch, debris_mm3, sheets, sh):
     """Drop shells too small to print, and loose sheets beside solid bodies."""
-    _, sh = _shell_info(vertices, faces, patch)
+    if sh is None or len(faces) == 0:
+        return vertices, faces, patch, 0, 0.0, 0.0
     vol = np.abs(sh.volume_mm3)
     small = (vol < debris_mm3) | (sh.faces < 4)
     is_sheet = np.zeros(sh.count, dtype=bool)
