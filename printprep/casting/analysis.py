@@ -188,7 +188,9 @@ def analyse_surface(
 
     thin = thickness < s.thin_mm
     # exposed ends: depth below the hull, measured on the samples, carried by nearest
-    near_hull_s = hull_depth_mm(mesh, sc) < s.tip_reach_mm
+    near_hull_s = np.zeros(len(sample), dtype=bool)
+    thin_s = thickness[sample] < s.thin_mm
+    near_hull_s[thin_s] = hull_depth_mm(mesh, sc[thin_s]) < s.tip_reach_mm
     near_hull = near_hull_s if len(sample) == len(mesh.faces) else near_hull_s[nearest]
     tips = thin & near_hull
 
@@ -216,13 +218,16 @@ def analyse_surface(
 def hull_depth_mm(mesh: trimesh.Trimesh, points: np.ndarray, chunk: int = 4_000) -> np.ndarray:
     """Depth of each point below the convex hull of ``mesh``: (n,) float64, mm (0 on it).
 
-    points : (n, 3) float64, mm. The mesh's hull, or the hull of 2k of its vertices when
-    it has over 4k facets.
+    points : (n, 3) float64, mm. The hull of at most 20k of the vertices, thinned to
+    1.5k hull vertices when it has over 3k facets (a prong tip is a hull vertex either way).
     """
-    hull = mesh.convex_hull
-    if len(hull.faces) > 4_000:
-        verts = hull.vertices[np.linspace(0, len(hull.vertices) - 1, 2_000).astype(np.int64)]
-        hull = trimesh.convex.convex_hull(verts)
+    verts = mesh.vertices
+    if len(verts) > 20_000:
+        verts = verts[np.linspace(0, len(verts) - 1, 20_000).astype(np.int64)]
+    hull = trimesh.convex.convex_hull(verts)
+    if len(hull.faces) > 3_000:
+        hv = hull.vertices[np.linspace(0, len(hull.vertices) - 1, 1_500).astype(np.int64)]
+        hull = trimesh.convex.convex_hull(hv)
     n = hull.face_normals
     d = np.einsum("ij,ij->i", n, hull.triangles[:, 0])
     out = np.empty(len(points))

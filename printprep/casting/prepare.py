@@ -176,7 +176,8 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
         extra_faces = np.zeros(0, dtype=np.int64)
         rounds = opt.verify_rounds if getattr(prof, "kind", "") == "resin" else 0
         for _ in range(rounds):
-            trial = solids.to_trimesh(solids.to_manifold(casting_p, "casting") + plan.solid)
+            # overlapping shells slice as their union (non-zero fill): no boolean needed
+            trial = trimesh.util.concatenate([casting_p, solids.to_trimesh(plan.solid)])
             layer_report, shift = layer_check(trial, prof, layer_h)
             pts, faces = problem_tips(layer_report, shift, engine_p, layer_h, min(prof.pitch_mm))
             if len(pts) == 0:
@@ -188,7 +189,7 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
             )
         support_p = solids.to_trimesh(plan.solid) if plan.solid is not None else _empty()
         if opt.support_mode == "fused" and len(support_p.faces):
-            print_mesh = solids.to_trimesh(solids.to_manifold(casting_p, "casting") + plan.solid)
+            print_mesh = solids.to_trimesh(casting_solid.transform(_affine(rot, offset)) + plan.solid)
         else:
             print_mesh = trimesh.util.concatenate([casting_p, support_p])
     else:
@@ -262,6 +263,11 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
         casting_detail=c_detail,
         casting_hard=c_hard,
     )
+
+
+def _affine(rot: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """(3, 4) matrix of v -> rot @ v + offset for manifold3d."""
+    return np.column_stack([rot, offset])
 
 
 def _support_report(plan: SupportPlan | None, tip_d: float) -> dict[str, Any]:

@@ -139,11 +139,11 @@ def ball_diameter_mm(engine, points: np.ndarray, normals: np.ndarray, n_dirs: in
 def smoothed_section_mm(mesh: trimesh.Trimesh, thickness_mm: np.ndarray, radius_mm: float) -> np.ndarray:
     """Area-weighted mean section within ``radius_mm`` of each face: (f,) float64, mm.
 
-    Computed on at most 40k faces (area-sampled) and carried to the rest by nearest.
+    Computed on at most 15k faces (area-sampled) and carried to the rest by nearest.
     """
     from printprep.casting.analysis import sample_faces
 
-    idx = sample_faces(mesh, 40_000)
+    idx = sample_faces(mesh, 15_000)
     pts = mesh.triangles_center[idx]
     w = mesh.area_faces[idx]
     tree = cKDTree(pts)
