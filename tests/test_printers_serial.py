@@ -172,7 +172,8 @@ def test_checksum_errors_are_resent(sim_factory, ring_gcode):
     sim, p = sim_factory(corrupt_lines=(5, 6, 700), corrupt_rate=0.02)
     assert print_file(p, ring_gcode) == "finished"
     assert_exact(sim, ring_gcode)
-    assert sim.corrupted > 10 and p.lq.resends >= sim.corrupted
+    # a rewind can cover two corrupted lines in flight together, never none
+    assert sim.corrupted > 10 and sim.corrupted / 2 <= p.lq.resends <= sim.corrupted
 
 
 def test_duplicated_resend_requests_do_not_loop(sim_factory, ring_gcode):
