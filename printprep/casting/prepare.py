@@ -156,7 +156,9 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
 
     t = time.perf_counter()
     layer_h = float(getattr(prof, "layer_height_mm", 0.05))
-    lift = opt.support.lift_mm if opt.supports else 0.0
+    # filament printers: the slicer (prusa-slicer) makes its own supports from the casting
+    use_supports = opt.supports and getattr(prof, "kind", "resin") == "resin"
+    lift = opt.support.lift_mm if use_supports else 0.0
     rotated = casting.vertices @ rot.T
     lo, hi = rotated.min(axis=0), rotated.max(axis=0)
     offset = np.array([-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, lift - lo[2]])
@@ -169,7 +171,7 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
     sprue_p = to_print(solids.to_trimesh(spr.solid)) if spr.gates else _empty()
     plan = None
     support_p = _empty()
-    if opt.supports:
+    if use_supports:
         engine_p = ray_engine(casting_p)
         plan = plan_supports(casting_p, c_detail, opt.support, engine_p, hard=c_hard)
         extra_pts = np.zeros((0, 3))
@@ -223,7 +225,7 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
         "metal_weight_by_alloy_g": weights,
         "print_volume_mm3": round(print_v, 3),
         "resin_ml": round(print_v / 1000.0, 4),
-        "support_volume_mm3": round(print_v - cast_v, 3) if opt.supports else 0.0,
+        "support_volume_mm3": round(print_v - cast_v, 3) if use_supports else 0.0,
         "gates": gates_world,
         "supports": _support_report(plan, tip_d),
         "thin_area_mm2": {
