@@ -35,7 +35,7 @@ CHROMIUM_ARGS = [
 PRINTER = "virtual-1"
 #: Virtual printer speed: a ring's print of ~30 min takes a few seconds, long enough to
 #: watch the printer card show "printing".
-TIME_SCALE = 0.002
+TIME_SCALE = 0.001
 
 
 @pytest.fixture(scope="module")

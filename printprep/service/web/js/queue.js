@@ -78,6 +78,9 @@ async function refresh() {
   tbody.replaceChildren(...jobs.map(row));
   empty.classList.toggle('hidden', jobs.length > 0);
   const total = answer && typeof answer.total === 'number' ? answer.total : null;
+  const narrowed = profileSel.value || printerSel.value;
+  document.getElementById('count').textContent = total === null ? ''
+    : `${jobs.length} shown${narrowed ? ` (filtered from the newest ${jobList(answer).length})` : ''} of ${total} job${total === 1 ? '' : 's'}${stateSel.value ? ' in this state' : ''}.`;
   more.classList.toggle('hidden', total !== null ? total <= limit : jobList(answer).length < limit);
   live.className = 'live on';
   live.textContent = `updated ${new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' })}`;
