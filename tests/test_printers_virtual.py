@@ -148,6 +148,7 @@ def test_send_refuses_files_that_are_not_prints(tmp_path: Path):
     ({"name": "x y", "type": "virtual"}, "'name' must be"),
     ({"name": "x", "type": "octoprint", "url": "http://h"}, "missing key 'api_key'"),
     ({"name": "x", "type": "folder"}, "missing key 'path'"),
+    ({"name": "x", "type": "virtual", "profile": "nope"}, "key 'profile': .*unknown printer profile"),
 ])
 def test_bad_configs_name_the_printer_and_key(config, message):
     with pytest.raises(ConfigError, match=message) as err:

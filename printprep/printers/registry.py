@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from printprep.errors import ConfigError
+from printprep.errors import ConfigError, PrintprepError
 from printprep.printers.base import Printer
 
 #: Connector type -> "module:Class" (imported only when a printer of that type is built).
@@ -167,6 +167,14 @@ def validate_printer_config(config: Mapping[str, Any], *, where: str = "") -> di
         raise ConfigError(
             "key 'name' must be 1-64 letters, digits, '.', '_' or '-'", where=label
         )
+    try:
+        from printprep.profiles import load_profile
+
+        load_profile(out["profile"])
+    except ImportError:  # pragma: no cover - profiles ship with the package
+        pass
+    except PrintprepError as exc:
+        raise ConfigError(f"key 'profile': {exc}", where=label) from None
     if ptype == "prusalink":
         has_key = out["api_key"] is not None
         has_user = out["user"] is not None or out["password"] is not None
