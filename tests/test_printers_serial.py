@@ -320,3 +320,30 @@ def test_device_that_never_answers(tmp_path):
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_serial_job_through_the_dispatcher(sim_factory, ring_gcode, tmp_path):
+    from printprep.service.dispatch import Dispatcher
+    from printprep.service.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'jobs.db'}", tmp_path)
+    job = store.create_job(name="ring", source="api", profile="prusa-mk4-castable")
+    folder = store.job_folder(job.id)
+    folder.mkdir(parents=True)
+    (folder / "ring.gcode").write_bytes(ring_gcode.read_bytes())
+    store.transition(job.id, "queued", "sliced", archive="ring.gcode")
+    sim, p = sim_factory(corrupt_rate=0.01)
+    d = Dispatcher(store, {"marlin": p}, {"dispatch": {"poll_s": 0.05}})
+    d.start()
+    try:
+        t0 = time.monotonic()
+        while store.get(job.id).state not in ("done", "failed", "needs_attention"):
+            assert time.monotonic() - t0 < 60, [e.message for e in store.events(job.id)]
+            time.sleep(0.05)
+    finally:
+        d.stop()
+    done = store.get(job.id)
+    assert done.state == "done" and done.printer == "marlin", done.error
+    assert_exact(sim, ring_gcode)
+    assert any(e.message.startswith("printed on marlin") for e in store.events(job.id))
+    store.close()
