@@ -444,6 +444,15 @@ def test_a_job_needing_a_decision_is_approved_or_rejected_from_its_page(
     seen = []
     assert wait_state(page, ("failed", "cancelled"), 30, seen) in ("failed", "cancelled")
 
+    # Retry brings the rejected one back; Cancel stops it again for good.
+    page.click("#retry")
+    page.wait_for_selector(".message.ok")
+    seen.clear()
+    wait_state(page, ("received", "checking", "repairing", "needs_attention"), 30, seen)
+    page.click("#cancel")
+    assert wait_state(page, ("cancelled",), 30, seen) == "cancelled"
+    assert page.is_hidden("#cancel") and page.is_visible("#retry")
+
     page.goto(f"{server.base_url}/jobs/{ids[0]}")
     page.wait_for_selector("#approve:not(.hidden)")
     page.click("#approve")
