@@ -152,6 +152,9 @@ class FirmwareSim:
         self._wire = bytearray()  # sent by the host, not yet arrived (in transit)
         self._rx = bytearray()  # the firmware's receive buffer
         self._cmdq: deque[tuple[str, int | None]] = deque()
+        self._cmd_t: deque[float] = deque()  # when each queued command arrived
+        self._line_t = time.monotonic()
+        self._last_finish = 0.0
         self._busy_until = 0.0
         self._next_busy = 0.0
         self._credit = 0.0
@@ -183,8 +186,10 @@ class FirmwareSim:
                         self._reply("echo:Marlin sim restarted")
             now = time.monotonic()
             self._arrive(now)
-            self._parse_rx()
-            self._execute(now)
+            while True:  # catch up: commands whose time has come, then the lines behind
+                self._parse_rx(now)
+                if not self._execute(now):
+                    break
             if self._autoreport_s and now >= self._next_report and not self._halted:
                 self._next_report = now + self._autoreport_s
                 self._reply(" T:210.0 /210.0 B:60.0 /60.0 @:64 B@:32")
@@ -211,12 +216,15 @@ class FirmwareSim:
             chunk = chunk[: max(room, 0)]
         self._rx += chunk
 
-    def _parse_rx(self) -> None:
+    def _parse_rx(self, now: float) -> None:
         while len(self._cmdq) < self.bufsize:
             end = self._rx.find(b"\n")
             if end < 0:
                 return
             raw = bytes(self._rx[:end]).strip(b"\r")
+            # when its last byte came off the link (bytes behind it arrived after it)
+            behind = len(self._rx) - end - 1
+            self._line_t = now - behind / self.bytes_per_s if self.pace else now
             del self._rx[: end + 1]
             if self._halted or not raw.strip():
                 continue
@@ -275,11 +283,13 @@ class FirmwareSim:
             else:
                 self.executed.append(command)
             self._cmdq.append((command, n))
+            self._cmd_t.append(self._line_t)
             self._after_accept(n)
         elif "*" in text:
             self._refuse("No Line Number with checksum")
         else:
             self._cmdq.append((text, None))
+            self._cmd_t.append(self._line_t)
 
     def _refuse(self, why: str) -> None:
         self.errors_sent += 1
@@ -312,6 +322,7 @@ class FirmwareSim:
             self.events.append(f"fatal at {n}")
             self._halted = True
             self._cmdq.clear()
+            self._cmd_t.clear()
             self._reply("Error:Printer halted. kill() called!")
         elif n == self.pull_at_line:
             self.pull_at_line = None
@@ -332,12 +343,18 @@ class FirmwareSim:
         self._open_pty()
         self.events.append("replugged")
 
-    def _execute(self, now: float) -> None:
+    def _execute(self, now: float) -> bool:
+        """Run the command at the head of the queue; True when one finished.
+
+        Times are the firmware's own: a command starts when it arrived or when the one
+        before finished, whichever is later, so a late loop of this process (a busy test
+        machine) does not make the simulated firmware slower than it is.
+        """
         if self._halted:
-            return
+            return False
         if self._current is None:
             if not self._cmdq:
-                return
+                return False
             self._current = self._cmdq[0]
             command = self._current[0]
             duration = self.exec_s
@@ -349,16 +366,20 @@ class FirmwareSim:
                         duration = float(p[1:]) / 1000.0
                     elif p.startswith("S"):
                         duration = float(p[1:])
-            self._busy_until = now + duration
-            self._next_busy = now + self.busy_interval_s
+            start = max(self._last_finish, self._cmd_t[0])
+            self._busy_until = start + duration
+            self._next_busy = start + self.busy_interval_s
         if now < self._busy_until:
             if now >= self._next_busy:
                 self._next_busy = now + self.busy_interval_s
                 self._reply("echo:busy: processing")
-            return
+            return False
         command, n = self._cmdq.popleft()
+        self._cmd_t.popleft()
         self._current = None
+        self._last_finish = self._busy_until
         self._answer(command, n)
+        return True
 
     def _answer(self, command: str, n: int | None) -> None:
         word = command.split(" ", 1)[0]
