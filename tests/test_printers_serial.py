@@ -347,3 +347,13 @@ def test_serial_job_through_the_dispatcher(sim_factory, ring_gcode, tmp_path):
     assert_exact(sim, ring_gcode)
     assert any(e.message.startswith("printed on marlin") for e in store.events(job.id))
     store.close()
+
+
+def test_job_cancelled_while_the_cable_is_out_does_not_resume(sim_factory, ring_gcode):
+    sim, p = sim_factory(pull_at_line=700, replug_after_s=1.0, reset_on_replug=False)
+    assert print_file(p, ring_gcode, end_states=("offline",)) == "offline"
+    p.cancel()  # what the dispatcher does when the job is cancelled meanwhile
+    time.sleep(2.5)  # the cable is back and the port reopened
+    st = p.status()
+    assert st.state == "idle" and st.job_id is None
+    assert len(sim.executed) < 710  # nothing of the file after the pull

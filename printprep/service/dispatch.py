@@ -270,7 +270,8 @@ class Dispatcher:
             # cancelled (or moved on) from outside: stop the print nobody wants
             for job_id in pr.job_ids:
                 self._event(job_id, f"cancelling the print on {printer.name}")
-            if st.state in ("printing", "paused", "busy", "idle"):
+            if st.state in ("printing", "paused", "busy", "idle", "offline"):
+                # offline too: a printer that comes back must not carry on a cancelled job
                 self._safe(printer, "cancel")
             self._release(pr, printer)
             return
