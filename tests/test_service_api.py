@@ -207,3 +207,29 @@ def test_a_ring_goes_all_the_way_to_done_on_the_virtual_printer(tmp_path: Path,
         assert archive.status_code == 200 and archive.content[:2] == b"PK"
         assert report["archive"] == done["archive"] and report["check"]["watertight"]
         assert done["report"]["load"]["triangles"] > 0
+
+
+def test_approving_a_print_that_was_cut_short_queues_it_again(idle_server: Server,
+                                                              meshes: Path) -> None:
+    from printprep.service.config import load_settings
+    from printprep.service.store import Store
+
+    job = _submit(idle_server, meshes / RING).json()
+    # the dispatcher's way there: printed part-way, then the printer lost the job
+    store = Store.from_settings(load_settings(idle_server.config_path, env=idle_server.env))
+    try:
+        folder = idle_server.data_dir / "jobs" / job["id"]
+        (folder / "ring.sl1").write_bytes(b"PK\x05\x06" + bytes(18))
+        store.transition(job["id"], "queued", "sliced", archive="ring.sl1")
+        store.transition(job["id"], "printing", "sending", printer="v1")
+        store.transition(job["id"], "needs_attention", "printer lost the job at 40 %",
+                         progress_pct=40.0)
+    finally:
+        store.close()
+    with idle_server.client() as c:
+        r = c.post(f"/api/jobs/{job['id']}/approve", json={"reason": "plate is clear"})
+    assert r.status_code == 200
+    body = r.json()
+    assert (body["state"], body["printer"], body["progress_pct"]) == ("queued", None, 0.0)
+    assert body["events"][-1]["message"] == (
+        "approved by test: plate is clear; queued to print again")

@@ -23,6 +23,7 @@ RING = "jewelry/solitaire_ring.stl"
 
 
 def _cli(srv, *args: str, token: str | None = None) -> subprocess.CompletedProcess:
+    """The real ``printprep`` program in a subprocess."""
     env = dict(srv.env)
     env["PRINTPREP_SERVER"] = srv.base_url
     env["PRINTPREP_TOKEN"] = token if token is not None else srv.token
@@ -30,34 +31,48 @@ def _cli(srv, *args: str, token: str | None = None) -> subprocess.CompletedProce
                           timeout=120)
 
 
-def test_cli_clients_submit_list_show_cancel(tmp_path: Path, meshes: Path) -> None:
+def test_cli_clients_submit_list_show_cancel(tmp_path: Path, meshes: Path,
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from printprep.cli import main
+
+    def run(*args: str, token: str | None = None) -> tuple[int, str, str]:
+        """The same ``main()`` in this process (saves an interpreter start per call)."""
+        monkeypatch.setenv("PRINTPREP_TOKEN", token if token is not None else srv.token)
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
     with running_server(tmp_path, {"workers": {"count": 0}, "printers": [],
                                    "watch": {"enabled": False}}) as srv:
+        monkeypatch.setenv("PRINTPREP_SERVER", srv.base_url)
         r = _cli(srv, "submit", str(meshes / RING), "--profile", "phrozen-sonic-4k",
                  "--priority", "2", "--json")
         assert r.returncode == 0, r.stderr
         job = json.loads(r.stdout)
         assert job["state"] == "received" and job["priority"] == 2
 
-        r = _cli(srv, "jobs", "--state", "received")
-        assert r.returncode == 0 and job["id"] in r.stdout and "received" in r.stdout
-
-        r = _cli(srv, "jobs", "show", job["id"])
-        assert r.returncode == 0
-        assert f"id:           {job['id']}" in r.stdout and "received from upload" in r.stdout
-
-        r = _cli(srv, "jobs", "cancel", job["id"])
-        assert r.returncode == 0 and "cancelled" in r.stdout
-        r = _cli(srv, "jobs", "cancel", job["id"])
-        assert r.returncode == 1 and "409" in r.stderr and r.stderr.startswith("printprep: ")
+        code, out, _ = run("jobs", "--state", "received")
+        assert code == 0 and job["id"] in out and "received" in out
+        code, out, _ = run("jobs", "show", job["id"])
+        assert code == 0
+        assert f"id:           {job['id']}" in out and "received from upload" in out
+        code, out, _ = run("jobs", "cancel", job["id"])
+        assert code == 0 and "cancelled" in out
+        code, _, err = run("jobs", "cancel", job["id"])
+        assert code == 1 and "409" in err and err.startswith("printprep: ")
+        code, out, _ = run("jobs", "retry", job["id"])
+        assert code == 0 and "received" in out
 
         # bad input: exit 2 with the file named; refused token: exit 1
-        r = _cli(srv, "submit", str(tmp_path / "missing.stl"), "--profile", "phrozen-sonic-4k")
-        assert r.returncode == 2 and "missing.stl: no such file" in r.stderr
-        r = _cli(srv, "jobs", token="pp_wrong")
-        assert r.returncode == 1 and "401" in r.stderr
-    r = _cli(srv, "jobs")  # server gone
-    assert r.returncode == 2 and "cannot reach the service" in r.stderr
+        code, _, err = run("submit", str(tmp_path / "missing.stl"), "--profile",
+                           "phrozen-sonic-4k")
+        assert code == 2 and "missing.stl: no such file" in err
+        code, _, err = run("jobs", token="pp_wrong")
+        assert code == 1 and "401" in err
+    code, _, err = run("jobs")  # server gone
+    assert code == 2 and "cannot reach the service" in err
 
 
 def test_first_start_prints_one_token_once(tmp_path: Path) -> None:

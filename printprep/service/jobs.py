@@ -53,13 +53,23 @@ def retry(store: Store, job_id: str, *, by: str | None = None) -> Job:
 
 
 def approve(store: Store, job_id: str, *, by: str | None = None, reason: str | None = None) -> Job:
-    """A person accepts what made the job stop; it runs again, past that question."""
+    """A person accepts what made the job stop.
+
+    A job stopped by the pipeline (no archive yet) runs again past that question; a job
+    stopped at the printer (its archive exists: a print was cut short and the plate has
+    been checked) is queued to print again.
+    """
     job = store.get(job_id)
     options = dict(job.options)
     options["approved"] = True
     if by:
         options["approved_by"] = by
     msg = f"approved by {by or 'someone'}" + (f": {reason}" if reason else "")
+    if job.archive_path is not None and job.archive_path.is_file():
+        return store.transition(
+            job_id, "queued", msg + "; queued to print again", expect="needs_attention",
+            options=options, error=None, printer=None, progress_pct=0.0,
+        )
     return store.transition(
         job_id,
         "received",
