@@ -132,7 +132,7 @@ def test_gcode_from_the_installed_command(tmp_path: Path, meshes: Path) -> None:
     exe = shutil.which("printprep") or str(Path(sys.executable).parent / "printprep")
     out = tmp_path / "ring.gcode"
     run = subprocess.run(
-        [exe, "slice", str(meshes / "jewelry" / "solitaire_ring.stl"), "-p", "prusa-mk4-castable", "-o", str(out)],
+        [exe, "slice", str(meshes / "jewelry" / "solitaire_ring.stl"), "-p", "prusa-mk4-castable", "-o", str(out), "--layer-height", "0.25"],
         capture_output=True, text=True, timeout=300, cwd=REPO,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr

@@ -135,6 +135,8 @@ def test_narrow_band_rows_with_equal_ends_decode() -> None:
         png = encode_band((width, height), row0, col0, pixels)
         full = np.zeros((height, width), np.uint8)
         full[row0 : row0 + 60, col0 : col0 + 90] = pixels
-        assert np.array_equal(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED), full)
+        assert np.array_equal(
+            cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED), full
+        )
         assert np.array_equal(np.array(Image.open(io.BytesIO(png))), full)
         zlib.decompress(_idat(png))
