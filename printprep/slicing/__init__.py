@@ -46,14 +46,17 @@ def slice_for_profile(
     stem: str,
     **kw: Any,
 ) -> SliceResult:
-    """Slice for whatever the profile prints: ``<out_dir>/<stem>.sl1`` (or ``.zip`` for
-    PNG zips; ``.sl1s`` is not used) for resin printers, ``<stem>.gcode`` for filament
-    printers (several parts are merged onto one plate). Keyword arguments go to
-    :func:`slice_to_archive` or :func:`slice_gcode`."""
+    """Slice for whatever the profile prints: ``<out_dir>/<stem>.sl1`` (``.sl1s`` for an
+    SL1S, as PrusaSlicer names them; ``.zip`` for PNG zips) for resin printers,
+    ``<stem>.gcode`` for filament printers (several parts are arranged on one bed by
+    PrusaSlicer). Keyword arguments go to :func:`slice_to_archive` or :func:`slice_gcode`."""
     prof = load_profile(profile)
     out_dir = Path(out_dir)
     if isinstance(prof, ResinPrinterProfile):
         fmt = kw.get("fmt") or prof.archive_format
-        return slice_to_archive(parts, prof, out_dir / f"{stem}{_SUFFIX[fmt]}", **kw)
+        suffix = _SUFFIX[fmt]
+        if fmt == "sl1" and prof.archive_model.upper() == "SL1S":
+            suffix = ".sl1s"
+        return slice_to_archive(parts, prof, out_dir / f"{stem}{suffix}", **kw)
     meshes = [parts] if isinstance(parts, trimesh.Trimesh) else list(parts)
     return slice_gcode(meshes, prof, out_dir / f"{stem}.gcode", **kw)
