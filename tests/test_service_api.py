@@ -159,11 +159,19 @@ def test_pipeline_outcomes_failed_needs_attention_approve_reject(tmp_path: Path,
         with srv.client() as c:
             assert c.post(f"/api/jobs/{ring['id']}/cancel").json()["state"] == "cancelled"
         absurd = _submit(srv, meshes / "io/manifold_Cray_right.obj").json()
+        inverted = _submit(srv, meshes / "broken/trimesh_multibody.stl").json()
         sheet1 = _submit(srv, meshes / "broken/pymeshfix_planar_mesh.ply").json()
         sheet2 = _submit(srv, meshes / "broken/pymeshfix_planar_mesh.ply").json()
         failed = srv.wait_for(absurd["id"], ("failed",), 60)
         assert failed["error"].startswith("checking: ")
         print("absurd ->", failed["error"])
+        # a defect repair can fix (one body inside out): repaired, sliced, queued
+        repaired = srv.wait_for(inverted["id"], ("queued", "failed", "needs_attention"), 90)
+        assert repaired["state"] == "queued", repaired["error"]
+        assert "trimesh_multibody.repaired.stl" in repaired["artifacts"]
+        assert repaired["report"]["check"]["printable"] is False
+        assert repaired["report"]["repair"]["steps"]
+        assert repaired["report"]["repair"]["result"]["watertight"] is True
         for sheet in (sheet1, sheet2):
             attention = srv.wait_for(sheet["id"], ("needs_attention",), 90)
             assert "Approve to print it anyway" in attention["error"]
