@@ -113,3 +113,17 @@ def test_serve_with_bad_printer_key_exits_2(tmp_path: Path) -> None:
                        capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert r.returncode == 2, r.stderr
     assert "time_scael" in r.stderr
+
+
+def test_serve_on_a_taken_port_exits_2(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "printprep", "serve", "--port", str(port),
+                            "--workers", "0", "--no-watch"],
+                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert r.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in r.stderr

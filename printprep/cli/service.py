@@ -60,6 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args, host=args.host, port=args.port)
     _setup_logging(settings.server.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _check_port_free(settings.server.host, settings.server.port)
     printers = build_printers(settings)  # a bad [[printers]] entry stops here (exit 2)
     app = create_app(settings, printers=printers)
     print(
@@ -76,6 +77,22 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=5,
     )
     return 0
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse to start (exit 2) when the address is taken, before any worker starts."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise PrintprepError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                "(another printprep running? choose --port)"
+            ) from None
 
 
 def _setup_logging(level: str) -> None:

@@ -374,6 +374,14 @@ def load_settings(
                 raise ConfigError(f"unknown section {name!r}", where="overrides")
             sections[name].update({k: v for k, v in values.items() if v is not None})
     built = {name: _build_section(name, sections[name], where=where) for name in _SECTIONS}
+    # Folders become absolute now, so every process (workers too) sees the same ones.
+    built["server"] = dataclasses.replace(
+        built["server"], data_dir=str(Path(built["server"].data_dir).expanduser().resolve())
+    )
+    if built["watch"].dir:
+        built["watch"] = dataclasses.replace(
+            built["watch"], dir=str(Path(built["watch"].dir).expanduser().resolve())
+        )
     printers = (
         _validate_printers(raw["printers"], where) if "printers" in raw else _default_printers()
     )
