@@ -143,47 +143,66 @@ def fill_holes(
     # vertex -> faces, to find the surface around each hole
     corner_order = np.argsort(faces.reshape(-1), kind="stable")
     corner_vertex = faces.reshape(-1)[corner_order]
-    fills, patches, added = [], [], []
+    added: list[np.ndarray] = []
     n_added = 0
 
-    def flat(loop) -> np.ndarray:
+    def candidate(li: int, kind: int) -> np.ndarray | None:
+        """Patch ``kind`` for loop ``li``: 0 curved, 1 flat without slivers, 2 centre
+        fan, 3 flat with slivers. Returns triangles or None when it does not apply."""
         nonlocal n_added
-        tri = triangulate_loop(vertices, loop.vertices, existing)
-        if tri is None:
-            centre, tri = centre_fan(vertices, loop.vertices, n_v + n_added)
-            added.append(centre[None])
-            n_added += 1
+        loop = loops[li].vertices
+        if kind == 0:
+            lo = np.searchsorted(corner_vertex, loop, side="left")
+            hi = np.searchsorted(corner_vertex, loop, side="right")
+            near_faces = corner_order[np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)])] // 3
+            around = vertices[np.setdiff1d(faces[near_faces].reshape(-1), loop)]
+            curved = curved_patch(vertices, loop, around, n_v + n_added)
+            if curved is None:
+                return None
+            added.append(curved[0])
+            n_added += len(curved[0])
+            return curved[1]
+        if kind in (1, 3):
+            tri = triangulate_loop(vertices, loop, existing)
+            if tri is not None and kind == 1 and len(tri) > 1:
+                area2 = np.linalg.norm(triangle_cross(vertices, tri), axis=1)
+                if (area2 <= 1e-6 * area2.max()).any():
+                    return None  # collinear rim points would make slivers
+            return tri
+        centre, tri = centre_fan(vertices, loop, n_v + n_added)
+        added.append(centre[None])
+        n_added += 1
         return tri
 
-    curved_loops = []
-    for li, loop in enumerate(loops):  # one patch per hole
-        lo = np.searchsorted(corner_vertex, loop.vertices, side="left")
-        hi = np.searchsorted(corner_vertex, loop.vertices, side="right")
-        near_faces = corner_order[np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)])] // 3
-        around = vertices[np.setdiff1d(faces[near_faces].reshape(-1), loop.vertices)]
-        curved = curved_patch(vertices, loop.vertices, around, n_v + n_added)
-        if curved is not None:
-            new_pts, tri = curved
-            added.append(new_pts)
-            n_added += len(new_pts)
-            curved_loops.append(li)
-        else:
-            tri = flat(loop)
+    kinds = np.zeros(len(loops), dtype=np.int64)
+    fills: list[np.ndarray] = []
+    for li in range(len(loops)):  # one patch per hole
+        tri = None
+        while tri is None:
+            tri = candidate(li, int(kinds[li]))
+            if tri is None:
+                kinds[li] += 1
         fills.append(tri)
-        patches.append(np.full(len(tri), patch[loop.face], dtype=np.int64))
-    if curved_loops:
-        # a curved patch that runs into other faces (a hole next to a prong) goes flat
-        all_v = np.concatenate([vertices, *added])
-        patch_faces = np.concatenate([fills[li] for li in curved_loops])
+    for _ in range(3):  # patches that run into other faces try the next kind
+        all_v = np.concatenate([vertices, *added]) if added else vertices
+        patch_faces = np.concatenate(fills)
         near = _faces_near(all_v, faces, patch_faces)
         local_f = np.concatenate([faces[near], *fills])
         owner_of = np.concatenate([np.full(int(near.sum()), -1), np.repeat(np.arange(len(fills)), [len(f) for f in fills])])
         a, b = crossing_pairs(all_v, local_f, edge_info(local_f, len(all_v)), RayScene(all_v, local_f))
-        bad_loops = set(np.unique(owner_of[np.concatenate([a, b])]).tolist()) & set(curved_loops)
-        for li in sorted(bad_loops):  # a few holes at most
-            fills[li] = flat(loops[li])
-            patches[li] = np.full(len(fills[li]), patch[loops[li].face], dtype=np.int64)
-    if added:  # centres of curved patches replaced by flat ones stay unused: compact() drops them
+        bad = np.unique(owner_of[np.concatenate([a, b])])
+        bad = bad[(bad >= 0) & (kinds[np.maximum(bad, 0)] < 3)]
+        if len(bad) == 0:
+            break
+        for li in bad.tolist():  # the holes whose patch crosses something
+            tri = None
+            while tri is None and kinds[li] < 3:
+                kinds[li] += 1
+                tri = candidate(li, int(kinds[li]))
+            if tri is not None:
+                fills[li] = tri
+    patches = [np.full(len(f), patch[lp.face], dtype=np.int64) for f, lp in zip(fills, loops, strict=True)]
+    if added:  # centres of patches replaced later stay unused: compact() drops them
         vertices = np.concatenate([vertices, *added])
     new_faces = np.concatenate(fills)
     new_patch = np.concatenate(patches)

@@ -170,8 +170,9 @@ def curved_patch(
     uv = np.stack([(pts - centre) @ u, (pts - centre) @ v], axis=1)
     nxt = np.roll(uv, -1, axis=0)
     cross = uv[:, 0] * nxt[:, 1] - uv[:, 1] * nxt[:, 0]
-    if not ((cross > 0).all() or (cross < 0).all()):
-        return None  # not star-shaped around the centroid: flat triangulation instead
+    sign = np.sign(cross.sum())
+    if sign == 0 or np.count_nonzero(cross * sign > 0) < 0.8 * len(cross):
+        return None  # far from star-shaped around the centroid: flat triangulation instead
     perimeter = np.linalg.norm(nxt - uv, axis=1).sum()
     if abs(cross.sum()) / 2 < 0.01 * perimeter**2:
         return None  # a slit, not a hole: nothing to bulge
