@@ -157,6 +157,7 @@ def test_choices_come_from_the_profiles_and_alloys(anon: httpx.Client, server: S
     assert alloys["18k-yellow"] > alloys["sterling"] > alloys["brass"]
     assert {m["kind"] for m in choices["materials"]} <= {"resin", "filament"}
     assert [p["name"] for p in choices["printers"]] == ["virtual-1"]
+    assert choices["upload_limit_bytes"] == 500 * 1024 * 1024  # the embedded default
 
 
 # -- layer preview --------------------------------------------------------------------------

@@ -215,5 +215,6 @@ def choices(request: Request, _caller: TokenName) -> dict[str, Any]:
             for name, pr in sorted(printers.items())
         ],
         "default_profile": settings.server.default_profile,
+        "upload_limit_bytes": settings.upload_limit_bytes,
         "default_alloy": settings.pipeline.alloy or None,
     }

@@ -102,6 +102,13 @@ form.addEventListener('submit', async (ev) => {
     drop.focus();
     return;
   }
+  const limit = Number(choices.upload_limit_bytes);
+  if (limit && chosen.size > limit) {
+    const mb = (n) => `${(n / 1048576).toFixed(n >= 10 * 1048576 ? 0 : 1)} MB`;
+    showMessage(`"${chosen.name}" is ${mb(chosen.size)}; this server accepts files up to ${mb(limit)}. `
+      + 'Reduce the mesh (fewer triangles) or ask the administrator to raise upload_limit_mb.', 'error', { key: 'submit' });
+    return;
+  }
   if (!profileSel.value) {
     showMessage('Choose a printer profile.', 'error', { key: 'submit' });
     profileSel.focus();
