@@ -61,16 +61,17 @@ def damage(vertices: np.ndarray, faces: np.ndarray, seed: int = 1) -> np.ndarray
     return out
 
 
-def timed(cmd: list[str]) -> tuple[float, float, int]:
-    """Run ``cmd``; returns (wall s, peak RSS MB, exit code)."""
+def timed(cmd: list[str]) -> tuple[float, float, float, int]:
+    """Run ``cmd``; returns (wall s, CPU s (user + system, all threads), peak RSS MB,
+    exit code). CPU time is the fairer figure on a shared, busy machine."""
     gnu_time = shutil.which("time") or "/usr/bin/time"
     if Path(gnu_time).exists():
         with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
             t0 = time.perf_counter()
-            res = subprocess.run([gnu_time, "-f", "%e %M", "-o", tf.name, *cmd], capture_output=True)
+            res = subprocess.run([gnu_time, "-f", "%e %U %S %M", "-o", tf.name, *cmd], capture_output=True)
             wall = time.perf_counter() - t0
-            fields = Path(tf.name).read_text().split()
-            return wall, int(fields[-1]) / 1024.0, res.returncode
+            fields = Path(tf.name).read_text().split()[-4:]
+            return wall, float(fields[1]) + float(fields[2]), int(fields[3]) / 1024.0, res.returncode
     import psutil  # fallback: poll the process
 
     t0 = time.perf_counter()
@@ -82,7 +83,7 @@ def timed(cmd: list[str]) -> tuple[float, float, int]:
         except psutil.Error:
             break
         time.sleep(0.01)
-    return time.perf_counter() - t0, peak / 2**20, proc.returncode
+    return time.perf_counter() - t0, float("nan"), peak / 2**20, proc.returncode
 
 
 def main() -> int:
@@ -114,7 +115,9 @@ def main() -> int:
         files.append(("4m", p))
         del v4, f4
     printprep = [sys.executable, "-m", "printprep"]
-    print(f"{'file':<12}{'triangles':>10}  {'op':<7}{'printprep s':>12}{'MB':>8}{'admesh s':>10}{'MB':>8}{'ratio':>7}  exit")
+    print(f"load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"{'file':<12}{'triangles':>10}  {'op':<7}{'wall s':>8}{'cpu s':>8}{'MB':>7}"
+          f"{'admesh wall':>12}{'cpu s':>7}{'MB':>6}{'wall ratio':>11}{'cpu ratio':>10}  exit")
     for label, path in files:
         n_tri = (path.stat().st_size - 84) // 50
         out = work / f"out_{label.replace(' ', '_')}.stl"
@@ -123,12 +126,13 @@ def main() -> int:
             ("repair", [*printprep, "repair", str(path), "-o", str(out), "--json", "--units", "mm"],
              [admesh, str(path), "-b", str(work / "admesh_out.stl")] if admesh else None),
         ):
-            wall, mb, code = timed(ours)
+            wall, cpu, mb, code = timed(ours)
+            head = f"{label:<12}{n_tri:>10}  {op:<7}{wall:>8.2f}{cpu:>8.2f}{mb:>7.0f}"
             if peer:
-                pwall, pmb, _ = timed(peer)
-                print(f"{label:<12}{n_tri:>10}  {op:<7}{wall:>12.2f}{mb:>8.0f}{pwall:>10.2f}{pmb:>8.0f}{wall / pwall:>7.1f}  {code}")
+                pwall, pcpu, pmb, _ = timed(peer)
+                print(f"{head}{pwall:>12.2f}{pcpu:>7.2f}{pmb:>6.0f}{wall / pwall:>11.1f}{cpu / max(pcpu, 1e-3):>10.1f}  {code}")
             else:
-                print(f"{label:<12}{n_tri:>10}  {op:<7}{wall:>12.2f}{mb:>8.0f}{'n/a':>10}{'':>8}{'':>7}  {code}")
+                print(f"{head}{'n/a':>12}  {code}")
             sys.stdout.flush()
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
