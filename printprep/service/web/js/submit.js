@@ -60,8 +60,10 @@ function fillMaterials() {
   const profile = choices.profiles.find((p) => p.name === profileSel.value);
   const kind = profile ? profile.kind : null;
   const keep = materialSel.value;
-  materialSel.replaceChildren(el('option', { value: '' },
-    profile && profile.default_material ? `Profile default (${profile.default_material})` : 'Profile default'));
+  const dflt = profile && profile.default_material
+    ? choices.materials.find((m) => m.name === profile.default_material) : null;
+  const dfltName = dflt ? (dflt.display_name || dflt.name) : (profile && profile.default_material);
+  materialSel.replaceChildren(el('option', { value: '' }, dfltName ? `Default: ${dfltName}` : 'The profile\'s default'));
   for (const m of choices.materials) {
     if (kind && m.kind && m.kind !== kind) continue;
     materialSel.append(el('option', { value: m.name }, m.display_name || m.name));
