@@ -136,6 +136,10 @@ tokens_table = sa.Table(
 )
 
 
+#: Columns of job lists: all but the (large) report, which ``get`` reads.
+_LIST_COLUMNS = [c for c in jobs_table.c if c.name != "report"]
+
+
 def _iso(ts: float | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
 
@@ -313,7 +317,7 @@ class Store:
             error=m["error"],
             original=m["original"],
             archive=m["archive"],
-            report=json.loads(m["report"]) if m["report"] else None,
+            report=json.loads(m["report"]) if m.get("report") else None,
             attempts=m["attempts"],
             claimed_by=m["claimed_by"],
             heartbeat_at=m["heartbeat_at"],
@@ -416,8 +420,11 @@ class Store:
     def list_jobs(
         self, state: str | Iterable[str] | None = None, limit: int = 50, offset: int = 0
     ) -> list[Job]:
-        """Jobs newest first, optionally only those in ``state`` (one name or several)."""
-        q = sa.select(jobs_table).order_by(
+        """Jobs newest first, optionally only those in ``state`` (one name or several).
+
+        Listed jobs carry no ``report`` (None); :meth:`get` reads it.
+        """
+        q = sa.select(*_LIST_COLUMNS).order_by(
             jobs_table.c.created_at.desc(), jobs_table.c.id.desc()
         )
         cond = self._state_filter(state)
@@ -441,9 +448,9 @@ class Store:
             return {s: int(n) for s, n in conn.execute(q)}
 
     def queued_jobs(self, profile: str | None = None) -> list[Job]:
-        """Jobs in ``queued``: highest priority first, then oldest first."""
+        """Jobs in ``queued``: highest priority first, then oldest first (no report)."""
         q = (
-            sa.select(jobs_table)
+            sa.select(*_LIST_COLUMNS)
             .where(jobs_table.c.state == "queued")
             .order_by(jobs_table.c.priority.desc(), jobs_table.c.created_at, jobs_table.c.id)
         )
