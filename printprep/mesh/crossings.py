@@ -1,0 +1,195 @@
+"""Resolving crossings: a shell that passes through itself is cut into pieces, and
+shells that cross, touch or contain each other are fused with manifold3d. Used by
+:mod:`printprep.mesh.repair`."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from printprep.mesh import clean, fuse
+from printprep.mesh.intersect import crossing_pairs
+from printprep.mesh.measure import signed_volumes_mm3
+from printprep.mesh.raycast import RayScene
+from printprep.mesh.shells import Shells, shell_measures
+from printprep.mesh.topology import edge_info, face_components
+from printprep.mesh.weld import compact
+
+#: Volume change of a shell that a repair must report, fraction.
+VOLUME_TOLERANCE = 0.005
+
+
+def shell_info(vertices: np.ndarray, faces: np.ndarray, patch: np.ndarray) -> tuple[object, Shells]:
+    """Edge grouping and per-shell measures for shells labelled by ``patch``."""
+    info = edge_info(faces, len(vertices))
+    n = int(patch.max()) + 1 if len(patch) else 0
+    return info, shell_measures(vertices, faces, patch, n, info)
+
+
+def split_own_crossings(vertices, faces, patch, debris_mm3):
+    """Cut a shell that crosses itself into pieces that do not.
+
+    Without the crossing faces a self-crossing shell falls apart into pieces (the lobes
+    that pass through each other). Each crossing face is given back to every piece it
+    borders, so the pieces overlap where the lobes did; each piece is closed and the
+    pieces are fused again by a boolean union later. Returns (vertices, faces, patch,
+    crossing faces, same-origin pairs (p, 2) of patch ids to fuse).
+    """
+    none = np.zeros((0, 2), dtype=np.int64)
+    if len(faces) == 0:
+        return vertices, faces, patch, 0, none, None
+    info = edge_info(faces, len(vertices))
+    scene = RayScene(vertices, faces)
+    owner, hit = crossing_pairs(vertices, faces, info, scene)
+    own = patch[owner] == patch[hit]
+    bad = np.zeros(len(faces), dtype=bool)
+    bad[owner[own]] = True
+    bad[hit[own]] = True
+    if not bad.any():  # nothing changes: later steps reuse the scene and the crossings
+        return vertices, faces, patch, 0, none, (scene, owner, hit)
+    a, b = info.manifold_pairs()
+    fa, fb = a // 3, b // 3
+    m = len(faces)
+    # pieces: good faces joined across manifold edges; bad faces: their own components
+    good_pair = ~bad[fa] & ~bad[fb]
+    bad_pair = bad[fa] & bad[fb]
+    _, piece = connected_components(_graph(fa[good_pair], fb[good_pair], m), directed=False)
+    _, bad_comp = connected_components(_graph(fa[bad_pair], fb[bad_pair], m), directed=False)
+    mixed = bad[fa] != bad[fb]
+    bf = np.where(bad[fa], fa, fb)[mixed]
+    gf = np.where(bad[fa], fb, fa)[mixed]
+    links = np.unique(np.stack([bad_comp[bf], piece[gf]], axis=1), axis=0)  # (bad comp, piece)
+    bad_ids = np.flatnonzero(bad)
+    order = np.argsort(bad_comp[bad_ids], kind="stable")
+    bad_sorted = bad_ids[order]
+    comp_sorted = bad_comp[bad_sorted]
+    start_i = np.searchsorted(comp_sorted, links[:, 0], side="left")
+    stop_i = np.searchsorted(comp_sorted, links[:, 0], side="right")
+    counts = stop_i - start_i
+    rep = np.repeat(start_i, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+    extra_faces = bad_sorted[rep]
+    extra_piece = np.repeat(links[:, 1], counts)
+    good_ids = np.flatnonzero(~bad)
+    all_faces = np.concatenate([good_ids, extra_faces])
+    all_piece = np.concatenate([piece[good_ids], extra_piece])
+    _, all_piece = np.unique(all_piece, return_inverse=True)
+    n_piece = int(all_piece.max()) + 1
+    origin = np.zeros(n_piece, dtype=np.int64)
+    origin[all_piece] = patch[all_faces]
+    # every piece gets its own copy of its vertices, then fans are split within pieces
+    key = all_piece.astype(np.int64)[:, None] * len(vertices) + faces[all_faces]
+    uniq, inverse = np.unique(key.reshape(-1), return_inverse=True)
+    vertices, faces, piece, _, _ = clean.split_fans(vertices[uniq % len(vertices)], inverse.reshape(-1, 3).astype(np.int64))
+    n_piece = int(piece.max()) + 1
+    origin_new = np.zeros(n_piece, dtype=np.int64)
+    origin_new[piece] = origin[all_piece]
+    origin = origin_new
+    vertices, faces, piece, _, sheets = clean.fill_holes(vertices, faces, piece)
+    vol = np.abs(np.bincount(piece, weights=signed_volumes_mm3(vertices, faces), minlength=n_piece))
+    drop = vol < debris_mm3
+    drop[sheets] = True
+    if drop.all():
+        drop[:] = False
+    keep_f = ~drop[piece]
+    vertices, faces = compact(vertices, faces[keep_f])
+    kept = np.flatnonzero(~drop)
+    piece = np.searchsorted(kept, piece[keep_f])
+    origin = origin[kept]
+    order = np.argsort(origin, kind="stable")
+    same = origin[order[1:]] == origin[order[:-1]]
+    pairs = np.stack([order[:-1][same], order[1:][same]], axis=1)
+    return vertices, faces, piece.astype(np.int64), int(bad.sum()), pairs, None
+
+
+def _drop_union_junk(vertices: np.ndarray, faces: np.ndarray, biggest_mm3: float) -> tuple[np.ndarray, np.ndarray]:
+    """Drop slivers a union of imperfect pieces leaves: shells below 1e-4 of the largest
+    input or facing inward outside any other shell."""
+    info = edge_info(faces, len(vertices))
+    n, labels = face_components(info, len(faces))
+    if n < 2:
+        return vertices, faces
+    sh = shell_measures(vertices, faces, labels, n, info)
+    cavity = sh.depth % 2 == 1
+    junk = (np.abs(sh.volume_mm3) < 1e-4 * biggest_mm3) | ((sh.volume_mm3 < 0) & ~cavity)
+    if junk.all():
+        return vertices, faces
+    return compact(vertices, faces[~junk[labels]])
+
+
+def _graph(u: np.ndarray, v: np.ndarray, n: int) -> coo_matrix:
+    return coo_matrix((np.ones(len(u), np.int8), (u, v)), shape=(n, n))
+
+
+def fuse_shells(vertices, faces, patch, same_origin, cache=None):
+    """Union shells that cross, touch or contain each other; leave the rest as they are.
+
+    same_origin : (p, 2) int64 pairs of ``patch`` ids that must be fused (pieces of one
+    shell cut apart where it crossed itself).
+    """
+    problems: list[str] = []
+    if len(faces) == 0:
+        return vertices, faces, 0, problems
+    labels = patch
+    n_shells = int(patch.max()) + 1
+    if n_shells == 1:
+        return vertices, faces, 0, problems
+    _, sh = shell_info(vertices, faces, labels)
+    # units: each solid shell with the cavities directly inside it
+    unit = np.arange(n_shells)
+    cavity = (sh.depth % 2 == 1) & (sh.volume_mm3 < 0) & (sh.parent >= 0)  # oriented by now
+    unit[cavity] = sh.parent[cavity]
+    nested_solid = (sh.depth > 0) & ~cavity & (sh.parent >= 0)
+    pairs = [np.stack([unit[nested_solid], unit[sh.parent[nested_solid]]], 1), unit[same_origin]]
+    if n_shells > 1:
+        if cache is not None:
+            _, owner, hit = cache
+        else:
+            owner, hit = crossing_pairs(vertices, faces, edge_info(faces, len(vertices)), RayScene(vertices, faces))
+        a, b = unit[labels[owner]], unit[labels[hit]]
+        pairs.append(np.stack([a[a != b], b[a != b]], 1))
+        uniq_units = np.unique(unit)
+        lo = np.full((n_shells, 3), np.inf)
+        hi = np.full((n_shells, 3), -np.inf)
+        np.minimum.at(lo, unit, sh.lo_mm)
+        np.maximum.at(hi, unit, sh.hi_mm)
+        close = (lo[:, None] <= hi[None] + fuse.TOUCH_MM).all(-1) & (lo[None] <= hi[:, None] + fuse.TOUCH_MM).all(-1)
+        cand = np.argwhere(np.triu(close, 1))
+        cand = cand[np.isin(cand[:, 0], uniq_units) & np.isin(cand[:, 1], uniq_units)]
+        if 0 < len(cand) <= 2000:
+            solids = {u: fuse.to_manifold(vertices, faces[unit[labels] == u]) for u in np.unique(cand)}
+            for i, j in cand.tolist():  # candidate pairs of shells, not triangles
+                if solids[i] is not None and solids[j] is not None and solids[i].min_gap(solids[j], 2 * fuse.TOUCH_MM) < fuse.TOUCH_MM:
+                    pairs.append(np.array([[i, j]]))
+    pairs_arr = np.concatenate(pairs).astype(np.int64) if pairs else np.zeros((0, 2), np.int64)
+    n_groups, group = fuse.fuse_groups(pairs_arr, n_shells)
+    face_group = group[unit[labels]]
+    sizes = np.bincount(group[np.unique(unit)], minlength=n_groups)
+    fused = np.flatnonzero(sizes > 1)
+    if len(fused) == 0:
+        return vertices, faces, 0, problems
+    keep = ~np.isin(face_group, fused)
+    out_v, out_f = [vertices], [faces[keep]]
+    offset = len(vertices)
+    n_fused = 0
+    for g in fused.tolist():  # one boolean per group of overlapping shells
+        members = np.unique(unit[np.unique(labels[face_group == g])])
+        solids = [fuse.to_manifold(vertices, faces[(unit[labels] == u)]) for u in members]
+        if any(s is None for s in solids):
+            problems.append(f"{len(members)} overlapping shells could not be fused (not closed 2-manifolds)")
+            out_f.append(faces[face_group == g])
+            continue
+        merged = fuse.union(solids)
+        v, f = fuse.from_manifold(merged)
+        biggest = max(s.volume() for s in solids)
+        if merged.volume() < biggest * (1 - VOLUME_TOLERANCE):
+            problems.append(
+                f"fusing {len(members)} shells lost volume: {merged.volume():.3f} mm³ < the largest "
+                f"shell's {biggest:.3f} mm³"
+            )
+        v, f = _drop_union_junk(v, f, biggest)
+        out_v.append(v)
+        out_f.append(f + offset)
+        offset += len(v)
+        n_fused += len(members)
+    return np.concatenate(out_v), np.concatenate(out_f), n_fused, problems
