@@ -69,7 +69,16 @@ def test_submit_stores_the_original_untouched_and_lists_it(idle_server: Server,
         assert c.get(f"/api/jobs/{job['id']}/files/nothing.sl1").status_code == 404
 
 
-def test_bad_profile_or_alloy_is_a_422_naming_it(idle_server: Server, meshes: Path) -> None:
+def test_bad_profile_alloy_or_options_is_a_422_naming_it(idle_server: Server,
+                                                        meshes: Path) -> None:
+    for options, needle in (('{"unit": "inch"}', "unknown key(s) unit"),
+                            ('{"units": "furlong"}', "units must be one of"),
+                            ("[1]", "must be a JSON object"), ("{", "not valid JSON")):
+        r = _submit(idle_server, meshes / RING, options=options)
+        assert r.status_code == 422 and needle in r.text, (options, r.text)
+    r = _submit(idle_server, meshes / RING, options='{"units": "inch"}', source="api")
+    assert r.status_code == 201
+    assert r.json()["options"]["units"] == "inch" and r.json()["source"] == "api"
     r = _submit(idle_server, meshes / RING, profile="no-such-printer")
     assert r.status_code == 422 and "no-such-printer" in r.text
     r = _submit(idle_server, meshes / RING, alloy="unobtainium")

@@ -52,6 +52,7 @@ def test_cli_clients_submit_list_show_cancel(tmp_path: Path, meshes: Path,
         assert r.returncode == 0, r.stderr
         job = json.loads(r.stdout)
         assert job["state"] == "received" and job["priority"] == 2
+        assert job["source"] == "cli" and job["submitter"] == "test"
 
         code, out, _ = run("jobs", "--state", "received")
         assert code == 0 and job["id"] in out and "received" in out

@@ -13,6 +13,7 @@ Exit codes: 0 success; 1 the service refused or the job ended badly (``--wait``)
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -177,7 +178,9 @@ def _submit(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise PrintprepError("no such file", where=str(path))
-    data = {"profile": args.profile, "priority": str(args.priority)}
+    data = {"profile": args.profile, "priority": str(args.priority), "source": "cli"}
+    if args.units:
+        data["options"] = json.dumps({"units": args.units})
     for key in ("alloy", "material", "name", "notes"):
         if getattr(args, key):
             data[key] = getattr(args, key)
@@ -274,6 +277,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="job name (default: the file name)")
     p.add_argument("--notes")
     p.add_argument("--priority", type=int, default=0, help="higher prints first (default 0)")
+    p.add_argument("--units", choices=("mm", "inch", "m", "cm"),
+                   help="the file's units (default: detected from the size)")
     p.add_argument("--wait", action="store_true",
                    help="wait until the job is done, failed, cancelled or needs attention")
     _client_args(p)

@@ -6,11 +6,42 @@ Each is one store transition with the states it is allowed from; anything else i
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from printprep.errors import PrintprepError
 from printprep.service.store import WORKING_STATES, Job, Store
 
 CANCELLABLE = ("received", *WORKING_STATES, "queued", "printing", "needs_attention")
 RETRYABLE = ("failed", "cancelled")
+
+
+#: Job options a submitter may set, and their types.
+OPTION_TYPES: dict[str, type] = {"units": str, "no_prepare": bool, "prepare": dict}
+UNITS = ("mm", "inch", "m", "cm")
+
+
+def parse_options(text: str | None) -> dict[str, Any]:
+    """The ``options`` form field: a JSON object of :data:`OPTION_TYPES` keys."""
+    if not text:
+        return {}
+    try:
+        options = json.loads(text)
+    except ValueError as exc:
+        raise PrintprepError(f"options: not valid JSON ({exc})") from None
+    if not isinstance(options, dict):
+        raise PrintprepError("options: must be a JSON object")
+    unknown = sorted(set(options) - set(OPTION_TYPES))
+    if unknown:
+        raise PrintprepError(
+            f"options: unknown key(s) {', '.join(unknown)}; known: {', '.join(OPTION_TYPES)}"
+        )
+    for key, value in options.items():
+        if not isinstance(value, OPTION_TYPES[key]):
+            raise PrintprepError(f"options: {key} must be a {OPTION_TYPES[key].__name__}")
+    if "units" in options and options["units"] not in UNITS:
+        raise PrintprepError(f"options: units must be one of {', '.join(UNITS)}")
+    return options
 
 
 def check_alloy(alloy: str) -> str:

@@ -46,8 +46,18 @@ def submit_job(
     priority: Annotated[int, Form(ge=-1000, le=1000)] = 0,
     name: Annotated[str | None, Form(max_length=200)] = None,
     notes: Annotated[str | None, Form(max_length=10000)] = None,
+    options: Annotated[
+        str | None,
+        Form(description='JSON object: {"units": "mm|inch|m|cm", "no_prepare": true, '
+                         '"prepare": {PrepareOptions fields}}'),
+    ] = None,
+    source: Annotated[str, Form(description="upload (web page), api or cli")] = "upload",
 ) -> dict[str, Any]:
     profile = profile or settings.server.default_profile
+    if source not in ("upload", "api", "cli"):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+                            f"source must be upload, api or cli, not {source!r}")
+    job_options = job_actions.parse_options(options)
     try:
         check_profile_name(profile)
     except ProfileError as exc:
@@ -59,8 +69,9 @@ def submit_job(
             store,
             file.file,
             filename=file.filename,
-            source="upload",
+            source=source,
             profile=profile,
+            options=job_options,
             submitter=who,
             name=name,
             material=material,
