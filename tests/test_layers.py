@@ -15,8 +15,10 @@ from printprep.slicing import check_layers, read_archive, slice_to_archive
 LH = 0.05
 
 
-def small_sonic(px: tuple[int, int] = (460, 400)) -> ResinPrinterProfile:
-    prof = load_profile("phrozen-sonic-4k")
+def small_sonic(
+    px: tuple[int, int] = (460, 400), name: str = "phrozen-sonic-4k"
+) -> ResinPrinterProfile:
+    prof = load_profile(name)
     assert isinstance(prof, ResinPrinterProfile)
     mm = (px[0] * prof.pitch_mm[0], px[1] * prof.pitch_mm[1])
     return dataclasses.replace(prof, display_px=px, display_mm=mm, name="small-sonic")
@@ -28,13 +30,21 @@ def _box(size: tuple[float, float, float], corner: tuple[float, float, float]) -
     return b
 
 
-def test_tee_overhang_reach_matches_geometry(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "px"), [("phrozen-sonic-4k", (460, 400)), ("elegoo-saturn-4-ultra-16k", (800, 580))]
+)
+def test_tee_overhang_reach_matches_geometry(
+    tmp_path: Path, name: str, px: tuple[int, int]
+) -> None:
     """A 1 x 1 mm post under a 10 x 10 mm plate: the plate's first layer reaches out
-    farther than 3 mm everywhere except within 3 mm of the post."""
+    farther than 3 mm everywhere except within 3 mm of the post (square pixels, and the
+    16K printer's 14 x 19 um ones)."""
     post = _box((1.0, 1.0, 1.0), (4.5, 4.5, 0.0))
     plate = _box((10.0, 10.0, 0.5), (0.0, 0.0, 1.0))
     tee = trimesh.boolean.union([post, plate], engine="manifold")
-    result = slice_to_archive([tee], small_sonic(), tmp_path / "tee.sl1", layer_height_mm=LH)
+    result = slice_to_archive(
+        [tee], small_sonic(px, name), tmp_path / "tee.sl1", layer_height_mm=LH
+    )
     report = check_layers(result.path)
     expected = 100.0 - (1.0 + 4 * 3.0 * 1.0 + math.pi * 9.0)
     assert [r.layer for r in report.reach_layers] == [20]

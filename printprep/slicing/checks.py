@@ -22,7 +22,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 from printprep.slicing.formats.reader import Archive, read_archive
 from printprep.slicing.raster import Band, DisplayTransform
@@ -240,6 +239,8 @@ class LayerChecker:
                 )
                 far = lit & (dist[sl] * self.pc > self.reach_mm)
             else:
+                from scipy import ndimage  # only for non-square pixels
+
                 dist = ndimage.distance_transform_edt(~below_w, sampling=(self.pr, self.pc))
                 far = lit & (dist[sl] > self.reach_mm)
         n = int(far.sum())
