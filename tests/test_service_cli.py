@@ -58,7 +58,7 @@ def test_cli_clients_submit_list_show_cancel(tmp_path: Path, meshes: Path,
         assert code == 0 and job["id"] in out and "received" in out
         code, out, _ = run("jobs", "show", job["id"])
         assert code == 0
-        assert f"id:           {job['id']}" in out and "received from upload" in out
+        assert f"id:           {job['id']}" in out and "received from cli by test" in out
         code, out, _ = run("jobs", "cancel", job["id"])
         assert code == 0 and "cancelled" in out
         code, _, err = run("jobs", "cancel", job["id"])
