@@ -14,10 +14,11 @@ printprep; the same oriented casting mesh (part + sprues) goes to prusa-slicer w
 default SLA supports and pad. Both archives get the same layer check
 (printprep.slicing.check_layers): unsupported islands, overhang reach (mm² of pixels
 farther than 3 mm from the layer below), and the support volume (resin used minus the
-casting). Tips on detail: printprep counts its own tips on detail faces; PrusaSlicer's
-tip positions are not exported by its CLI, so for it the column counts detail faces
-(printprep's analysis) facing down within 45° of vertical — where its generator puts
-points — as an upper bound.
+casting). Detail touched: PrusaSlicer's CLI does not export its tip positions, so both
+archives are measured the same way from their pixels: support pixels are lit pixels
+that are not the casting's own (the casting sliced alone, aligned, grown 2 px); a
+detail face (printprep's analysis, facing down) is touched when support pixels lie
+within 0.3 mm of it in one of the two layers below it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import trimesh
 REPO = Path(__file__).resolve().parent.parent
 MESHES = REPO.parent / "shared" / "meshes"
 PROFILE = "phrozen-sonic-4k"
-PROOF = [
+PROOF = sys.argv[2].split(",") if len(sys.argv) > 2 and sys.argv[1] == "compare" else [
     "solitaire_ring", "pixelverse_ring", "jmarsik_twisted_ring", "jjg_pendant",
     "jjg_pendant2", "franout_bracelet_fused", "diara628_necklace",
 ]  # fmt: skip
@@ -91,6 +92,79 @@ def prusa_sla(stl: Path, out: Path) -> tuple[float, float, Path]:
     return wall, peak, out
 
 
+def _raster(mesh: trimesh.Trimesh, prof, placement=None):
+    """Layers (bool images) of ``mesh`` sliced alone at ``placement``: (zs, iterator)."""
+    from printprep.slicing.layers import iter_layer_rings, layer_heights, place_parts
+    from printprep.slicing.raster import rasterize
+
+    placed = place_parts([mesh], prof, None if placement is None else [placement])
+    zs = layer_heights(placed.height_mm, prof.layer_height_mm)
+    w, h = placed.transform.image_px
+
+    def gen():
+        for rings in iter_layer_rings(placed, zs):
+            band = rasterize(rings, (w, h))
+            img = np.zeros((h, w), dtype=bool)
+            bh, bw = band.pixels.shape
+            img[band.row0 : band.row0 + bh, band.col0 : band.col0 + bw] = band.pixels >= 128
+            yield img
+
+    return zs, gen()
+
+
+def detail_touched(archive: Path, cast: trimesh.Trimesh, detail: np.ndarray, prof,
+                   placement, z_offset_layers: int | None) -> int:
+    """Down-facing detail faces of ``cast`` with support pixels within 0.3 mm below them.
+
+    cast : the casting standing on z = 0 as sliced alone; placement : its bbox centre on
+    the display in the archive (machine mm); z_offset_layers : where its layer 0 is in
+    the archive (None: found by the best overlap of one layer).
+    """
+    import cv2
+
+    from printprep.slicing import read_archive
+
+    lh = prof.layer_height_mm
+    pc, pr = prof.pitch_mm
+    zs, layers = _raster(cast, prof, placement)
+    part = list(layers)
+    n = cast.face_normals
+    sel = detail & (n[:, 2] < -0.3)
+    c = cast.triangles_center[sel]
+    lo, hi = cast.bounds
+    mx = c[:, 0] - (lo[0] + hi[0]) / 2 + placement[0]
+    my = c[:, 1] - (lo[1] + hi[1]) / 2 + placement[1]
+    col = (mx / pc).astype(int)
+    row = ((prof.display_mm[1] - my) / pr).astype(int)
+    k = np.floor(c[:, 2] / lh).astype(int)
+    grow = np.ones((5, 5), np.uint8)
+    r_px = max(1, int(round(0.3 / pc)))
+    touched = np.zeros(len(c), dtype=bool)
+    with read_archive(archive) as a:
+        if z_offset_layers is None:
+            mid = len(part) // 2
+            best, z_offset_layers = -1.0, 0
+            for off in range(0, min(a.layer_count - mid, 400)):
+                img = a.layer(mid + off) >= 128
+                iou = (img & part[mid]).sum() / max((img | part[mid]).sum(), 1)
+                if iou > best:
+                    best, z_offset_layers = iou, off
+        for layer in sorted(set(k.tolist())):
+            for below in (layer - 1, layer - 2):
+                if below < 0 or below + z_offset_layers >= a.layer_count:
+                    continue
+                own = cv2.dilate(part[below].astype(np.uint8), grow) > 0 if below < len(part) else 0
+                sup = (a.layer(below + z_offset_layers) >= 128) & ~own
+                if not sup.any():
+                    continue
+                near = cv2.dilate(sup.astype(np.uint8), np.ones((2 * r_px + 1,) * 2, np.uint8)) > 0
+                idx = np.nonzero(k == layer)[0]
+                rr = np.clip(row[idx], 0, near.shape[0] - 1)
+                cc = np.clip(col[idx], 0, near.shape[1] - 1)
+                touched[idx] |= near[rr, cc]
+    return int(touched.sum())
+
+
 def speed() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -123,10 +197,11 @@ def speed() -> None:
 
 def compare() -> None:
     from printprep.casting import prepare, write_prepared
+    from printprep.profiles import load_profile
     from printprep.slicing import check_layers, read_archive
 
     print(f"{'piece':24s} {'islands':>8s} {'ps isl':>7s} {'reach mm2':>9s} {'ps reach':>9s} "
-          f"{'tips':>5s} {'on det':>6s} {'ps det<=':>8s} {'sup mm3':>8s} {'ps sup mm3':>10s} {'s':>6s} {'ps s':>6s}")  # fmt: skip
+          f"{'tips':>5s} {'on det':>6s} {'det hit':>7s} {'ps det hit':>10s} {'sup mm3':>8s} {'ps sup mm3':>10s} {'s':>6s} {'ps s':>6s}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for name in PROOF:
@@ -153,11 +228,23 @@ def compare() -> None:
                 print(f"{name}: prusa-slicer comparison failed: {exc}")
                 ps_s = ps_sup = ps_reach = float("nan")
                 ps_isl = -1
-            n = p.casting_mesh.face_normals
-            ps_det = int((p.casting_detail & (-n[:, 2] > np.cos(np.radians(45)))).sum())
+            prof = load_profile(PROFILE)
+            w, h = prof.display_mm
+            # ours: the casting sits in the print where prepare put it
+            plo, phi = p.print_mesh.bounds
+            clo, chi = p.casting_mesh.bounds
+            ours_xy = (w / 2 + (clo[0] + chi[0]) / 2 - (plo[0] + phi[0]) / 2,
+                       h / 2 + (clo[1] + chi[1]) / 2 - (plo[1] + phi[1]) / 2)  # fmt: skip
+            ours_det = detail_touched(tmp / f"{name}.sl1", cast, p.casting_detail, prof, ours_xy,
+                                      int(round((clo[2] - plo[2]) / prof.layer_height_mm)))  # fmt: skip
+            try:
+                ps_det = detail_touched(ps_path, cast, p.casting_detail, prof, (w / 2, h / 2), None)
+            except Exception as exc:  # noqa: BLE001
+                print(f"{name}: detail measure on prusa-slicer's archive failed: {exc}")
+                ps_det = -1
             s = p.report["supports"]
             print(f"{name:24s} {len(lay['islands']):8d} {ps_isl:7d} {lay['overhang_reach_area_mm2']:9.2f} {ps_reach:9.2f} "
-                  f"{s['count']:5d} {s['on_detail']:6d} {ps_det:8d} {ours_sup:8.1f} {ps_sup:10.1f} {ours_s:6.1f} {ps_s:6.1f}", flush=True)  # fmt: skip
+                  f"{s['count']:5d} {s['on_detail']:6d} {ours_det:7d} {ps_det:10d} {ours_sup:8.1f} {ps_sup:10.1f} {ours_s:6.1f} {ps_s:6.1f}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
