@@ -154,7 +154,7 @@ def test_sprue_overrides(meshes):
 
 
 def test_prepare_is_deterministic(meshes):
-    mesh = trimesh.load(meshes / "jewelry" / "jjg_pendant2.stl")
+    mesh = trimesh.load(meshes / "jewelry" / "solitaire_ring.stl")
     a = prepare(mesh, "phrozen-sonic-4k", PrepareOptions(verify_rounds=0))
     b = prepare(mesh.copy(), "phrozen-sonic-4k", PrepareOptions(verify_rounds=0))
     assert np.array_equal(a.print_mesh.vertices, b.print_mesh.vertices)
