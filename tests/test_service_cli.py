@@ -72,6 +72,16 @@ def test_cli_clients_submit_list_show_cancel(tmp_path: Path, meshes: Path,
         assert code == 2 and "missing.stl: no such file" in err
         code, _, err = run("jobs", token="pp_wrong")
         assert code == 1 and "401" in err
+
+        # a token made by 'token create' on the same data folder works at once
+        code, out, _ = run("token", "create", "--name", "kiosk", "--data-dir",
+                           str(srv.data_dir))
+        assert code == 0 and out.startswith("pp_")
+        code, _, _ = run("jobs", token=out.strip())
+        assert code == 0
+        with pytest.raises(SystemExit) as info:
+            run("token", "create")
+        assert info.value.code == 2 and "--name" in capsys.readouterr().err
     code, _, err = run("jobs")  # server gone
     assert code == 2 and "cannot reach the service" in err
 
@@ -148,20 +158,6 @@ def test_standalone_worker_process_runs_jobs(tmp_path: Path, meshes: Path) -> No
             _, err = worker.communicate(timeout=60)
         assert worker.returncode == 0, err
         assert "draining" in err
-
-
-def test_token_create_prints_a_token_that_the_server_accepts(tmp_path: Path) -> None:
-    with running_server(tmp_path, {"workers": {"count": 0}, "printers": [],
-                                   "watch": {"enabled": False}}) as srv:
-        r = subprocess.run([*PRINTPREP, "token", "create", "--name", "kiosk", "--data-dir",
-                            str(srv.data_dir)], env=srv.env, capture_output=True, text=True,
-                           timeout=60)
-        assert r.returncode == 0 and r.stdout.startswith("pp_")
-        token = r.stdout.strip()
-        ok = httpx.get(f"{srv.base_url}/api/jobs", headers={"Authorization": f"Bearer {token}"})
-        assert ok.status_code == 200
-    r = subprocess.run([*PRINTPREP, "token", "create"], capture_output=True, text=True)
-    assert r.returncode == 2 and "--name" in r.stderr
 
 
 @pytest.mark.parametrize("unit", ["printprep.service", "printprep-worker@.service"])
