@@ -164,6 +164,7 @@ class Dispatcher:
         self._prints: dict[str, _Print] = {}  # printer name -> print
         self._statuses: dict[str, PrinterStatus] = {}
         self._next_connect: dict[str, float] = {}
+        self._connecting: set[str] = set()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -175,8 +176,11 @@ class Dispatcher:
         if self._thread is not None:
             return
         self._stop.clear()
-        for name in self.printers:
-            self._try_connect(name)
+        threads = [self._connect_async(name) for name in self.printers]
+        deadline = time.monotonic() + 2.0  # quick printers are ready for the first tick
+        for t in threads:
+            if t is not None:
+                t.join(timeout=max(0.0, deadline - time.monotonic()))
         self._recover()
         self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
         self._thread.start()
@@ -237,8 +241,7 @@ class Dispatcher:
             for name, printer in self.printers.items():
                 st = printer.status()
                 if st.state == "offline" and now >= self._next_connect.get(name, 0.0):
-                    self._try_connect(name)
-                    st = printer.status()
+                    self._connect_async(name)  # an unreachable printer must not stall the rest
                 prev = self._statuses.get(name)
                 self._statuses[name] = st
                 if not st.same_as(prev):
@@ -528,14 +531,29 @@ class Dispatcher:
         self.events.publish("job", {"id": job_id, "state": "printing", "progress_pct": pct,
                                     "detail": detail})
 
-    def _try_connect(self, name: str) -> None:
+    def _connect_async(self, name: str) -> threading.Thread | None:
+        """Connect printer ``name`` in its own thread (at most one attempt at a time)."""
         self._next_connect[name] = time.time() + self.settings.reconnect_s
-        try:
-            self.printers[name].connect()
-        except PrintprepError as exc:
-            log.info("printer %s: %s", name, exc)
-        except Exception:  # noqa: BLE001
-            log.exception("printer %s: connect", name)
+        with self._lock:
+            if name in self._connecting:
+                return None
+            self._connecting.add(name)
+
+        def work() -> None:
+            try:
+                self.printers[name].connect()
+            except PrintprepError as exc:
+                log.info("printer %s: %s", name, exc)
+            except Exception:  # noqa: BLE001
+                log.exception("printer %s: connect", name)
+            finally:
+                with self._lock:
+                    self._connecting.discard(name)
+                self.wake()
+
+        t = threading.Thread(target=work, name=f"connect-{name}", daemon=True)
+        t.start()
+        return t
 
     def _safe(self, printer: Printer, action: str) -> None:
         try:
