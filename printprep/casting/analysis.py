@@ -90,7 +90,9 @@ def ray_distance_mm(engine, origins: np.ndarray, directions: np.ndarray) -> np.n
         return dist
     loc, idx_ray, _ = engine.intersects_location(origins, directions, multiple_hits=False)
     if len(idx_ray):
-        dist[idx_ray] = np.linalg.norm(loc - origins[idx_ray], axis=1)
+        # embree builds its tree in parallel: hits vary in the last float bits from run
+        # to run; rounding to 10 nm keeps prepare() deterministic
+        dist[idx_ray] = np.round(np.linalg.norm(loc - origins[idx_ray], axis=1), 5)
     return dist
 
 

@@ -291,6 +291,7 @@ def build_routes(
         loc, ray_i, tri = engine.intersects_location(
             tips[rest] - UP * 1e-3, np.broadcast_to(-UP, (len(rest), 3)).copy(), multiple_hits=False
         )
+        loc = np.round(loc, 5)  # deterministic: see analysis.ray_distance_mm
         for k, ri in enumerate(ray_i):
             i = int(rest[ri])
             f = int(tri[k])

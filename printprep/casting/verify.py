@@ -50,6 +50,7 @@ def problem_tips(
     o = (base[None] + np.column_stack([offs * pitch_mm, np.zeros(len(offs))])[:, None]).reshape(-1, 3)
     d = np.tile([0.0, 0.0, 1.0], (len(o), 1))
     loc, ray, tri = engine.intersects_location(o, d, multiple_hits=False)
+    loc = np.round(loc, 5)  # embree's parallel build: see analysis.ray_distance_mm
     dist = np.full(len(o), np.inf)
     dist[ray] = np.linalg.norm(loc - o[ray], axis=1)
     hit_loc = np.zeros((len(o), 3))
