@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from helpers.server import PRINTPREP, make_server  # noqa: E402
 
 MESHES = Path(os.environ.get("PRINTPREP_SHARED", REPO.parent / "shared")) / "meshes"
-PARTS = ("jewelry/solitaire_ring.stl", "jewelry/jjg_pendant2.stl")
+PARTS = ("jewelry/solitaire_ring.stl",)
 
 
 async def _upload_all(base_url: str, token: str, n: int, concurrency: int) -> tuple[int, float]:

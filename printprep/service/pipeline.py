@@ -26,6 +26,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -101,11 +102,16 @@ class JobRun:
         self.approved = bool(job.options.get("approved"))
         #: The worker holding the claim; every state change checks it still does.
         self.owner = job.claimed_by
+        self._stage_t0 = time.monotonic()
 
     # -- moving through states -----------------------------------------------------------
     def advance(self, to_state: str, message: str, pct: float, **fields: Any) -> None:
         if self.lost.is_set():
             raise _Stop("claim lost")
+        now = time.monotonic()
+        timings = self.report.setdefault("timings_s", {})
+        timings[self.state] = round(now - self._stage_t0, 3)
+        self._stage_t0 = now
         try:
             self.job = self.store.transition(
                 self.job.id, to_state, message, expect=self.state, owner=self.owner,
