@@ -393,7 +393,7 @@ def _keep_bodies_apart(
     if missing:
         raise CastingError(
             f"no clear gate position on bodies {sorted(missing)}: every sprue would touch "
-            "another piece; place gates by hand (positions_mm)",
+            "another piece; place gates by hand (--gate X,Y,Z or positions_mm)",
             where="sprues",
         )
     return out_g, out_p
