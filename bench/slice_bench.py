@@ -56,9 +56,20 @@ def child(args: argparse.Namespace) -> None:
     mesh = load_mesh(args.mesh).mesh
     t1 = time.perf_counter()
     full = args.mode == "full"
-    res = slice_to_archive([mesh], args.profile, args.out, layer_height_mm=LAYER_MM, check=full, thumbnails=full)
+    res = slice_to_archive(
+        [mesh], args.profile, args.out, layer_height_mm=LAYER_MM, check=full, thumbnails=full
+    )
     t2 = time.perf_counter()
-    print(json.dumps({"load_s": t1 - t0, "slice_s": t2 - t1, "layers": res.layer_count, "faces": len(mesh.faces)}))
+    print(
+        json.dumps(
+            {
+                "load_s": t1 - t0,
+                "slice_s": t2 - t1,
+                "layers": res.layer_count,
+                "faces": len(mesh.faces),
+            }
+        )
+    )
 
 
 def make_big(out: Path) -> None:
@@ -76,14 +87,18 @@ def prusa_ini(profile: str, path: Path) -> None:
 
     prof = load_profile(profile)
     mat = load_material(prof.default_material)
-    path.write_text(ini_text(prusaslicer_ini(prof, mat, LAYER_MM, prof.exposure_s, prof.bottom_exposure_s)))
+    path.write_text(
+        ini_text(prusaslicer_ini(prof, mat, LAYER_MM, prof.exposure_s, prof.bottom_exposure_s))
+    )
 
 
 def bench_one(label: str, stl: Path, profile: str, tmp: Path, peer: bool) -> None:
     from printprep.profiles import load_profile  # light: tomllib + dataclasses
 
     prof = load_profile(profile)
-    print(f"\n== {label}: {profile} ({prof.display_px[0]}x{prof.display_px[1]} px), {LAYER_MM * 1000:g} um layers")
+    print(
+        f"\n== {label}: {profile} ({prof.display_px[0]}x{prof.display_px[1]} px), {LAYER_MM * 1000:g} um layers"
+    )
     me = [sys.executable, __file__, "--child", "--mesh", str(stl), "--profile", profile]
     results = {}
     for mode in ("core", "full"):
@@ -101,13 +116,18 @@ def bench_one(label: str, stl: Path, profile: str, tmp: Path, peer: bool) -> Non
         print("prusa-slicer not installed: no peer figures")
         return
     ini = tmp / f"{profile}.ini"
-    subprocess.run([sys.executable, __file__, "--make-ini", "--profile", profile, "--out", str(ini)], check=True)
+    subprocess.run(
+        [sys.executable, __file__, "--make-ini", "--profile", profile, "--out", str(ini)],
+        check=True,
+    )
     w, h = prof.display_mm
     out = tmp / "prusa.sl1"
     cmd = [exe, "--export-sla", "--load", str(ini), "--no-supports-enable", "--no-pad-enable",
            "--center", f"{w / 2},{h / 2}", "-o", str(out), str(stl)]  # fmt: skip
     wall, rss, _ = run_measured(cmd)
-    print(f"prusa-slicer  : {wall:6.2f} s wall, peak {rss:.0f} MB, archive {out.stat().st_size / 2**20:.1f} MB")
+    print(
+        f"prusa-slicer  : {wall:6.2f} s wall, peak {rss:.0f} MB, archive {out.stat().st_size / 2**20:.1f} MB"
+    )
     for mode in ("core", "full"):
         print(f"ratio printprep {mode} / prusa-slicer = {results[mode] / wall:.2f}")
 
@@ -122,7 +142,9 @@ def main() -> None:
     ap.add_argument("--make-big", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--make-ini", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--skip-16k", action="store_true", help="skip the 16K frame stack")
-    ap.add_argument("--peer-16k", action="store_true", help="also run prusa-slicer on the 16K stack (slow)")
+    ap.add_argument(
+        "--peer-16k", action="store_true", help="also run prusa-slicer on the 16K stack (slow)"
+    )
     ap.add_argument("--only-16k", action="store_true", help="run only the 16K frame stack")
     ap.add_argument("--skip-336k", action="store_true", help="skip the 336k-triangle mesh at 4K")
     args = ap.parse_args()
@@ -137,7 +159,9 @@ def main() -> None:
         return
     # this process stays lean (no numpy/trimesh): a child's peak RSS (ru_maxrss) starts
     # from its parent's at fork time, so a heavy parent would inflate every figure
-    print(f"cores: {os.cpu_count()}, python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"cores: {os.cpu_count()}, python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.1f}"
+    )
     with tempfile.TemporaryDirectory(prefix="slice-bench-") as tmpname:
         tmp = Path(tmpname)
         if not args.only_16k:
@@ -145,9 +169,21 @@ def main() -> None:
             subprocess.run([sys.executable, __file__, "--make-big", "--out", str(big)], check=True)
             if not args.skip_336k:
                 bench_one("pave_band_336k", BENCH_MESH, "phrozen-sonic-4k", tmp, peer=True)
-            bench_one("pave_band subdivided (1,345,536 triangles)", big, "phrozen-sonic-4k", tmp, peer=True)
+            bench_one(
+                "pave_band subdivided (1,345,536 triangles)",
+                big,
+                "phrozen-sonic-4k",
+                tmp,
+                peer=True,
+            )
         if not args.skip_16k:
-            bench_one("pave_band_336k, 16K frames", BENCH_MESH, "elegoo-saturn-4-ultra-16k", tmp, peer=args.peer_16k)
+            bench_one(
+                "pave_band_336k, 16K frames",
+                BENCH_MESH,
+                "elegoo-saturn-4-ultra-16k",
+                tmp,
+                peer=args.peer_16k,
+            )
 
 
 if __name__ == "__main__":

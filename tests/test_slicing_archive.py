@@ -190,7 +190,9 @@ def test_slice_for_profile_picks_the_output(tmp_path: Path, meshes: Path) -> Non
         [ring], small("elegoo-mars-4-dlp", (500, 600)), tmp_path, "ring", layer_height_mm=0.1
     )
     assert res.path == tmp_path / "ring.zip" and res.path.is_file()
-    sl1s = slice_for_profile([cylinder(1.0, 0.3)], small("prusa-sl1s"), tmp_path, "small", layer_height_mm=0.1)
+    sl1s = slice_for_profile(
+        [cylinder(1.0, 0.3)], small("prusa-sl1s"), tmp_path, "small", layer_height_mm=0.1
+    )
     assert sl1s.path == tmp_path / "small.sl1s"
     with read_archive(sl1s.path) as a:
         assert a.meta["printerModel"] == "SL1S" and a.meta["jobDir"] == "small"
