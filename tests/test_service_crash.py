@@ -8,6 +8,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import httpx
 from helpers.server import make_server
 
 PIPELINE = ("checking", "repairing", "preparing", "slicing")
@@ -78,4 +79,38 @@ def test_sigkill_at_any_stage_loses_no_job(tmp_path: Path, meshes: Path) -> None
                 assert msgs.count(f"printed on {job['printer']}") == 1
         assert taken_back >= 1, killed_in
     finally:
+        srv.stop()
+
+
+def test_a_worker_killed_mid_job_is_replaced_and_its_job_finishes(tmp_path: Path,
+                                                                  meshes: Path) -> None:
+    import os
+    import signal
+
+    from printprep.service.config import load_settings
+    from printprep.service.store import Store
+
+    srv = make_server(tmp_path, {"watch": {"enabled": False}, "printers": [],
+                                 "pipeline": {"prepare": False}})
+    srv.start()
+    store = Store.from_settings(load_settings(srv.config_path, env=srv.env))
+    try:
+        with srv.client() as c, open(meshes / "jewelry/solitaire_ring.stl", "rb") as fh:
+            job = c.post("/api/jobs", files={"file": ("ring.stl", fh)},
+                         data={"profile": PROFILE}).json()
+        srv.wait_for(job["id"], PIPELINE, 60)
+        claimed_by = store.get(job["id"]).claimed_by
+        pid = int(claimed_by.split(":")[1])
+        os.kill(pid, signal.SIGKILL)  # the worker alone dies; the server lives on
+        done = srv.wait_for(job["id"], ("queued", "failed"), 120)
+        assert done["state"] == "queued", done["error"]
+        messages = [e["message"] for e in done["events"]]
+        assert any(f"worker {claimed_by} stopped while the job was" in m for m in messages)
+        assert done["attempts"] == 2
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{srv.base_url}/api/health").json()["workers"] != 1:
+            assert time.monotonic() < deadline, "the dead worker was not replaced"
+            time.sleep(0.2)
+    finally:
+        store.close()
         srv.stop()
