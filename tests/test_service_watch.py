@@ -33,7 +33,8 @@ def _jobs(srv) -> list[dict]:
 
 
 def test_watch_folder_end_to_end(tmp_path: Path, meshes: Path) -> None:
-    srv = make_server(tmp_path, {"workers": {"count": 0}, "printers": [],
+    srv = make_server(tmp_path, {"workers": {"count": 1}, "printers": [],
+                                 "pipeline": {"prepare": False},
                                  "watch": {"stable_s": 1.0, "poll_s": 0.2}})
     watch = srv.watch_dir
     # dropped while the service was down: taken at start
@@ -94,6 +95,16 @@ def test_watch_folder_end_to_end(tmp_path: Path, meshes: Path) -> None:
             n[:-4] for n in reports)
         notes_job = next(j for j in _jobs(srv) if j["name"] == "notes")
         assert notes_job["state"] == "failed"
+
+        # a mesh file that fails later, in a worker: moved from processed/ to failed/
+        shutil.copy(meshes / "io/manifold_Cray_right.obj", watch / "absurd.obj")
+        _wait(lambda: any(j["name"] == "absurd" for j in _jobs(srv)), 20, "the absurd file")
+        absurd = next(j for j in _jobs(srv) if j["name"] == "absurd")
+        report = failed / f"{absurd['id']}--absurd.obj.txt"
+        _wait(report.exists, 60, "the absurd file's failure report")
+        assert "absurd coordinates" in report.read_text()
+        assert (failed / f"{absurd['id']}--absurd.obj").is_file()
+        assert not (watch / "processed" / f"{absurd['id']}--absurd.obj").exists()
     finally:
         srv.stop()
 

@@ -71,7 +71,9 @@ def report_failed_watch_job(settings: Settings, job: Job) -> None:
     name = f"{job.id}--{job.options.get('original_filename', job.original)}"
     src = watch / PROCESSED / name
     try:
-        dst = _move(src, watch / FAILED, name) if src.exists() else watch / FAILED / name
+        if not src.exists():
+            return  # not filed yet: the watcher files it, sees the failure and calls again
+        dst = _move(src, watch / FAILED, name)
         _write_report(
             dst.with_name(dst.name + ".txt"),
             [
@@ -214,6 +216,9 @@ class Watcher:
             ])
         else:
             _move(path, self.root / PROCESSED, name)
+            latest = self.store.get(job.id)
+            if latest.state == "failed":  # failed in a worker before it was filed
+                report_failed_watch_job(self.settings, latest)
 
 
 def _stamp() -> str:
