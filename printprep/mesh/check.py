@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import trimesh
 
+from printprep.mesh.clean import drop_duplicates
 from printprep.mesh.intersect import self_intersecting_faces
 from printprep.mesh.load import LoadedMesh
 from printprep.mesh.measure import (
@@ -132,11 +133,11 @@ def check_mesh(
     area = 0.5 * np.linalg.norm(triangle_cross(vertices, faces), axis=1)
     repeated = (faces[:, 0] == faces[:, 1]) | (faces[:, 1] == faces[:, 2]) | (faces[:, 2] == faces[:, 0])
     n_degenerate = int(np.count_nonzero(repeated | (area <= DEGENERATE_AREA_MM2)))
-    n_duplicate = len(faces) - len(np.unique(np.sort(faces, axis=1), axis=0))
+    n_duplicate = len(faces) - len(drop_duplicates(faces)[0])
 
     step("shells")
     n_shells, labels = face_components(info, len(faces))
-    shells = shell_measures(vertices, faces, labels, n_shells, info)
+    shells = shell_measures(vertices, faces, labels, n_shells, info, face_area_mm2=area)
     cavity = shells.depth % 2 == 1
     closed = shells.closed
     inverted = closed & (((shells.volume_mm3 < 0) & ~cavity) | ((shells.volume_mm3 > 0) & cavity))

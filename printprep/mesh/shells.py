@@ -41,18 +41,30 @@ class Shells:
         return self.open_edges == 0
 
 
-def shell_measures(vertices: np.ndarray, faces: np.ndarray, labels: np.ndarray, count: int, info: EdgeInfo) -> Shells:
-    """Measure each shell (labels from :func:`topology.face_components`)."""
+def shell_measures(
+    vertices: np.ndarray, faces: np.ndarray, labels: np.ndarray, count: int, info: EdgeInfo,
+    face_area_mm2: np.ndarray | None = None,
+) -> Shells:
+    """Measure each shell (labels from :func:`topology.face_components`).
+
+    face_area_mm2 : (m,) float64 face areas when already known.
+    """
     vol = np.bincount(labels, weights=signed_volumes_mm3(vertices, faces), minlength=count)
-    area = np.bincount(
-        labels, weights=0.5 * np.linalg.norm(triangle_cross(vertices, faces), axis=1), minlength=count
-    )
+    if face_area_mm2 is None:
+        face_area_mm2 = 0.5 * np.linalg.norm(triangle_cross(vertices, faces), axis=1)
+    area = np.bincount(labels, weights=face_area_mm2, minlength=count)
     nfaces = np.bincount(labels, minlength=count).astype(np.int64)
-    order = np.argsort(labels, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(nfaces)[:-1]])
-    tri = vertices[faces[order]]
-    lo = np.minimum.reduceat(tri.min(axis=1), starts, axis=0) if count else np.zeros((0, 3))
-    hi = np.maximum.reduceat(tri.max(axis=1), starts, axis=0) if count else np.zeros((0, 3))
+    if count == 1:  # one shell: its bounds are the mesh's
+        used = vertices[np.unique(faces)] if len(vertices) > faces.max() + 1 else vertices
+        lo, hi = used.min(axis=0)[None], used.max(axis=0)[None]
+    elif count:
+        order = np.argsort(labels, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(nfaces)[:-1]])
+        tri = vertices[faces[order]]
+        lo = np.minimum.reduceat(tri.min(axis=1), starts, axis=0)
+        hi = np.maximum.reduceat(tri.max(axis=1), starts, axis=0)
+    else:
+        lo = hi = np.zeros((0, 3))
     bad_edges = info.edge_count != 2
     bad_faces = info.he_sorted[info.edge_start[bad_edges]] // 3
     open_edges = np.bincount(labels[bad_faces], minlength=count).astype(np.int64)
