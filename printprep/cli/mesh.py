@@ -10,7 +10,7 @@ import argparse
 from typing import Any
 
 from printprep.cli.common import print_json, progress
-from printprep.mesh.load import USER_UNITS, LoadLimits
+from printprep.mesh.limits import USER_UNITS, LoadLimits
 
 _CHECK_STEPS = 6
 _REPAIR_STEPS = 14
