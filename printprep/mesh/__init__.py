@@ -31,7 +31,18 @@ _EXPORTS = {
     "save_mesh": "printprep.mesh.save",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "ALLOYS",
+    "CheckReport",
+    "LoadLimits",
+    "LoadedMesh",
+    "RepairResult",
+    "check_mesh",
+    "load_mesh",
+    "metal_weight_g",
+    "repair_mesh",
+    "save_mesh",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from printprep.mesh.check import CheckReport, check_mesh
