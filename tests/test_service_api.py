@@ -209,7 +209,7 @@ def test_a_ring_goes_all_the_way_to_done_on_the_virtual_printer(tmp_path: Path,
     printer = {"name": "bench-1", "type": "virtual", "profile": "phrozen-sonic-4k",
                "time_scale": 0.0005}
     with running_server(tmp_path, {"printers": [printer], "watch": {"enabled": False}}) as srv:
-        job = _submit(srv, meshes / RING, alloy="sterling").json()
+        job = _submit(srv, meshes / RING).json()
         done = srv.wait_for(job["id"], ("done", "failed", "needs_attention", "cancelled"), 240)
         assert done["state"] == "done", done["error"]
         assert done["printer"] == "bench-1" and done["progress_pct"] == 100

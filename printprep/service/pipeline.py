@@ -191,7 +191,7 @@ class JobRun:
                 self.event("mesh repair is not in this build: skipped")
             else:
                 self.progress(20, "repairing the mesh")
-                result = repair_mesh(loaded, profile=profile)
+                result = repair_mesh(loaded, profile=profile, alloy=alloy)
                 mesh = result.mesh
                 final_report = result.report
                 self.report["repair"] = {
@@ -288,7 +288,14 @@ class JobRun:
 
     def _attention_questions(self, report: Any, alloy: str | None) -> None:
         """Stop for a person when repair could not make the mesh sound, or walls are
-        below the alloy's casting minimum; an approved job goes on."""
+        below the casting minimum; an approved job goes on.
+
+        Walls: with an alloy (the job's, else ``[pipeline] alloy``), any wall thinner than
+        that alloy's casting minimum stops the job; with no alloy named, walls under the
+        general minimum (0.6 mm) are warnings recorded in the report and the event log,
+        and only walls under the printer's own floor (a problem of the check) stop it.
+        ``report`` is the check of the mesh that goes on, made with ``alloy``.
+        """
         if report is None or self.approved:
             if self.approved:
                 self.event("approved earlier: going on past the open questions")
@@ -302,14 +309,34 @@ class JobRun:
             and not facts.get("boundary_edges")
             and not facts.get("self_intersecting_faces")
         )
-        thin = facts.get("thin_regions") or getattr(report, "thin_regions", None)
+        thin = list(facts.get("thin_regions") or [])
+        limit_mm = facts.get("wall_limit_mm")
+        too_thin = [
+            r for r in thin
+            if alloy and limit_mm is not None and r.get("min_thickness_mm", 0) < limit_mm
+        ]
         ask = None
         if not sound:
             ask = "the mesh could not be made sound automatically"
+        elif too_thin:
+            worst = min(too_thin, key=lambda r: r.get("min_thickness_mm", 0))
+            ask = (
+                f"walls below the casting minimum for {alloy}: the thinnest is "
+                f"{worst['min_thickness_mm']:.2f} mm where {alloy} needs {limit_mm} mm "
+                f"({len(too_thin)} thin region{'s' if len(too_thin) != 1 else ''})"
+            )
         elif thin and not getattr(report, "printable", True):
-            ask = "walls below the casting minimum" + (f" for {alloy}" if alloy else "")
+            ask = "walls below what the printer can form"
         elif not getattr(report, "printable", True):
             ask = "the mesh is not printable as it is"
+        elif thin:
+            thinnest = min(r.get("min_thickness_mm", 0) for r in thin)
+            self.event(
+                f"walls down to {thinnest:.2f} mm, under the general casting minimum "
+                f"{limit_mm} mm; no alloy was named, so the job goes on (name an alloy "
+                "to have thin walls stop it)",
+                {"thin_regions": thin},
+            )
         if ask is None:
             return
         self.report["attention"] = problems
