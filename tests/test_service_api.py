@@ -250,3 +250,48 @@ def test_approving_a_print_that_was_cut_short_queues_it_again(idle_server: Serve
     assert (body["state"], body["printer"], body["progress_pct"]) == ("queued", None, 0.0)
     assert body["events"][-1]["message"] == (
         "approved by test: plate is clear; queued to print again")
+
+
+def test_order_ref_is_kept_and_jobs_filter_by_profile_and_printer(idle_server: Server,
+                                                                   meshes: Path) -> None:
+    from printprep.service.config import load_settings
+    from printprep.service.store import Store
+
+    tagged = _submit(idle_server, meshes / RING, order_ref="  A-1042/7 ").json()
+    assert tagged["order_ref"] == "A-1042/7"
+    # the first web page put it in the notes' first line: taken from there when absent
+    noted = _submit(idle_server, meshes / RING, notes="Order: B-77\nsize 54").json()
+    assert noted["order_ref"] == "B-77" and noted["notes"] == "Order: B-77\nsize 54"
+    plain = _submit(idle_server, meshes / RING, notes="no order here").json()
+    assert plain["order_ref"] is None
+    assert _submit(idle_server, meshes / RING, order_ref="x" * 201).status_code == 422
+    mini = _submit(idle_server, meshes / RING, profile="phrozen-sonic-mini-8k").json()
+
+    store = Store.from_settings(load_settings(idle_server.config_path, env=idle_server.env))
+    try:  # the dispatcher's way of giving a job a printer
+        folder = idle_server.data_dir / "jobs" / mini["id"]
+        (folder / "m.sl1").write_bytes(b"PK\x05\x06" + bytes(18))
+        store.transition(mini["id"], "queued", "sliced", archive="m.sl1")
+        store.transition(mini["id"], "printing", "sending", printer="mini-a")
+    finally:
+        store.close()
+
+    with idle_server.client() as c:
+        assert c.get(f"/api/jobs/{tagged['id']}").json()["order_ref"] == "A-1042/7"
+        listed = c.get("/api/jobs", params={"limit": 500}).json()["jobs"]
+        assert {j["id"]: j["order_ref"] for j in listed}[noted["id"]] == "B-77"
+
+        by_profile = c.get("/api/jobs", params={"profile": "phrozen-sonic-mini-8k"}).json()
+        assert [j["id"] for j in by_profile["jobs"]] == [mini["id"]]
+        assert by_profile["total"] == 1
+        sonic = c.get("/api/jobs", params={"profile": "phrozen-sonic-4k", "limit": 500}).json()
+        ids = {j["id"] for j in sonic["jobs"]}
+        assert {tagged["id"], noted["id"], plain["id"]} <= ids and mini["id"] not in ids
+        assert sonic["total"] == len(sonic["jobs"])
+
+        by_printer = c.get("/api/jobs", params={"printer": "mini-a"}).json()
+        assert [j["id"] for j in by_printer["jobs"]] == [mini["id"]]
+        both = c.get("/api/jobs", params={"printer": "mini-a", "state": "queued"}).json()
+        assert both["jobs"] == [] and both["total"] == 0
+        none = c.get("/api/jobs", params={"printer": "nobody"}).json()
+        assert none["jobs"] == [] and none["total"] == 0

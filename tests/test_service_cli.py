@@ -48,7 +48,7 @@ def test_cli_clients_submit_list_show_cancel(tmp_path: Path, meshes: Path,
                                    "watch": {"enabled": False}}) as srv:
         monkeypatch.setenv("PRINTPREP_SERVER", srv.base_url)
         r = _cli(srv, "submit", str(meshes / RING), "--profile", "phrozen-sonic-4k",
-                 "--priority", "2", "--json")
+                 "--priority", "2", "--order-ref", "A-1042", "--json")
         assert r.returncode == 0, r.stderr
         job = json.loads(r.stdout)
         assert job["state"] == "received" and job["priority"] == 2
@@ -59,6 +59,14 @@ def test_cli_clients_submit_list_show_cancel(tmp_path: Path, meshes: Path,
         code, out, _ = run("jobs", "show", job["id"])
         assert code == 0
         assert f"id:           {job['id']}" in out and "received from cli by test" in out
+        assert "order_ref:    A-1042" in out
+        code, out, _ = run("submit", str(meshes / RING), "--profile", "phrozen-sonic-mini-8k")
+        assert code == 0
+        mini_id = out.split()[0]
+        code, out, _ = run("jobs", "--profile", "phrozen-sonic-mini-8k")
+        assert code == 0 and mini_id in out and job["id"] not in out
+        code, out, err = run("jobs", "--printer", "nobody")
+        assert code == 0 and out == "" and "(0 of 0 job(s))" in err
         code, out, _ = run("jobs", "cancel", job["id"])
         assert code == 0 and "cancelled" in out
         code, _, err = run("jobs", "cancel", job["id"])

@@ -174,3 +174,24 @@ def test_sniff_format_reads_content_not_extension(meshes: Path) -> None:
     assert sniff_format(b"\x89PNG\r\n\x1a\n" + b"\0" * 100, 108) is None
     assert sniff_format(b"hello world\n", 12) is None
     assert sniff_format(b"", 0) is None
+
+
+def test_a_database_from_before_order_ref_gains_the_column(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    Store(f"sqlite:///{db}", tmp_path).close()
+    con = sqlite3.connect(db)
+    con.execute("ALTER TABLE jobs DROP COLUMN order_ref")  # the schema before order_ref
+    con.execute("INSERT INTO jobs (id, name, source, profile, options, priority, state, "
+                "progress_pct, attempts, created_at, updated_at) VALUES ('old1', 'ring', 'api', "
+                "'phrozen-sonic-4k', '{}', 0, 'done', 100, 1, 1.0, 1.0)")
+    con.commit()
+    assert "order_ref" not in [r[1] for r in con.execute("PRAGMA table_info(jobs)")]
+    con.close()
+    store = Store(f"sqlite:///{db}", tmp_path)
+    try:
+        assert store.get("old1").order_ref is None and store.get("old1").state == "done"
+        job = store.create_job(name="new", source="api", profile="phrozen-sonic-4k",
+                               order_ref="C-9")
+        assert store.get(job.id).order_ref == "C-9"
+    finally:
+        store.close()

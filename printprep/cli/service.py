@@ -181,7 +181,7 @@ def _submit(args: argparse.Namespace) -> int:
     data = {"profile": args.profile, "priority": str(args.priority), "source": "cli"}
     if args.units:
         data["options"] = json.dumps({"units": args.units})
-    for key in ("alloy", "material", "name", "notes"):
+    for key in ("alloy", "material", "name", "notes", "order_ref"):
         if getattr(args, key):
             data[key] = getattr(args, key)
     with _client(args) as client, open(path, "rb") as fh:
@@ -200,8 +200,9 @@ def _submit(args: argparse.Namespace) -> int:
 
 def _jobs(args: argparse.Namespace) -> int:
     params: dict[str, Any] = {"limit": args.limit, "offset": args.offset}
-    if args.state:
-        params["state"] = args.state
+    for key in ("state", "profile", "printer"):
+        if getattr(args, key):
+            params[key] = getattr(args, key)
     with _client(args) as client:
         page = _call(client, "GET", "/api/jobs", params=params)
     if args.json:
@@ -220,8 +221,8 @@ def _jobs_show(args: argparse.Namespace) -> int:
     if args.json:
         print_json(job)
         return 0
-    for key in ("id", "name", "state", "progress_pct", "profile", "material", "alloy",
-                "priority", "printer", "source", "submitter", "archive", "error",
+    for key in ("id", "name", "order_ref", "state", "progress_pct", "profile", "material",
+                "alloy", "priority", "printer", "source", "submitter", "notes", "archive", "error",
                 "created_at", "updated_at"):
         if job.get(key) not in (None, ""):
             print(f"{key + ':':<14}{job[key]}")
@@ -276,6 +277,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--material")
     p.add_argument("--name", help="job name (default: the file name)")
     p.add_argument("--notes")
+    p.add_argument("--order-ref", dest="order_ref", metavar="REF",
+                   help="the customer's order or bag number")
     p.add_argument("--priority", type=int, default=0, help="higher prints first (default 0)")
     p.add_argument("--units", choices=("mm", "inch", "m", "cm"),
                    help="the file's units (default: detected from the size)")
@@ -287,6 +290,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("jobs", help="list jobs of a running service (or: show, cancel, ...)")
     _client_args(p)
     p.add_argument("--state", help="only jobs in this state (comma-separated for several)")
+    p.add_argument("--profile", help="only jobs for this printer profile")
+    p.add_argument("--printer", help="only jobs sent to this printer")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--offset", type=int, default=0)
     p.set_defaults(handler=_jobs)

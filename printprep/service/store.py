@@ -93,6 +93,8 @@ jobs_table = sa.Table(
     sa.Column("alloy", sa.String(100)),
     sa.Column("options", sa.Text, nullable=False, default="{}"),
     sa.Column("notes", sa.Text),
+    #: The customer's order or bag number the job belongs to (free text).
+    sa.Column("order_ref", sa.String(200)),
     sa.Column("priority", sa.Integer, nullable=False, default=0),
     sa.Column("state", sa.String(20), nullable=False),
     sa.Column("progress_pct", sa.Float, nullable=False, default=0.0),
@@ -157,6 +159,7 @@ class Job:
     alloy: str | None
     options: dict[str, Any]
     notes: str | None
+    order_ref: str | None
     priority: int
     state: str
     progress_pct: float
@@ -204,6 +207,7 @@ class Job:
             "alloy": self.alloy,
             "options": self.options,
             "notes": self.notes,
+            "order_ref": self.order_ref,
             "priority": self.priority,
             "state": self.state,
             "progress_pct": self.progress_pct,
@@ -279,10 +283,23 @@ class Store:
             sa_event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
             metadata.create_all(self.engine)
+            self._add_missing_columns()
         except sa.exc.SQLAlchemyError as exc:
             raise PrintprepError(
                 f"cannot open database: {exc.__class__.__name__}: {exc}", where=database_url
             ) from None
+
+    def _add_missing_columns(self) -> None:
+        """Bring a database made by an older printprep up to this schema: nullable
+        columns added since are added (``ALTER TABLE ... ADD COLUMN``, portable)."""
+        have = {c["name"] for c in sa.inspect(self.engine).get_columns("jobs")}
+        missing = [c for c in jobs_table.c if c.name not in have]
+        if not missing:
+            return
+        with self.engine.begin() as conn:
+            for col in missing:
+                kind = col.type.compile(dialect=self.engine.dialect)
+                conn.execute(sa.text(f"ALTER TABLE jobs ADD COLUMN {col.name} {kind}"))
 
     @classmethod
     def from_settings(cls, settings: Any) -> Store:
@@ -309,6 +326,7 @@ class Store:
             alloy=m["alloy"],
             options=json.loads(m["options"] or "{}"),
             notes=m["notes"],
+            order_ref=m["order_ref"],
             priority=m["priority"],
             state=m["state"],
             progress_pct=float(m["progress_pct"] or 0.0),
@@ -338,6 +356,7 @@ class Store:
         alloy: str | None = None,
         options: dict[str, Any] | None = None,
         notes: str | None = None,
+        order_ref: str | None = None,
         priority: int = 0,
         original: str | None = None,
         source_key: str | None = None,
@@ -365,6 +384,7 @@ class Store:
                     alloy=alloy,
                     options=json.dumps(options or {}),
                     notes=notes,
+                    order_ref=order_ref,
                     priority=priority,
                     state=state,
                     progress_pct=0.0,
@@ -417,27 +437,45 @@ class Store:
             )
         return jobs_table.c.state.in_(states)
 
+    @classmethod
+    def _filters(
+        cls, state: str | Iterable[str] | None, profile: str | None, printer: str | None
+    ) -> list[Any]:
+        conds = []
+        cond = cls._state_filter(state)
+        if cond is not None:
+            conds.append(cond)
+        if profile is not None:
+            conds.append(jobs_table.c.profile == profile)
+        if printer is not None:
+            conds.append(jobs_table.c.printer == printer)
+        return conds
+
     def list_jobs(
-        self, state: str | Iterable[str] | None = None, limit: int = 50, offset: int = 0
+        self, state: str | Iterable[str] | None = None, limit: int = 50, offset: int = 0,
+        *, profile: str | None = None, printer: str | None = None,
     ) -> list[Job]:
-        """Jobs newest first, optionally only those in ``state`` (one name or several).
+        """Jobs newest first, optionally only those in ``state`` (one name or several),
+        on ``profile`` and/or sent to ``printer`` (exact names).
 
         Listed jobs carry no ``report`` (None); :meth:`get` reads it.
         """
         q = sa.select(*_LIST_COLUMNS).order_by(
             jobs_table.c.created_at.desc(), jobs_table.c.id.desc()
         )
-        cond = self._state_filter(state)
-        if cond is not None:
+        for cond in self._filters(state, profile, printer):
             q = q.where(cond)
         q = q.limit(max(0, int(limit))).offset(max(0, int(offset)))
         with self.engine.connect() as conn:
             return [self._row_to_job(r) for r in conn.execute(q)]
 
-    def count_jobs(self, state: str | Iterable[str] | None = None) -> int:
+    def count_jobs(
+        self, state: str | Iterable[str] | None = None, *, profile: str | None = None,
+        printer: str | None = None,
+    ) -> int:
+        """How many jobs :meth:`list_jobs` with the same filters would page through."""
         q = sa.select(sa.func.count()).select_from(jobs_table)
-        cond = self._state_filter(state)
-        if cond is not None:
+        for cond in self._filters(state, profile, printer):
             q = q.where(cond)
         with self.engine.connect() as conn:
             return int(conn.execute(q).scalar_one())

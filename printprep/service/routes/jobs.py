@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Response, UploadFile, status
@@ -33,6 +34,16 @@ def job_detail(store: Any, job: Any) -> dict[str, Any]:
     return out
 
 
+def order_ref_from_notes(notes: str | None) -> str | None:
+    """The reference of a first notes line ``Order: REF`` (how the web page's first
+    version sent it), else None."""
+    if not notes:
+        return None
+    first = notes.lstrip().splitlines()[0] if notes.strip() else ""
+    m = re.fullmatch(r"(?i)order:\s*(\S.{0,199})", first.strip())
+    return m.group(1).strip() if m else None
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Submit a mesh as a new job")
 def submit_job(
     response: Response,
@@ -46,6 +57,11 @@ def submit_job(
     priority: Annotated[int, Form(ge=-1000, le=1000)] = 0,
     name: Annotated[str | None, Form(max_length=200)] = None,
     notes: Annotated[str | None, Form(max_length=10000)] = None,
+    order_ref: Annotated[
+        str | None,
+        Form(max_length=200, description="the customer's order or bag number; when absent, "
+                                         "a first notes line 'Order: REF' is taken"),
+    ] = None,
     options: Annotated[
         str | None,
         Form(description='JSON object: {"units": "mm|inch|m|cm", "no_prepare": true, '
@@ -78,6 +94,7 @@ def submit_job(
             alloy=alloy,
             priority=priority,
             notes=notes,
+            order_ref=order_ref if order_ref is not None else order_ref_from_notes(notes),
             limit_bytes=settings.upload_limit_bytes,
         )
     except UploadTooLarge as exc:
@@ -93,6 +110,8 @@ def list_jobs(
     state: Annotated[
         list[str] | None, Query(description="only these states (repeat or comma-separate)")
     ] = None,
+    profile: Annotated[str | None, Query(description="only jobs for this printer profile")] = None,
+    printer: Annotated[str | None, Query(description="only jobs sent to this printer")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JSONResponse:
@@ -105,10 +124,12 @@ def list_jobs(
                 status.HTTP_422_UNPROCESSABLE_ENTITY,
                 f"unknown state(s) {', '.join(bad)}; known: {', '.join(STATES)}",
             )
-    jobs = store.list_jobs(states, limit=limit, offset=offset)
+    profile = profile or None
+    printer = printer or None
+    jobs = store.list_jobs(states, limit=limit, offset=offset, profile=profile, printer=printer)
     body = {
         "jobs": [j.to_dict() for j in jobs],
-        "total": store.count_jobs(states),
+        "total": store.count_jobs(states, profile=profile, printer=printer),
         "limit": limit,
         "offset": offset,
     }
