@@ -37,6 +37,8 @@ DEFAULT_LAYER_MM = 0.05
 DEBRIS_VOXELS_PER_AXIS = 3
 #: A printer cannot form a feature narrower than this many pixels.
 MIN_FEATURE_PX = 3
+#: A patch thinner than the printer floor matters from a square of this many floors a side.
+FLOOR_PATCH_FACTOR = 2.0
 #: Faces smaller than this, mm², are degenerate (zero area for printing purposes).
 DEGENERATE_AREA_MM2 = 1e-12
 
@@ -168,12 +170,15 @@ def check_mesh(
         min_thickness = float(finite.min()) if len(finite) else None
         wall_reason = f"{alloy} needs {limit_mm} mm to cast" if alloy else f"casting minimum {limit_mm} mm"
         thin = thin_regions(vertices, faces, th, info, max(limit_mm, floor_mm or 0.0), wall_reason)
+        floor_area = _below_floor_area(vertices, faces, th, info, floor_mm, area)
         for r in thin:
-            below_floor = floor_mm is not None and r.min_thickness_mm < floor_mm
+            below = float(floor_area[r.face_ids].sum())
+            below_floor = below > 0
             if below_floor:
                 r.reason = f"{floor_reason}; {wall_reason}"
             c = ", ".join(f"{x:.1f}" for x in r.center_mm)
-            sentence = f"walls are {r.min_thickness_mm:.2f} mm near ({c}) over {r.area_mm2:.2f} mm²; {r.reason}"
+            over = f"{r.area_mm2:.2f} mm²" + (f" ({below:.2f} mm² below {floor_mm:.3f} mm)" if below_floor else "")
+            sentence = f"walls are {r.min_thickness_mm:.2f} mm near ({c}) over {over}; {r.reason}"
             if below_floor or (alloy and r.min_thickness_mm < limit_mm):
                 problems.append(sentence)
             else:
@@ -249,6 +254,25 @@ def check_mesh(
         "fits_build_area": fits,
     }
     return CheckReport(data, problems, warnings, thin)
+
+
+def _below_floor_area(
+    vertices: np.ndarray, faces: np.ndarray, th_mm: np.ndarray, info: Any, floor_mm: float | None,
+    area_mm2: np.ndarray,
+) -> np.ndarray:
+    """Area of each face that lies in a wall thinner than the printer floor, mm²: (m,) float64.
+
+    A patch below the floor counts only when it covers at least a square of twice the
+    floor (``(2 floor_mm)²``, 6 × 6 pixels): a smaller one is a lip or burr hardly taller
+    than it is thick (e.g. a 0.1 mm step where two halves of a model meet), which the
+    printer merely rounds off, not a wall that breaks.
+    """
+    out = np.zeros(len(faces))
+    if floor_mm is None:
+        return out
+    for r in thin_regions(vertices, faces, th_mm, info, floor_mm, "", min_area_mm2=(FLOOR_PATCH_FACTOR * floor_mm) ** 2, max_regions=None):
+        out[r.face_ids] = area_mm2[r.face_ids]
+    return out
 
 
 def _printer_floor(prof: Any) -> tuple[float | None, str]:

@@ -7,7 +7,7 @@ faces at a steep angle are sharp edges and corners, not walls, and are ignored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -36,6 +36,7 @@ class ThinRegion:
     center_mm: tuple[float, float, float]
     limit_mm: float
     reason: str
+    face_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
 
     def to_dict(self) -> dict:
         return {
@@ -76,9 +77,13 @@ def face_thickness_mm(vertices: np.ndarray, faces: np.ndarray, scene: RayScene, 
 
 def thin_regions(
     vertices: np.ndarray, faces: np.ndarray, thickness_mm: np.ndarray, info: EdgeInfo,
-    limit_mm: float, reason: str,
+    limit_mm: float, reason: str, min_area_mm2: float = MIN_REGION_AREA_MM2, max_regions: int | None = MAX_REGIONS,
 ) -> list[ThinRegion]:
-    """Group faces thinner than ``limit_mm`` into connected regions, largest first."""
+    """Group faces thinner than ``limit_mm`` into connected regions, largest first.
+
+    Regions smaller than ``min_area_mm2`` are dropped; at most ``max_regions`` are kept
+    (None: all). Each region carries its face ids, (k,) int64.
+    """
     thin = thickness_mm < limit_mm
     if not thin.any():
         return []
@@ -100,9 +105,14 @@ def thin_regions(
     np.minimum.at(rmin, inv, thickness_mm[ids])
     order = np.argsort(-region_area)
     out = []
-    for r in order[:MAX_REGIONS]:  # a handful of regions, not triangles
-        if region_area[r] < MIN_REGION_AREA_MM2:
-            continue
+    order = order[region_area[order] >= min_area_mm2][:max_regions]
+    members = np.argsort(inv, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(region_faces)])
+    out = []
+    for r in order:  # a handful of regions, not triangles
         c = csum[r] / max(region_area[r], 1e-300)
-        out.append(ThinRegion(float(rmin[r]), float(region_area[r]), int(region_faces[r]), (float(c[0]), float(c[1]), float(c[2])), limit_mm, reason))
+        out.append(ThinRegion(
+            float(rmin[r]), float(region_area[r]), int(region_faces[r]), (float(c[0]), float(c[1]), float(c[2])),
+            limit_mm, reason, ids[members[starts[r]:starts[r + 1]]],
+        ))
     return out
