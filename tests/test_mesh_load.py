@@ -6,6 +6,8 @@ Damaged files are written into tmp_path from the shared meshes (never edited in 
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -189,3 +191,32 @@ def test_save_refuses_unknown_format(tmp_path: Path, meshes: Path) -> None:
     ring = load_mesh(meshes / "jewelry" / "solitaire_ring.stl")
     with pytest.raises(MeshError, match="cannot write format"):
         save_mesh(ring.mesh, tmp_path / "ring.dxf")
+
+
+@pytest.mark.parametrize("header", [b"", b"STLB ATF 10.10.0.24 COLOR=", b"solid exported by CAD"])
+def test_binary_stl_cut_to_a_third_says_truncated(meshes: Path, tmp_path: Path, header: bytes) -> None:
+    from printprep.mesh.io_stl import looks_like_binary_stl
+
+    data = bytearray((meshes / "jewelry" / "solitaire_ring.stl").read_bytes())
+    data[: len(header)] = header
+    count = int(np.frombuffer(bytes(data[80:84]), "<u4")[0])
+    cut = bytes(data[: len(data) // 3])
+    path = tmp_path / "cut.stl"
+    path.write_bytes(cut)
+    held = (len(cut) - 84) // 50
+    with pytest.raises(MeshError, match=rf"truncated: header says {count} triangles .*file holds {held} ") as info:
+        load_mesh(path)
+    assert "cut.stl" in str(info.value)
+    # the service's content sniffing can tell it is a (cut) binary STL, not unknown bytes
+    assert looks_like_binary_stl(cut[:4096], len(cut))
+    assert not looks_like_binary_stl(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 16, 4096 * 3)
+
+
+def test_cli_reports_a_truncated_stl(meshes: Path, tmp_path: Path) -> None:
+    data = (meshes / "jewelry" / "solitaire_ring.stl").read_bytes()
+    path = tmp_path / "third.stl"
+    path.write_bytes(data[: len(data) // 3])
+    out = subprocess.run([sys.executable, "-m", "printprep", "check", str(path)], capture_output=True, text=True)
+    assert out.returncode == 2
+    count = struct.unpack_from("<I", data, 80)[0]
+    assert "third.stl" in out.stderr and f"truncated: header says {count} triangles" in out.stderr, out.stderr

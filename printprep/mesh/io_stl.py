@@ -45,18 +45,56 @@ def read_stl(path: Path, size_bytes: int, max_triangles: int) -> np.ndarray:
                 )
             records = np.fromfile(path, dtype=STL_RECORD, count=count, offset=_HEADER_BYTES)
             return records["vertices"]
-        if not looks_ascii:
-            raise MeshError(
-                f"binary STL header says {count} triangles ({expected} bytes) but the file "
-                f"has {size_bytes} bytes: truncated or corrupt",
-                where=str(path),
-            )
+        if not looks_ascii or not _ascii_text(path):
+            raise MeshError(binary_stl_size_problem(count, size_bytes), where=str(path))
     elif not looks_ascii:
         raise MeshError(
             f"truncated STL: {size_bytes} bytes, shorter than the 84-byte binary header",
             where=str(path),
         )
     return _read_ascii(path, max_triangles)
+
+
+def binary_stl_size_problem(count: int, size_bytes: int) -> str:
+    """The sentence for a binary STL whose header count disagrees with its size."""
+    held = (size_bytes - _HEADER_BYTES) // STL_RECORD.itemsize
+    expected = _HEADER_BYTES + STL_RECORD.itemsize * count
+    if size_bytes < expected:
+        return (
+            f"truncated: header says {count} triangles ({expected} bytes), file holds {held} "
+            f"({size_bytes} bytes)"
+        )
+    return (
+        f"corrupt binary STL: header says {count} triangles ({expected} bytes), but the file "
+        f"has {size_bytes} bytes (room for {held})"
+    )
+
+
+def looks_like_binary_stl(head: bytes, size_bytes: int) -> bool:
+    """Whether a file's first bytes read as a binary STL, complete or not.
+
+    head : the file's first bytes (at least 134 for a useful answer); size_bytes : its
+    size. True when the header's triangle count is positive and the first record holds
+    finite, sane floats with a unit or zero normal, so a truncated binary STL can be told
+    apart from other binary content (and gets :func:`binary_stl_size_problem`'s sentence).
+    """
+    if size_bytes < _HEADER_BYTES or len(head) < _HEADER_BYTES + STL_RECORD.itemsize:
+        return False
+    count = int(np.frombuffer(head, "<u4", 1, 80)[0])
+    if count == 0:
+        return False
+    rec = np.frombuffer(head, STL_RECORD, 1, _HEADER_BYTES)[0]
+    values = np.concatenate([rec["normal"].ravel(), rec["vertices"].ravel()]).astype(np.float64)
+    if not np.isfinite(values).all() or np.abs(values).max() > 1e7:
+        return False
+    n = float(np.linalg.norm(rec["normal"]))
+    return n < 1e-6 or abs(n - 1.0) < 1e-3
+
+
+def _ascii_text(path: Path) -> bool:
+    """True when the file's start is text (no NUL byte in its first 4 KiB)."""
+    with open(path, "rb") as fh:
+        return b"\0" not in fh.read(4096)
 
 
 def _read_ascii(path: Path, max_triangles: int) -> np.ndarray:
