@@ -1,9 +1,10 @@
 """Serial printer (type ``serial``): a Marlin/RepRap host streaming G-code over pyserial.
 
 Layers: :mod:`.transport` (the port), :mod:`.lines` (numbering, window, resend history),
-:mod:`.parser` with :mod:`.regexes` (reply lines -> records), and this module, which owns
-the state and one thread per printer that reads replies, reacts to them and keeps the
-firmware's buffer full.
+:mod:`.parser` with :mod:`.regexes` (reply lines -> records), :mod:`.gcode` (reading a
+file), :mod:`.recovery` (failures and reconnection), and this module, which owns the state
+and one thread per printer that reads replies, reacts to them and keeps the firmware's
+buffer full.
 
 Connecting opens the port, resets the line counter (``N0 M110 N0``) and asks ``M115`` for
 the firmware name and capabilities; with ``Cap:AUTOREPORT_TEMP:1`` the firmware is asked to
@@ -27,10 +28,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from printprep.errors import PrinterError
 from printprep.printers.base import FREE_STATES, BasePrinter
-from printprep.printers.serial.lines import MAX_LINE_BYTES, LineQueue, ResendError, clean_command
+from printprep.printers.serial.gcode import CANCEL_GCODE, read_gcode
+from printprep.printers.serial.lines import LineQueue, ResendError
 from printprep.printers.serial.parser import Reply, parse_line
+from printprep.printers.serial.recovery import Recovery
 from printprep.printers.serial.transport import LinkLost, Transport
 
 log = logging.getLogger("printprep.serial")
@@ -38,42 +40,7 @@ log = logging.getLogger("printprep.serial")
 #: Reply kinds that show the firmware is working through our commands (timeout clock).
 _REPLIES = frozenset({"ok", "resend", "busy", "wait", "start", "error", "fatal"})
 
-#: Sent when a print is cancelled: heaters, part fan and motors off.
-CANCEL_GCODE = ("M104 S0", "M140 S0", "M107", "M84")
-
-
-def read_gcode(path: Path, *, where: str = "") -> list[str]:
-    """The commands of a G-code file (comments and blank lines dropped), checked up front.
-
-    Raises PrinterError naming the file and line for a non-ASCII or over-long command.
-    """
-    commands: list[str] = []
-    limit = MAX_LINE_BYTES - len("N2000000000 *255\n")
-    try:
-        fh = open(path, encoding="ascii", errors="strict")
-    except OSError as exc:
-        raise PrinterError(f"{path}: cannot read ({exc.strerror})", where=where) from None
-    with fh:
-        try:
-            for i, raw in enumerate(fh, start=1):
-                cmd = clean_command(raw)
-                if not cmd:
-                    continue
-                if len(cmd) > limit:
-                    raise PrinterError(f"{path}:{i}: command is {len(cmd)} characters; "
-                                       f"the firmware takes {limit} at most", where=where)
-                if "*" in cmd:
-                    cmd = cmd.split("*", 1)[0].rstrip()
-                commands.append(cmd)
-        except UnicodeDecodeError as exc:
-            raise PrinterError(f"{path}: not an ASCII G-code file ({exc.reason} at byte "
-                               f"{exc.start})", where=where) from None
-    if not commands:
-        raise PrinterError(f"{path}: G-code file holds no commands", where=where)
-    return commands
-
-
-class SerialPrinter(BasePrinter):
+class SerialPrinter(Recovery, BasePrinter):
     """A printer on a serial port speaking Marlin/RepRap G-code."""
 
     kind = "serial"
@@ -384,88 +351,6 @@ class SerialPrinter(BasePrinter):
         elapsed = now - self._print_t0
         left = elapsed / done * (total - done) if done else None
         self._update(progress_pct=100.0 * done / total, line=done, time_left_s=left)
-
-    # -- failures and reconnection --------------------------------------------------------
-    reconnect_settle_s = 1.0
-
-    def _fail(self, message: str) -> None:
-        line = self.lq.lines_done
-        total = len(self._commands or ())
-        where = f" at line {line} of {total}" if self._phase == "printing" else ""
-        self._note(f"error{where}: {message}")
-        self._phase = "ready"
-        self.lq.reset(None)
-        self._update(state="error", last_error=f"{message}{where}")
-
-    def _firmware_restarted(self) -> None:
-        if self._phase == "printing":
-            self._fail("the firmware restarted (start): print aborted")
-            self._begin_handshake()
-        elif self._phase == "handshake":
-            self._begin_handshake()
-        elif self._phase == "reconnect-check":
-            lost = self._lost_at
-            self._lost_at = None
-            self._begin_handshake()
-            self._drop_job(f"the connection was lost at line {lost} and the printer "
-                           "restarted: print lost", state="idle", keep_phase=True)
-        else:
-            self._begin_handshake()
-
-    def _link_lost(self, message: str) -> None:
-        self.transport.close()
-        self._note(message)
-        if self._phase == "printing" or self._status.state in ("printing", "paused"):
-            self._lost_at = self.lq.lines_done
-        self._phase = "reconnecting"
-        self._reconnect_at = time.monotonic() + self.reconnect_s
-        self._update(state="offline", seen=False, last_error=message)
-
-    def _reconnect_step(self) -> None:
-        if self._phase == "closed" or time.monotonic() < self._reconnect_at:
-            time.sleep(0.05)
-            return
-        self._reconnect_at = time.monotonic() + self.reconnect_s
-        try:
-            self.transport.open()
-        except LinkLost:
-            return
-        with self._lock:
-            self._note(f"reopened {self.port}")
-            self._buf = b""
-            self._last_rx = self._last_reply = time.monotonic()
-            if self._lost_at is not None and self._status.job_id is not None:
-                # ask, then listen: a firmware that restarted says "start"
-                self._phase = "reconnect-check"
-                self._reconnect_opened = time.monotonic()
-                self.lq.on_silence()
-                try:
-                    self.transport.write(b"M105\n")
-                except LinkLost:
-                    return
-            else:
-                self._begin_handshake()
-
-    def _resume_after_reconnect(self) -> None:
-        """No ``start`` after reopening: the firmware kept its state; carry on."""
-        self._phase = "printing"
-        self._note(f"reconnected without a firmware restart: carrying on from line "
-                   f"{self._lost_at}")
-        self._lost_at = None
-        self._update(state="paused" if self.lq.paused else "printing", last_error=None)
-        self.lq.poke("M105")
-
-    def _drop_job(self, reason: str | None, *, state: str, keep_phase: bool = False) -> None:
-        self._commands = None
-        self._job_id = None
-        if not keep_phase and self._phase == "printing":
-            self._phase = "ready"
-        fields: dict[str, Any] = {"state": state, "job_id": None, "progress_pct": None,
-                                  "time_left_s": None}
-        if reason is not None:
-            fields["last_error"] = reason
-            self._note(reason)
-        self._update(seen=state != "offline", **fields)
 
     def _stream_control(self, commands: tuple[str, ...]) -> None:
         """Replace whatever is streaming by a few control commands (cancel, reset)."""
