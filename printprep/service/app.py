@@ -4,7 +4,8 @@
 ``printprep.service.routes``. Its lifespan opens the long-lived pieces in order, and
 closes them in reverse:
 
-1. the job store (and, on first start with no token, one token printed once);
+1. the job store (and, on first start with no token, one token printed once; job
+   folders an interrupted upload left without a job are removed);
 2. ``app.state.printers``: printer name -> Printer, from ``[[printers]]`` through
    ``printprep.printers.registry.create_printer``;
 3. the :class:`~printprep.service.dispatch.Dispatcher` (queued job -> printer);
@@ -26,6 +27,7 @@ from fastapi.responses import JSONResponse
 from printprep import __version__
 from printprep.errors import ConfigError, PrintprepError, ProfileError
 from printprep.service.config import Settings, load_settings
+from printprep.service.intake import remove_orphan_folders
 from printprep.service.store import JobNotFoundError, JobStateError, Store
 
 log = logging.getLogger("printprep.service")
@@ -181,6 +183,7 @@ def create_app(
         store = Store.from_settings(settings)
         app.state.store = store
         ensure_first_token(store)
+        remove_orphan_folders(store)
         reclaim_dead(store, settings)
         app.state.printers = printers if printers is not None else build_printers(settings)
         app.state.dispatcher = Dispatcher(store, app.state.printers, settings)

@@ -7,16 +7,20 @@ A file whose content is not a mesh format printprep reads still becomes a job, w
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
 import struct
+import time
 import unicodedata
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from printprep.errors import PrintprepError, ProfileError
 from printprep.service.store import Job, Store, new_job_id
+
+log = logging.getLogger("printprep.intake")
 
 #: Formats the mesh loader reads, by sniffed content.
 MESH_FORMATS = ("stl", "obj", "ply", "off", "3mf", "glb")
@@ -161,7 +165,7 @@ def intake_stream(
     job_id = new_job_id()
     folder = store.job_folder(job_id)
     folder.mkdir(parents=True, exist_ok=False)
-    incoming = folder / ".incoming"
+    incoming = folder / INCOMING_NAME
     try:
         size = _copy_limited(stream, incoming, limit_bytes)
     except BaseException:
@@ -199,6 +203,53 @@ def intake_stream(
         )
         return store.create_job(**kwargs, state="failed", error=error, message=error)
     return store.create_job(**kwargs)
+
+
+#: Name of an upload being written into a new job's folder (renamed once complete).
+INCOMING_NAME = ".incoming"
+#: A job folder without a job row is left alone this long (an upload may be under way).
+ORPHAN_MIN_AGE_S = 60.0
+
+
+def remove_orphan_folders(store: Store, *, min_age_s: float = ORPHAN_MIN_AGE_S,
+                          now: float | None = None) -> list[Path]:
+    """Remove job folders an interrupted upload left behind; the removed folders.
+
+    A folder is removed only when no job row has its id, it holds no file but an
+    unfinished upload (``.incoming``) or nothing at all, and neither it nor that file
+    changed in the last ``min_age_s`` seconds. A folder with a finished file but no row
+    (a crash between storing the upload and creating its job) is kept and logged: it may
+    be the only copy of someone's file.
+    """
+    now = time.time() if now is None else now
+    try:
+        folders = [p for p in store.jobs_dir.iterdir() if p.is_dir()]
+    except OSError:
+        return []
+    if not folders:
+        return []
+    known = store.existing_ids(p.name for p in folders)
+    removed: list[Path] = []
+    for folder in folders:
+        if folder.name in known:
+            continue
+        try:
+            entries = list(folder.iterdir())
+            newest = max([folder.stat().st_mtime, *(e.lstat().st_mtime for e in entries)])
+        except OSError:
+            continue
+        if any(e.name != INCOMING_NAME or not e.is_file() for e in entries):
+            log.warning("job folder %s has files but no job: kept for a person to look at",
+                        folder)
+            continue
+        if now - newest < min_age_s:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            log.info("removed %s: an upload that was interrupted before its job existed",
+                     folder)
+            removed.append(folder)
+    return removed
 
 
 def intake_path(store: Store, path: Path, **kw: Any) -> Job:

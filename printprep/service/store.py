@@ -418,6 +418,17 @@ class Store:
             raise JobNotFoundError("no such job", where=f"job {job_id}")
         return self._row_to_job(row)
 
+    def existing_ids(self, job_ids: Iterable[str]) -> set[str]:
+        """Which of ``job_ids`` have a job row (asked 500 at a time)."""
+        ids = list(job_ids)
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                q = sa.select(jobs_table.c.id).where(jobs_table.c.id.in_(chunk))
+                found.update(r[0] for r in conn.execute(q))
+        return found
+
     def find_by_source_key(self, source_key: str) -> Job | None:
         with self.engine.connect() as conn:
             row = conn.execute(
