@@ -14,26 +14,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from printprep.slicing.formats.zipwriter import ZipArchiveWriter
+
 META_NAME = "printprep.json"
 
 
-class PngZipWriter:
+class PngZipWriter(ZipArchiveWriter):
     """Streams layers into a PNG zip; same interface as :class:`SL1Writer`."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.tmp = self.path.with_name(self.path.name + ".part")
-        self.zip = zipfile.ZipFile(self.tmp, "w", zipfile.ZIP_STORED, allowZip64=True)
-        self.count = 0
-        self.done = False
-
-    def __enter__(self) -> PngZipWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if not self.done:
-            self.zip.close()
-            self.tmp.unlink(missing_ok=True)
 
     def add_layer(self, png: bytes) -> None:
         self.count += 1
@@ -75,7 +62,4 @@ class PngZipWriter:
         meta = {"config": dict(config), "printer": dict(printer_ini)}
         for name, obj in (("plate.json", plate), ("profile.json", profile), (META_NAME, meta)):
             self.zip.writestr(name, json.dumps(obj, indent=1, default=str), zipfile.ZIP_DEFLATED)
-        self.zip.close()
-        self.tmp.replace(self.path)
-        self.done = True
-        return self.path
+        return self._commit()

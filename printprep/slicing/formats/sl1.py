@@ -18,6 +18,7 @@ from typing import Any
 
 from printprep import __version__
 from printprep.profiles import MaterialProfile, ResinPrinterProfile
+from printprep.slicing.formats.zipwriter import ZipArchiveWriter
 
 THUMBNAIL_SIZES = ((400, 400), (800, 480))
 
@@ -87,7 +88,7 @@ def prusaslicer_ini(
     }
 
 
-class SL1Writer:
+class SL1Writer(ZipArchiveWriter):
     """Streams layers into an SL1 archive. Use as a context manager; call :meth:`finish`.
 
     Layers must be added in order. Nothing is left at ``path`` unless :meth:`finish`
@@ -97,20 +98,8 @@ class SL1Writer:
     layer_name_width = 5
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+        super().__init__(path)
         self.job_dir = self.path.stem
-        self.tmp = self.path.with_name(self.path.name + ".part")
-        self.zip = zipfile.ZipFile(self.tmp, "w", zipfile.ZIP_STORED, allowZip64=True)
-        self.count = 0
-        self.done = False
-
-    def __enter__(self) -> SL1Writer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if not self.done:
-            self.zip.close()
-            self.tmp.unlink(missing_ok=True)
 
     def add_layer(self, png: bytes) -> None:
         name = f"{self.job_dir}{self.count:0{self.layer_name_width}d}.png"
@@ -132,10 +121,7 @@ class SL1Writer:
             info = zipfile.ZipInfo(name, stamp)
             info.compress_type = zipfile.ZIP_DEFLATED
             self.zip.writestr(info, ini_text(values))
-        self.zip.close()
-        self.tmp.replace(self.path)
-        self.done = True
-        return self.path
+        return self._commit()
 
 
 def config_ini(
