@@ -224,7 +224,11 @@ def test_ring_from_upload_to_done_with_live_printer_card(
         assert page.inner_text("#problems").strip()
         page.click("#approve")
         page.wait_for_selector(".message.ok")
-    assert "Order: ORD-2291" in page.inner_text("#facts")
+    # the order reference is its own field, sent as order_ref, not folded into the notes
+    order = page.locator("#facts dt", has_text="Order").locator("xpath=following-sibling::dd[1]")
+    assert order.inner_text() == "ORD-2291"
+    assert "ORD-2291" not in page.locator("#facts dt", has_text="Notes").locator(
+        "xpath=following-sibling::dd[1]").inner_text()
     assert "18K yellow (chosen)" in page.inner_text("#metal")
     state = wait_state(page, ("printing", "done", "failed", "cancelled"), 180, seen)
     if state == "printing":  # the dashboard, caught mid-print, for the person reviewing

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Response, UploadFile, status
@@ -34,16 +33,6 @@ def job_detail(store: Any, job: Any) -> dict[str, Any]:
     return out
 
 
-def order_ref_from_notes(notes: str | None) -> str | None:
-    """The reference of a first notes line ``Order: REF`` (how the web page's first
-    version sent it), else None."""
-    if not notes:
-        return None
-    first = notes.lstrip().splitlines()[0] if notes.strip() else ""
-    m = re.fullmatch(r"(?i)order:\s*(\S.{0,199})", first.strip())
-    return m.group(1).strip() if m else None
-
-
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Submit a mesh as a new job")
 def submit_job(
     response: Response,
@@ -59,8 +48,7 @@ def submit_job(
     notes: Annotated[str | None, Form(max_length=10000)] = None,
     order_ref: Annotated[
         str | None,
-        Form(max_length=200, description="the customer's order or bag number; when absent, "
-                                         "a first notes line 'Order: REF' is taken"),
+        Form(max_length=200, description="the customer's order or bag number"),
     ] = None,
     options: Annotated[
         str | None,
@@ -94,7 +82,7 @@ def submit_job(
             alloy=alloy,
             priority=priority,
             notes=notes,
-            order_ref=order_ref if order_ref is not None else order_ref_from_notes(notes),
+            order_ref=order_ref,
             limit_bytes=settings.upload_limit_bytes,
         )
     except UploadTooLarge as exc:

@@ -88,13 +88,13 @@ function renderFacts() {
     ['Material', job.material],
     ['Alloy', job.alloy],
     ['Priority', job.priority],
-    ['Order', job.order_ref ?? (job.options && job.options.order_ref)],
+    ['Order', job.order_ref],
     ['Submitted by', job.submitter],
     ['Source', job.source],
     ['Printer', jobPrinter(job)],
     ['Submitted', fmtTime(job.created_at)],
     ['Updated', fmtTime(job.updated_at)],
-    ['Notes', job.notes ?? (job.options && job.options.notes)],
+    ['Notes', job.notes],
   ].filter(([, v]) => v !== undefined && v !== null && v !== '');
   $('facts').replaceChildren(...rows.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, String(v))]));
 }

@@ -118,15 +118,10 @@ form.addEventListener('submit', async (ev) => {
   }
   const data = new FormData();
   data.append('file', chosen, chosen.name);
-  for (const key of ['profile', 'material', 'alloy', 'priority', 'name']) {
+  for (const key of ['profile', 'material', 'alloy', 'priority', 'name', 'order_ref', 'notes']) {
     const value = form.elements[key].value.trim();
     if (value) data.append(key, value);
   }
-  // The API keeps the customer/order reference as the first line of the notes.
-  const orderRef = form.elements.order_ref.value.trim();
-  const notes = form.elements.notes.value.trim();
-  const allNotes = [orderRef ? `Order: ${orderRef}` : '', notes].filter(Boolean).join('\n');
-  if (allNotes) data.append('notes', allNotes);
   progress.value = 0;
   progressText.textContent = '0 %';
   setBusy(true);
