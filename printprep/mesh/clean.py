@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
 from printprep.mesh.holes import (
     boundary_loops,
@@ -98,29 +99,38 @@ def orient(faces: np.ndarray, patch: np.ndarray, info: EdgeInfo) -> tuple[np.nda
     return out, int(flip.sum()), n_bad
 
 
-def _faces_near(vertices: np.ndarray, faces: np.ndarray, patch_faces: np.ndarray) -> np.ndarray:
-    """(m,) bool: faces close to any patch face, the broad phase that keeps the crossing
-    test of new patches local. Space is cut into cells the size of the largest patch
-    face; a face is near when its centre's cell neighbours a cell a patch face touches
-    (faces larger than a cell are always near)."""
-    p_tri = vertices[patch_faces]
-    cell = max(float((p_tri.max(axis=1) - p_tri.min(axis=1)).max()), 1e-9)
-    origin = p_tri.reshape(-1, 3).min(axis=0) - 2 * cell
+class _NearFaces:
+    """Broad phase that keeps the crossing test of new hole patches local: a KD-tree of
+    the face centres, built once per :func:`fill_holes` call.
 
-    def key(ijk: np.ndarray) -> np.ndarray:
-        ijk = ijk.astype(np.int64) + 1
-        return (ijk[:, 0] * 2_000_003 + ijk[:, 1]) * 2_000_003 + ijk[:, 2]
+    vertices : (n, 3) float64, mm; faces : (m, 3) int64.
+    """
 
-    p_cells = np.floor((p_tri.reshape(-1, 3) - origin) / cell)
-    offsets = np.stack(np.meshgrid([-1, 0, 1], [-1, 0, 1], [-1, 0, 1], indexing="ij"), -1).reshape(-1, 3)
-    wanted = np.unique(key((p_cells[:, None, :] + offsets[None]).reshape(-1, 3)))
-    tri = vertices[faces]
-    centre_cells = np.floor((tri.mean(axis=1) - origin) / cell)
-    big = (tri.max(axis=1) - tri.min(axis=1)).max(axis=1) > cell
-    inside = (centre_cells >= -1).all(axis=1)
-    near = np.zeros(len(faces), dtype=bool)
-    near[inside] = np.isin(key(centre_cells[inside]), wanted)
-    return near | big
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray) -> None:
+        tri = vertices[faces]
+        centre = tri.mean(axis=1)
+        #: no vertex of any face lies farther than this from its centre, mm
+        self.reach_mm = float(np.sqrt(((tri - centre[:, None]) ** 2).sum(axis=2).max())) if len(faces) else 0.0
+        self.lo = tri.min(axis=1)
+        self.hi = tri.max(axis=1)
+        del tri
+        self.n_faces = len(faces)
+        self.tree = cKDTree(centre)
+
+    def near(self, vertices: np.ndarray, fills: list[np.ndarray]) -> np.ndarray:
+        """(m,) bool: faces whose bounding box overlaps a hole patch's box (a ball query
+        per hole around the box for candidates, then the exact box test; per hole, not per
+        triangle)."""
+        near = np.zeros(self.n_faces, dtype=bool)
+        for fill in fills:  # tens of holes
+            pts = vertices[fill.reshape(-1)]
+            lo, hi = pts.min(axis=0), pts.max(axis=0)
+            radius = 0.5 * float(np.linalg.norm(hi - lo)) + self.reach_mm
+            idx = np.asarray(self.tree.query_ball_point(0.5 * (lo + hi), radius * (1 + 1e-9) + 1e-9), dtype=np.int64)
+            margin = 1e-9 * (1.0 + float(np.abs(pts).max()))
+            overlap = (self.lo[idx] <= hi + margin).all(axis=1) & (self.hi[idx] >= lo - margin).all(axis=1)
+            near[idx[overlap]] = True
+        return near
 
 
 def fill_holes(
@@ -183,10 +193,10 @@ def fill_holes(
             if tri is None:
                 kinds[li] += 1
         fills.append(tri)
+    near_index = _NearFaces(vertices, faces)
     for _ in range(3):  # patches that run into other faces try the next kind
         all_v = np.concatenate([vertices, *added]) if added else vertices
-        patch_faces = np.concatenate(fills)
-        near = _faces_near(all_v, faces, patch_faces)
+        near = near_index.near(all_v, fills)
         local_f = np.concatenate([faces[near], *fills])
         owner_of = np.concatenate([np.full(int(near.sum()), -1), np.repeat(np.arange(len(fills)), [len(f) for f in fills])])
         a, b = crossing_pairs(all_v, local_f, edge_info(local_f, len(all_v)), RayScene(all_v, local_f))
