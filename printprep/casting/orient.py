@@ -45,6 +45,8 @@ class OrientSettings:
     w_island: float = 0.02
     #: candidates whose islands are counted on the full mesh
     island_checks: int = 16
+    #: those candidates are at least this far apart (degrees)
+    spread_deg: float = 20.0
     peel_band_mm: float = 0.5
 
 
@@ -89,8 +91,12 @@ def rotation_to_z(u: np.ndarray) -> np.ndarray:
 def ring_axis(mesh: trimesh.Trimesh, engine=None) -> np.ndarray | None:
     """The axis of a ring (unit, part frame), or None when ``mesh`` is not a ring.
 
-    A ring here: one body, the principal axis of largest inertia passes through the centre
-    without touching metal, and rays out from the centre across that axis all hit metal.
+    A ring here: one body whose principal axis of largest inertia passes through the
+    centre of mass without touching metal, and which is closed all round that axis in at
+    least one cross-section: of 32 rays out from the axis across it, at 9 heights along
+    it, all of one height hit metal. Pierced or open-work bands (pixelverse_ring) are
+    closed in some sections and open in others, so one closed section is enough; an open
+    cuff (a gap all along) is not a ring.
     """
     if mesh.body_count != 1:
         return None
@@ -106,10 +112,15 @@ def ring_axis(mesh: trimesh.Trimesh, engine=None) -> np.ndarray | None:
     e1 = np.cross(axis, helper)
     e1 /= np.linalg.norm(e1)
     e2 = np.cross(axis, e1)
-    ang = np.arange(8) * np.pi / 4
+    ang = np.arange(32) * np.pi / 16
     dirs = np.cos(ang)[:, None] * e1 + np.sin(ang)[:, None] * e2
-    around = ray_distance_mm(engine, np.repeat(center[None], 8, axis=0), dirs)
-    return axis if np.isfinite(around).all() else None
+    h = (mesh.vertices - center) @ axis
+    heights = h.min() + np.linspace(0.1, 0.9, 9) * (h.max() - h.min())
+    origins = center + heights[:, None] * axis  # (9, 3)
+    o = np.repeat(origins, len(dirs), axis=0)
+    d = ray_distance_mm(engine, o, np.tile(dirs, (len(origins), 1)))
+    closed = np.isfinite(d).reshape(len(origins), len(dirs)).all(axis=1)
+    return axis if closed.any() else None
 
 
 def _scores(
@@ -191,6 +202,20 @@ def _allowed(up: np.ndarray, axis: np.ndarray | None, s: OrientSettings) -> np.n
     return (d >= lo - 1e-9) & (d <= hi + 1e-9)
 
 
+def _spread(cand: np.ndarray, order: np.ndarray, k: int, min_deg: float) -> np.ndarray:
+    """The first ``k`` of ``order`` (indices into cand (n, 3)) at least ``min_deg`` apart,
+    so the island count judges distinct poses, not one cluster of near-twins (a ring's
+    head-down poses can hold every top area score and hide the head-up ones)."""
+    cos_min = np.cos(np.radians(min_deg))
+    picked: list[int] = []
+    for i in order:
+        if not picked or (cand[picked] @ cand[i]).max() < cos_min:
+            picked.append(int(i))
+            if len(picked) == k:
+                break
+    return np.asarray(picked, dtype=np.int64)
+
+
 def _around(u: np.ndarray, step_deg: float) -> np.ndarray:
     """u and 8 directions ``step_deg`` away from it: (9, 3)."""
     helper = np.array([1.0, 0, 0]) if abs(u[0]) < 0.9 else np.array([0, 1.0, 0])
@@ -249,9 +274,7 @@ def choose_orientation(
             + s.w_island * total
         )
 
-    if up is not None:
-        best = np.asarray(up, dtype=float) / np.linalg.norm(up)
-    else:
+    def search(axis: np.ndarray | None) -> np.ndarray:
         cand = fibonacci_sphere(s.candidates)
         if axis is not None:
             # the tilt band is narrow: lay candidates on it directly
@@ -267,7 +290,7 @@ def choose_orientation(
             )
         cand = cand[_allowed(cand, axis, s)]
         sc, _ = _scores(cand, centers, normals, area, det, hull_vertices, s)
-        top = np.argsort(sc, kind="stable")[: s.island_checks]
+        top = _spread(cand, np.argsort(sc, kind="stable"), s.island_checks, s.spread_deg)
         full = full_scores(cand[top], sc[top])
         best = cand[top[int(np.argmin(full))]]
         for step in (4.0, 2.0, 1.0):
@@ -277,6 +300,21 @@ def choose_orientation(
                 continue
             sc, _ = _scores(local, centers, normals, area, det, hull_vertices, s)
             best = local[int(np.argmin(full_scores(local, sc)))]
+        return best
+
+    if up is not None:
+        best = np.asarray(up, dtype=float) / np.linalg.norm(up)
+    else:
+        best = search(axis)
+        if axis is not None:
+            # the ring tilt is the default, but support contact on hard detail (prong
+            # tips, seats) must be zero when possible: a free pose that holds fewer
+            # hard-detail islands wins, and the report then names no ring tilt
+            free = search(None)
+            pair = np.vstack([best, free])
+            on_hard, _, _ = island_counts(pair, mesh.vertices, vnormals, edges, vdetail, vhard)
+            if on_hard[1] < on_hard[0]:
+                best, axis = free, None
     sc, terms = _scores(best[None], centers, normals, area, det, hull_vertices, s)
     on_hard, on_det, total = island_counts(best[None], mesh.vertices, vnormals, edges, vdetail, vhard)
     terms["islands"] = total.astype(float)

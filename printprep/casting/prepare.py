@@ -23,7 +23,7 @@ from scipy.spatial import cKDTree
 
 from printprep.casting import solids
 from printprep.casting.analysis import DetailSettings, SurfaceAnalysis, analyse_surface, ray_engine
-from printprep.casting.orient import Orientation, OrientSettings, choose_orientation
+from printprep.casting.orient import Orientation, OrientSettings, choose_orientation, ring_axis
 from printprep.casting.sprues import Gate, SprueSettings, build_sprues
 from printprep.casting.supports import SupportPlan, SupportSettings, plan_supports
 from printprep.casting.verify import layer_check, problem_tips
@@ -51,7 +51,7 @@ class PrepareOptions:
     tree_allowance_pct: float = DEFAULT_TREE_ALLOWANCE_PCT
     #: rounds of slicing the supported print at the printer's pitch to find islands left
     #: and give them tips (0: trust the mesh analysis alone)
-    verify_rounds: int = 2
+    verify_rounds: int = 6
     detail: DetailSettings = field(default_factory=DetailSettings)
     sprues: SprueSettings = field(default_factory=SprueSettings)
     orient: OrientSettings = field(default_factory=OrientSettings)
@@ -125,6 +125,9 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
     part_solid = solids.to_manifold(part, where=str(getattr(mesh, "path", "part")))
     engine = ray_engine(part)
     analysis = analyse_surface(part, opt.detail, engine)
+    # a ring is recognised on the part alone: a sprue in the hole's way or shifting the
+    # centre of mass must not turn its tilt off
+    part_ring_axis = ring_axis(part, engine)
     timings["analyse"] = time.perf_counter() - t0
 
     t = time.perf_counter()
@@ -149,7 +152,12 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
 
     t = time.perf_counter()
     orientation = choose_orientation(
-        casting, c_detail, c_hard, opt.orient, up=None if opt.up is None else np.asarray(opt.up, float)
+        casting,
+        c_detail,
+        c_hard,
+        opt.orient,
+        up=None if opt.up is None else np.asarray(opt.up, float),
+        ring=False if part_ring_axis is None else part_ring_axis,
     )
     rot = orientation.rotation
     timings["orient"] = time.perf_counter() - t
@@ -171,17 +179,32 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
     sprue_p = to_print(solids.to_trimesh(spr.solid)) if spr.gates else _empty()
     plan = None
     support_p = _empty()
+    verify: list[dict[str, Any]] = []
     if use_supports:
         engine_p = ray_engine(casting_p)
         plan = plan_supports(casting_p, c_detail, opt.support, engine_p, hard=c_hard)
         extra_pts = np.zeros((0, 3))
         extra_faces = np.zeros(0, dtype=np.int64)
         rounds = opt.verify_rounds if getattr(prof, "kind", "") == "resin" else 0
-        for _ in range(rounds):
-            # overlapping shells slice as their union (non-zero fill): no boolean needed
+        for r in range(rounds + 1 if rounds else 0):
+            # overlapping shells slice as their union (non-zero fill): no boolean needed.
+            # Every re-plan moves trees and can bare a new sliver elsewhere, so the loop
+            # ends on a check of the plan that is kept, never on an unchecked re-plan.
             trial = trimesh.util.concatenate([casting_p, solids.to_trimesh(plan.solid)])
             layer_report, shift = layer_check(trial, prof, layer_h)
+            del trial
+            verify.append(
+                {"islands": len(layer_report.islands), "reach_mm2": round(layer_report.overhang_reach_area_mm2, 3)}
+            )
+            if r == rounds:
+                break
             pts, faces = problem_tips(layer_report, shift, engine_p, layer_h, min(prof.pitch_mm))
+            if len(extra_pts) and len(pts):
+                # a spot that already has a tip from an earlier round and is still an
+                # island cannot be helped by another one there: stop instead of looping
+                near, _ = cKDTree(extra_pts).query(pts)
+                fresh = near > 0.5 * opt.support.tip_diameter_mm
+                pts, faces = pts[fresh], faces[fresh]
             if len(pts) == 0:
                 break
             extra_pts = np.vstack([extra_pts, pts])
@@ -244,6 +267,7 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
             "ring_axis": None if orientation.ring_axis is None else [round(float(v), 4) for v in orientation.ring_axis],
             "terms": {k: round(v, 3) for k, v in orientation.terms.items()},
         },
+        "verify_rounds": verify if use_supports else [],
         "print_height_mm": round(height, 3),
         "footprint_mm": [round(float(v), 3) for v in np.ptp(print_mesh.bounds[:, :2], axis=0)],
         "print_time_s": round(estimate_print_time_s(prof, height, layer_h), 1),

@@ -63,7 +63,8 @@ class SupportPlan:
     tip_faces : (n,) int64 — face of the part each tip touches
     kinds : (n,) str — "island" or "overhang"
     on_detail : (n,) bool — tip on a detail face (islands only, when unavoidable)
-    routes : per tip: "straight", "bent", "tree", "on-part"
+    routes : per tip: "straight", "bent", "tree", "on-part", "thin" (an island in a gap
+        narrower than a pillar, held by a rod of the tip's diameter)
     dropped_mm : points that found no path; landings_mm : feet standing on the part
     """
 
@@ -295,9 +296,26 @@ def build_routes(
         for k, ri in enumerate(ray_i):
             i = int(rest[ri])
             f = int(tri[k])
-            if not hard[f] and mesh.face_normals[f, 2] > 0.2 and tips[i, 2] - loc[k, 2] > 2 * s.head_length_mm:
+            drop_mm = tips[i, 2] - loc[k, 2]
+            # an island must be held or the print fails: with no other way its strut may
+            # be as short as a head (never on hard detail: nothing touches that)
+            short_ok = plan.kinds[i] == "island" and drop_mm > 0.5 * s.head_length_mm
+            if not hard[f] and mesh.face_normals[f, 2] > 0.2 and (drop_mm > 2 * s.head_length_mm or short_ok):
                 land[i] = loc[k]
                 land_face[i] = f
+
+    # thin: an island in a gap narrower than a pillar but open straight down gets a
+    # pillar of the tip's own diameter
+    thin = np.zeros(n, dtype=bool)
+    left = np.array(
+        [i for i in rest if i not in land and plan.kinds[i] == "island" and not hard[plan.tip_faces[i]]],
+        dtype=np.int64,
+    )
+    if len(left):
+        ends = tips[left] - UP * lead
+        thin[left] = ~np.isfinite(_clear_down(engine, ends, 0.75 * tip_r)) & (
+            tips[left, 2] > base_top + s.head_length_mm
+        )
 
     routes: list[str] = []
     landings: list[np.ndarray] = []
@@ -346,11 +364,20 @@ def build_routes(
             routes.append("bent")
         elif i in land:
             foot = land[i]
-            parts.append(solids.capsule(centre[i], head_end[i], tip_r, pil_r))
-            parts.append(solids.capsule(head_end[i], foot + UP * (s.penetration_mm - tip_r), pil_r, tip_r))
+            foot_top = foot + UP * (s.penetration_mm - tip_r)
+            if tips[i, 2] - foot[2] > 2 * s.head_length_mm:
+                parts.append(solids.capsule(centre[i], head_end[i], tip_r, pil_r))
+                parts.append(solids.capsule(head_end[i], foot_top, pil_r, tip_r))
+            else:  # a short strut, tip to tip
+                parts.append(solids.capsule(centre[i], foot_top, tip_r, tip_r))
             plan.on_detail[i] |= bool(detail[land_face[i]])
             routes.append("on-part")
             landings.append(foot)
+        elif thin[i]:
+            foot = np.array([tips[i, 0], tips[i, 1], base_top])
+            parts.append(solids.rod(centre[i], foot, tip_r, tip_r))
+            feet.append(foot[:2])
+            routes.append("thin")
         else:
             continue
         keep[i] = True
