@@ -132,7 +132,8 @@ def check_mesh(
     step("edges")
     info = edge_info(faces, len(vertices))
     n_inconsistent = inconsistent_edges(info)
-    area = 0.5 * np.linalg.norm(triangle_cross(vertices, faces), axis=1)
+    cross = triangle_cross(vertices, faces)
+    area = 0.5 * np.linalg.norm(cross, axis=1)
     repeated = (faces[:, 0] == faces[:, 1]) | (faces[:, 1] == faces[:, 2]) | (faces[:, 2] == faces[:, 0])
     n_degenerate = int(np.count_nonzero(repeated | (area <= DEGENERATE_AREA_MM2)))
     n_duplicate = len(faces) - len(drop_duplicates(faces)[0])
@@ -165,7 +166,7 @@ def check_mesh(
     if thickness:
         step("wall thickness")
         flip_face = ((shells.volume_mm3 < 0) ^ cavity)[labels]  # normals pointing into material
-        th = face_thickness_mm(vertices, faces, scene, flip=flip_face)
+        th = face_thickness_mm(vertices, faces, scene, flip=flip_face, cross=cross)
         finite = th[np.isfinite(th)]
         min_thickness = float(finite.min()) if len(finite) else None
         wall_reason = f"{alloy} needs {limit_mm} mm to cast" if alloy else f"casting minimum {limit_mm} mm"

@@ -49,19 +49,25 @@ class ThinRegion:
         }
 
 
-def face_thickness_mm(vertices: np.ndarray, faces: np.ndarray, scene: RayScene, flip: np.ndarray | None = None) -> np.ndarray:
+def face_thickness_mm(
+    vertices: np.ndarray, faces: np.ndarray, scene: RayScene, flip: np.ndarray | None = None,
+    cross: np.ndarray | None = None,
+) -> np.ndarray:
     """Local wall thickness at each face, mm: (m,) float64, ``inf`` where none is found.
 
     flip : (m,) bool faces whose normal points inward (inverted shells), optional.
+    cross : (m, 3) float64 :func:`triangle_cross` of these faces when already computed.
     """
-    cross = triangle_cross(vertices, faces)
+    if cross is None:
+        cross = triangle_cross(vertices, faces)
     length = np.linalg.norm(cross, axis=1)
     normal = np.divide(cross, length[:, None], out=np.zeros_like(cross), where=length[:, None] > 0)
     if flip is not None:
         normal[flip] *= -1
-    tri = vertices[faces]
-    center = tri.mean(axis=1)
-    size = np.abs(tri - center[:, None]).max(axis=(1, 2))
+    corners = [vertices[faces[:, k]] for k in range(3)]
+    center = (corners[0] + corners[1] + corners[2]) / 3.0
+    size = np.maximum.reduce([np.abs(c - center).max(axis=1) for c in corners])
+    del corners
     offset = np.maximum(size * 1e-4, 1e-6)
     direction = -normal
     hit, dist = scene.first_hit(center + direction * offset[:, None], direction)
