@@ -310,11 +310,12 @@ def choose_orientation(
             # the ring tilt is the default, but support contact on hard detail (prong
             # tips, seats) must be zero when possible: a free pose that holds fewer
             # hard-detail islands wins, and the report then names no ring tilt
-            free = search(None)
-            pair = np.vstack([best, free])
-            on_hard, _, _ = island_counts(pair, mesh.vertices, vnormals, edges, vdetail, vhard)
-            if on_hard[1] < on_hard[0]:
-                best, axis = free, None
+            ring_hard, _, _ = island_counts(best[None], mesh.vertices, vnormals, edges, vdetail, vhard)
+            if ring_hard[0] > 0:
+                free = search(None)
+                free_hard, _, _ = island_counts(free[None], mesh.vertices, vnormals, edges, vdetail, vhard)
+                if free_hard[0] < ring_hard[0]:
+                    best, axis = free, None
     sc, terms = _scores(best[None], centers, normals, area, det, hull_vertices, s)
     on_hard, on_det, total = island_counts(best[None], mesh.vertices, vnormals, edges, vdetail, vhard)
     terms["islands"] = total.astype(float)

@@ -26,7 +26,7 @@ from printprep.casting.analysis import DetailSettings, SurfaceAnalysis, analyse_
 from printprep.casting.orient import Orientation, OrientSettings, choose_orientation, ring_axis
 from printprep.casting.sprues import Gate, SprueSettings, build_sprues
 from printprep.casting.supports import SupportPlan, SupportSettings, plan_supports
-from printprep.casting.verify import layer_check, problem_tips
+from printprep.casting.verify import PrintChecker, problem_tips
 from printprep.errors import CastingError
 
 #: share of metal added for the tree and button (domain.md §1: 5–50 %)
@@ -186,13 +186,13 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
         extra_pts = np.zeros((0, 3))
         extra_faces = np.zeros(0, dtype=np.int64)
         rounds = opt.verify_rounds if getattr(prof, "kind", "") == "resin" else 0
+        casting_solid_p = casting_solid.transform(_affine(rot, offset))
+        checker = PrintChecker(casting_solid_p, prof, layer_h) if rounds else None
         for r in range(rounds + 1 if rounds else 0):
             # overlapping shells slice as their union (non-zero fill): no boolean needed.
             # Every re-plan moves trees and can bare a new sliver elsewhere, so the loop
             # ends on a check of the plan that is kept, never on an unchecked re-plan.
-            trial = trimesh.util.concatenate([casting_p, solids.to_trimesh(plan.solid)])
-            layer_report, shift = layer_check(trial, prof, layer_h)
-            del trial
+            layer_report, shift = checker.check(plan.solid)
             verify.append(
                 {"islands": len(layer_report.islands), "reach_mm2": round(layer_report.overhang_reach_area_mm2, 3)}
             )
@@ -214,7 +214,7 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
             )
         support_p = solids.to_trimesh(plan.solid) if plan.solid is not None else _empty()
         if opt.support_mode == "fused" and len(support_p.faces):
-            print_mesh = solids.to_trimesh(casting_solid.transform(_affine(rot, offset)) + plan.solid)
+            print_mesh = solids.to_trimesh(casting_solid_p + plan.solid)
         else:
             print_mesh = trimesh.util.concatenate([casting_p, support_p])
     else:
