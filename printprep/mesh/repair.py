@@ -89,11 +89,13 @@ def repair_mesh(
 
     vertices = np.asarray(loaded.mesh.vertices, dtype=np.float64)
     faces = np.asarray(loaded.mesh.faces, dtype=np.int64)
-    volume_before = float(signed_volumes_mm3(vertices, faces).sum())
+    face_vol0 = signed_volumes_mm3(vertices, faces)
+    volume_before = float(face_vol0.sum())
     info0 = edge_info(faces, len(vertices))
     # the input's volume means something only for closed, consistently wound, outward shells
     n0, labels0 = face_components(info0, len(faces))
-    shell_vol0 = np.bincount(labels0, weights=signed_volumes_mm3(vertices, faces), minlength=n0)
+    shell_vol0 = np.bincount(labels0, weights=face_vol0, minlength=n0)
+    del face_vol0
     was_closed = (
         info0.n_boundary == 0 and info0.n_non_manifold == 0
         and inconsistent_edges(info0) == 0 and bool((shell_vol0 > 0).all())
@@ -160,6 +162,7 @@ def repair_mesh(
 
     step("fusing shells")
     vol_pre = _closed_volume(vertices, faces)
+    vertices_pre, faces_pre = vertices, faces
     vertices, faces, n_fused, fuse_problems = fuse_shells(vertices, faces, patch, same_origin, cache)
     record("fuse overlapping or touching shells", n_fused)
     problems += fuse_problems
@@ -172,7 +175,11 @@ def repair_mesh(
             )
 
     result = trimesh.Trimesh(vertices, faces, process=False, validate=False)
-    volume_after = float(signed_volumes_mm3(vertices, faces).sum()) if len(faces) else 0.0
+    if vertices is vertices_pre and faces is faces_pre:
+        volume_after = vol_pre  # fusing changed nothing
+    else:
+        volume_after = float(signed_volumes_mm3(vertices, faces).sum()) if len(faces) else 0.0
+    del vertices_pre, faces_pre
     if was_closed and abs(volume_before) > 0:
         change = (volume_after - volume_before) / abs(volume_before)
         if abs(change) > VOLUME_TOLERANCE:
