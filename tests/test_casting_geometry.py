@@ -161,3 +161,21 @@ def test_prepare_is_deterministic(meshes):
     ra = {k: v for k, v in a.report.items() if k != "timings_s"}
     rb = {k: v for k, v in b.report.items() if k != "timings_s"}
     assert ra == rb
+
+
+@pytest.mark.parametrize(
+    ("name", "is_ring"),
+    [("pixelverse_ring", True), ("solitaire_ring", True), ("jmarsik_twisted_ring", True),
+     ("franout_bracelet_fused", False), ("jjg_pendant", False)],
+)  # fmt: skip
+def test_ring_recognised_by_its_hole(meshes, name, is_ring):
+    from printprep.casting.orient import ring_axis
+
+    mesh = trimesh.load(meshes / "jewelry" / f"{name}.stl")
+    axis = ring_axis(mesh)
+    assert (axis is not None) == is_ring
+    if is_ring:
+        # the axis runs along the band's width: the smallest extent of a finger ring
+        thin = np.zeros(3)
+        thin[int(np.argmin(mesh.extents))] = 1.0
+        assert abs(float(axis @ thin)) > 0.99, f"{name}: axis {axis} is not across the band"
