@@ -134,6 +134,7 @@ def test_unreadable_content_is_a_failed_job_with_the_reason(idle_server: Server,
     assert job["state"] == "failed" and "empty" in job["error"]
 
 
+
 def test_cancel_and_retry(idle_server: Server, meshes: Path) -> None:
     job = _submit(idle_server, meshes / RING).json()
     with idle_server.client() as c:
@@ -168,9 +169,15 @@ def test_pipeline_outcomes_failed_needs_attention_approve_reject(tmp_path: Path,
         with srv.client() as c:
             assert c.post(f"/api/jobs/{ring['id']}/cancel").json()["state"] == "cancelled"
         absurd = _submit(srv, meshes / "io/manifold_Cray_right.obj").json()
+        whole = (meshes / RING).read_bytes()  # binary STL: its triangle count is in the header
+        (tmp_path / "cut.stl").write_bytes(whole[: len(whole) // 3])
+        cut = _submit(srv, tmp_path / "cut.stl").json()
         inverted = _submit(srv, meshes / "broken/trimesh_multibody.stl").json()
         sheet1 = _submit(srv, meshes / "broken/pymeshfix_planar_mesh.ply").json()
         sheet2 = _submit(srv, meshes / "broken/pymeshfix_planar_mesh.ply").json()
+        short = srv.wait_for(cut["id"], ("failed", "needs_attention", "queued"), 60)
+        assert short["state"] == "failed"
+        assert "cut.stl" in short["error"] and "truncated" in short["error"], short["error"]
         failed = srv.wait_for(absurd["id"], ("failed",), 60)
         assert failed["error"].startswith("checking: ")
         print("absurd ->", failed["error"])

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from printprep.errors import PrintprepError, ProfileError
+from printprep.profiles import list_profiles, load_profile
 from printprep.service.store import Job, Store, new_job_id
 
 log = logging.getLogger("printprep.intake")
@@ -85,6 +86,10 @@ def sniff_format(head: bytes, size: int) -> str | None:
         return "glb"
     if b"\x00" not in head and _OBJ_LINE.search(head):
         return "obj"
+    from printprep.mesh.io_stl import looks_like_binary_stl
+
+    if looks_like_binary_stl(head, size):  # cut short: the loader names how short
+        return "stl"
     return None
 
 
@@ -92,20 +97,12 @@ def check_profile_name(profile: str) -> str:
     """Validate a printer profile name; with ``printprep.profiles`` present, it must exist."""
     if not profile or not _PROFILE_RE.match(profile):
         raise ProfileError(f"not a valid profile name: {profile!r}")
-    try:
-        from printprep.profiles import load_profile
-    except ImportError:  # profiles not in this build yet: the pipeline will say
-        return profile
     load_profile(profile)
     return profile
 
 
 def known_profiles() -> list[str]:
-    """Names of the shipped printer profiles (empty if the profiles module is missing)."""
-    try:
-        from printprep.profiles import list_profiles
-    except ImportError:
-        return []
+    """Names of the shipped printer profiles (empty if the profiles folder is unreadable)."""
     try:
         return [p.name for p in list_profiles()]
     except PrintprepError:
