@@ -165,3 +165,41 @@ class BasePrinter:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} ({self.profile})>"
+
+
+class PollingPrinter(BasePrinter):
+    """A connector whose status comes from polling a remote host on its own thread.
+
+    Subclasses set ``poll_s`` and ``timeout_s``, implement :meth:`poll` (read the remote
+    state once, never raise) and call :meth:`_start_polling` at the end of ``connect``.
+    """
+
+    poll_s: float
+    timeout_s: float
+
+    def __init__(self, name: str, profile: str) -> None:
+        super().__init__(name, profile)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def poll(self) -> None:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def _start_polling(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._run, name=f"{self.kind}-{self.name}", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            self.poll()
+
+    def close(self) -> None:
+        self._stop.set()
+        t = self._thread
+        if t is not None and t is not threading.current_thread():
+            t.join(timeout=self.timeout_s + 1)
+        self._thread = None
+        self._update(state="offline", seen=False)

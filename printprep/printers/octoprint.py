@@ -26,7 +26,7 @@ import requests
 from octorest import OctoRest
 
 from printprep.errors import PrinterError
-from printprep.printers.base import FREE_STATES, BasePrinter
+from printprep.printers.base import FREE_STATES, PollingPrinter
 
 T = TypeVar("T")
 GCODE_SUFFIXES = (".gcode", ".gco", ".g")
@@ -65,7 +65,7 @@ def _explain(exc: Exception) -> str:
     return f"{exc.__class__.__name__}: {text[:200]}"
 
 
-class OctoPrintPrinter(BasePrinter):
+class OctoPrintPrinter(PollingPrinter):
     """A printer behind an OctoPrint server."""
 
     kind = "octoprint"
@@ -87,8 +87,6 @@ class OctoPrintPrinter(BasePrinter):
         self._started_at = 0.0
         self._seen_active = False
         self.start_grace_s = 10.0
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
         self._poll_lock = threading.Lock()
 
     @classmethod
@@ -135,11 +133,7 @@ class OctoPrintPrinter(BasePrinter):
                     break
                 time.sleep(0.1)
         self.poll()
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name=f"octoprint-{self.name}",
-                                            daemon=True)
-            self._thread.start()
+        self._start_polling()
 
     def send(self, path: Path, meta: Mapping[str, Any]) -> None:
         path = Path(path)
@@ -209,19 +203,7 @@ class OctoPrintPrinter(BasePrinter):
             self._job_id = None
         super().clear()
 
-    def close(self) -> None:
-        self._stop.set()
-        t = self._thread
-        if t is not None and t is not threading.current_thread():
-            t.join(timeout=self.timeout_s + 1)
-        self._thread = None
-        self._update(state="offline", seen=False)
-
     # -- polling --------------------------------------------------------------------------
-    def _run(self) -> None:
-        while not self._stop.wait(self.poll_s):
-            self.poll()
-
     def poll(self) -> None:
         """Read OctoPrint's state once and update the status (never raises)."""
         with self._poll_lock:

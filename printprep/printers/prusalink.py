@@ -15,7 +15,6 @@ request has the timeout ``timeout_s``.
 
 from __future__ import annotations
 
-import threading
 import time
 import urllib.parse
 from collections.abc import Mapping
@@ -26,7 +25,7 @@ import requests
 from requests.auth import HTTPDigestAuth
 
 from printprep.errors import PrinterError
-from printprep.printers.base import FREE_STATES, BasePrinter
+from printprep.printers.base import FREE_STATES, PollingPrinter
 from printprep.printers.folder import safe_name
 
 #: PrusaLink v1 printer states -> printprep states.
@@ -38,7 +37,7 @@ _V1_STATES = {
 _SUFFIXES = (".sl1", ".sl1s", ".gcode", ".bgcode", ".gco")
 
 
-class PrusaLinkPrinter(BasePrinter):
+class PrusaLinkPrinter(PollingPrinter):
     """A printer running PrusaLink (or PrusaConnect's local API)."""
 
     kind = "prusalink"
@@ -64,8 +63,6 @@ class PrusaLinkPrinter(BasePrinter):
         self._started = False
         self._started_at = 0.0
         self.start_grace_s = 15.0
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> PrusaLinkPrinter:
@@ -108,11 +105,7 @@ class PrusaLinkPrinter(BasePrinter):
         caps = version.get("capabilities") or {}
         self.upload_by_put = bool(caps.get("upload-by-put"))
         self.poll()
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name=f"prusalink-{self.name}",
-                                            daemon=True)
-            self._thread.start()
+        self._start_polling()
 
     def send(self, path: Path, meta: Mapping[str, Any]) -> None:
         path = Path(path)
@@ -198,19 +191,7 @@ class PrusaLinkPrinter(BasePrinter):
             self._remote = None
         super().clear()
 
-    def close(self) -> None:
-        self._stop.set()
-        t = self._thread
-        if t is not None and t is not threading.current_thread():
-            t.join(timeout=self.timeout_s + 1)
-        self._thread = None
-        self._update(state="offline", seen=False)
-
     # -- status ---------------------------------------------------------------------------
-    def _run(self) -> None:
-        while not self._stop.wait(self.poll_s):
-            self.poll()
-
     def poll(self) -> None:
         """Read the printer's status once (never raises)."""
         try:
