@@ -94,20 +94,11 @@ def triangulate_loop(
 
 
 def _triangulate(pts: np.ndarray, poly: np.ndarray) -> np.ndarray | None:
-    nxt = np.roll(pts, -1, axis=0)
-    normal = np.array([
-        np.sum((pts[:, 1] - nxt[:, 1]) * (pts[:, 2] + nxt[:, 2])),
-        np.sum((pts[:, 2] - nxt[:, 2]) * (pts[:, 0] + nxt[:, 0])),
-        np.sum((pts[:, 0] - nxt[:, 0]) * (pts[:, 1] + nxt[:, 1])),
-    ])
-    length = np.linalg.norm(normal)
-    if length == 0:
+    frame = _frame(pts)
+    if frame is None:
         return None
-    normal /= length
-    axis_u = np.cross(normal, [1.0, 0.0, 0.0] if abs(normal[0]) < 0.9 else [0.0, 1.0, 0.0])
-    axis_u /= np.linalg.norm(axis_u)
-    axis_v = np.cross(normal, axis_u)
-    centered = pts - pts.mean(axis=0)
+    centre, axis_u, axis_v, _ = frame
+    centered = pts - centre
     uv = np.stack([centered @ axis_u, centered @ axis_v], axis=1)
     try:
         tri = np.asarray(manifold3d.triangulate([uv]), dtype=np.int64)
