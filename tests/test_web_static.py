@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from printprep.service.routes.web import CONTENT_SECURITY_POLICY, WEB_DIR
+from printprep.errors import PrintprepError
+from printprep.service.routes.web import CONTENT_SECURITY_POLICY, WEB_DIR, render_page
 
 OWN_FILES = sorted(
     p
@@ -111,3 +112,44 @@ def test_content_security_policy_allows_only_this_server() -> None:
     for name in ("default-src", "script-src", "connect-src"):
         assert directives[name] == ["'self'"], name
     assert all("http" not in v for values in directives.values() for v in values)
+
+
+# -- one shared head and navigation ----------------------------------------------------------
+
+PAGES = ("queue", "job", "submit", "printers", "signin")
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_pages_take_head_and_navigation_from_the_partials(name: str) -> None:
+    """A page file holds only its own content: the head, the navigation and the closing
+    tags come from web/partials/, so a navigation change is made in one file."""
+    source = (WEB_DIR / f"{name}.html").read_text(encoding="utf-8")
+    for shared in ("<!doctype", "<head", "<body", "<nav", '<header class="top"', "</html>"):
+        assert shared not in source.lower(), f"{name}.html repeats {shared!r} itself"
+    page = render_page(name)
+    assert page.lower().startswith("<!doctype html>") and page.rstrip().endswith("</html>")
+    assert "<!--#include" not in page and "{{" not in page
+    assert f'<body data-page="{name}">' in page
+    assert page.count("<title>") == 1 and page.count('<link rel="stylesheet"') == 1
+    nav = (WEB_DIR / "partials" / "nav.html").read_text(encoding="utf-8").strip()
+    if name == "signin":
+        assert "<nav" not in page, "no navigation before signing in"
+    else:
+        assert page.count(nav) == 1, f"{name}: the navigation is not the shared one"
+        if name != "job":  # a job is reached from the queue
+            assert f'data-nav="{name}"' in nav, f"the navigation has no entry for {name}"
+
+
+def test_includes_fill_slots_escaped_and_refuse_typos(tmp_path: Path) -> None:
+    (tmp_path / "partials").mkdir()
+    (tmp_path / "partials" / "head.html").write_text("<title>{{title}}</title><b>{{page}}</b>\n")
+    (tmp_path / "ok.html").write_text('<!--#include head title="Rings & <bands>"-->\n<p>x</p>\n')
+    assert render_page("ok", tmp_path) == (
+        "<title>Rings &amp; &lt;bands&gt;</title><b>ok</b>\n<p>x</p>\n"
+    )
+    (tmp_path / "typo.html").write_text("<!--#include haed-->\n")
+    with pytest.raises(PrintprepError, match=r"typo\.html.*unknown partial 'haed'"):
+        render_page("typo", tmp_path)
+    (tmp_path / "noarg.html").write_text("<!--#include head-->\n")
+    with pytest.raises(PrintprepError, match='needs title="..."'):
+        render_page("noarg", tmp_path)

@@ -1,7 +1,10 @@
 """The web page: static files, the pages, sign-in and sign-out.
 
 Pages are plain HTML + ES modules from ``printprep/service/web/`` (no build step); they
-call the same REST API as every other client. Signing in posts a token, checked with
+call the same REST API as every other client. The head, the navigation and the closing
+tags every page shares live once, in ``web/partials/``: a page names them with an
+include line (``<!--#include head title="Jobs"-->``, ``<!--#include nav-->``,
+``<!--#include foot-->``) that :func:`render_page` replaces when the page is served. Signing in posts a token, checked with
 :func:`printprep.service.deps.verify_token`; a valid one is kept in the session cookie
 ``printprep_token`` (HttpOnly, SameSite=Strict), which the API accepts like a Bearer
 token. A page asked for without a valid cookie redirects to ``/signin?next=<page>``.
@@ -19,19 +22,57 @@ Routes
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, HTTPException, Request
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from printprep.errors import PrintprepError
 from printprep.service.deps import TOKEN_COOKIE, TokenName, token_from_request, verify_token
 
 router = APIRouter(tags=["web"])
 
 #: The folder of the page's files (shipped as package data).
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+#: The shared pieces of every page (head, navigation, foot) are ``web/partials/<name>.html``.
+#: ``<!--#include NAME key="value" ...-->`` on a line of its own.
+_INCLUDE_RE = re.compile(r'<!--#include\s+([a-z][a-z0-9_-]*)((?:\s+[a-z_]+="[^"]*")*)\s*-->')
+_ARG_RE = re.compile(r'([a-z_]+)="([^"]*)"')
+_SLOT_RE = re.compile(r"\{\{([a-z_]+)\}\}")
+
+
+def render_page(name: str, web_dir: Path = WEB_DIR) -> str:
+    """``<web_dir>/<name>.html`` with its include lines replaced by the partials they name.
+
+    A partial's ``{{key}}`` slots take the include line's ``key="value"`` arguments
+    (HTML-escaped) and ``{{page}}`` the page's name. An unknown partial or an unfilled
+    slot is a :class:`PrintprepError` naming the page, so a typo shows at the first
+    request (and in tests), never as a half-built page.
+    """
+    source = web_dir / f"{name}.html"
+    text = source.read_text(encoding="utf-8")
+
+    def include(match: re.Match[str]) -> str:
+        partial = web_dir / "partials" / f"{match.group(1)}.html"
+        if not partial.is_file():
+            raise PrintprepError(f"includes unknown partial {match.group(1)!r}", where=str(source))
+        args = {"page": name, **dict(_ARG_RE.findall(match.group(2)))}
+
+        def slot(m: re.Match[str]) -> str:
+            if m.group(1) not in args:
+                raise PrintprepError(
+                    f"partial {match.group(1)!r} needs {m.group(1)}=\"...\"", where=str(source))
+            return html.escape(args[m.group(1)])
+
+        return _SLOT_RE.sub(slot, partial.read_text(encoding="utf-8")).rstrip("\n")
+
+    return _INCLUDE_RE.sub(include, text)
+
 
 #: Only the server itself: no CDN, no inline scripts. Inline styles are allowed for the
 #: few computed swatches and highlights the scripts set.
@@ -77,9 +118,11 @@ def _page(request: Request, name: str) -> Response:
     if not _signed_in(request):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/signin?next={quote(target, safe='')}", status_code=303)
-    return FileResponse(
-        WEB_DIR / f"{name}.html", media_type=_MEDIA_TYPES[".html"], headers=_PAGE_HEADERS
-    )
+    return _html(name)
+
+
+def _html(name: str) -> Response:
+    return HTMLResponse(render_page(name), media_type=_MEDIA_TYPES[".html"], headers=_PAGE_HEADERS)
 
 
 @router.get("/", include_in_schema=False)
@@ -109,9 +152,7 @@ def printers_page(request: Request) -> Response:
 
 @router.get("/signin", include_in_schema=False)
 def signin_page() -> Response:
-    return FileResponse(
-        WEB_DIR / "signin.html", media_type=_MEDIA_TYPES[".html"], headers=_PAGE_HEADERS
-    )
+    return _html("signin")
 
 
 def _wants_json(request: Request) -> bool:
