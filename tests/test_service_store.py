@@ -1,5 +1,7 @@
-"""The job store on a real SQLite file: transitions, claims across processes, reclaim of a
-dead worker's job, tokens; and the intake helpers (names, content sniffing)."""
+"""The job store on both backends, a real SQLite file and a real (throwaway) PostgreSQL
+server: transitions, claims across processes, reclaim of a dead worker's job, bounded
+retries, lists and filters, the event log, tokens; and the intake helpers (names, content
+sniffing)."""
 
 from __future__ import annotations
 
@@ -7,19 +9,35 @@ import multiprocessing
 import os
 import signal
 import sqlite3
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from helpers.server import free_port
 
+from printprep.errors import PrintprepError
 from printprep.service.intake import sanitize_filename, sniff_format
-from printprep.service.store import JobNotFoundError, JobStateError, Store
+from printprep.service.store import JobNotFoundError, JobStateError, Store, tokens_table
 from printprep.service.worker import is_dead, worker_id
+
+pytest_plugins = ["helpers.postgres"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database on each backend: a SQLite file, or a database of its own on the
+    session's throwaway PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'jobs.db'}"
+    return request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(f"sqlite:///{tmp_path / 'jobs.db'}", tmp_path)
+def store(database_url: str, tmp_path: Path) -> Iterator[Store]:
+    s = Store(database_url, tmp_path)
     yield s
     s.close()
 
@@ -29,8 +47,10 @@ def _job(store: Store, name: str = "ring", priority: int = 0):
                             priority=priority)
 
 
-def test_sqlite_file_is_in_wal_mode(store: Store, tmp_path: Path) -> None:
+def test_sqlite_file_is_in_wal_mode(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'jobs.db'}", tmp_path)
     _job(store)
+    store.close()
     con = sqlite3.connect(tmp_path / "jobs.db")
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     con.close()
@@ -142,8 +162,14 @@ def test_tokens_are_stored_hashed(store: Store, tmp_path: Path) -> None:
     token = store.create_token("bench")
     assert store.verify_token(token) and store.token_name(token) == "bench"
     assert not store.verify_token(token + "x") and not store.verify_token("")
-    raw = (tmp_path / "jobs.db").read_bytes()
-    assert token.encode() not in raw
+    with store.engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(sa.select(tokens_table))]
+    assert len(rows) == 1
+    stored = " ".join(str(v) for v in rows[0])
+    assert token not in stored and token[3:] not in stored
+    assert store.list_tokens()[0]["name"] == "bench" and "token_hash" not in store.list_tokens()[0]
+    if store.backend == "sqlite":
+        assert token.encode() not in (tmp_path / "jobs.db").read_bytes()
 
 
 @pytest.mark.parametrize(
@@ -176,18 +202,19 @@ def test_sniff_format_reads_content_not_extension(meshes: Path) -> None:
     assert sniff_format(b"", 0) is None
 
 
-def test_a_database_from_before_order_ref_gains_the_column(tmp_path: Path) -> None:
-    db = tmp_path / "old.db"
-    Store(f"sqlite:///{db}", tmp_path).close()
-    con = sqlite3.connect(db)
-    con.execute("ALTER TABLE jobs DROP COLUMN order_ref")  # the schema before order_ref
-    con.execute("INSERT INTO jobs (id, name, source, profile, options, priority, state, "
-                "progress_pct, attempts, created_at, updated_at) VALUES ('old1', 'ring', 'api', "
-                "'phrozen-sonic-4k', '{}', 0, 'done', 100, 1, 1.0, 1.0)")
-    con.commit()
-    assert "order_ref" not in [r[1] for r in con.execute("PRAGMA table_info(jobs)")]
-    con.close()
-    store = Store(f"sqlite:///{db}", tmp_path)
+def test_a_database_from_before_order_ref_gains_the_column(database_url: str,
+                                                          tmp_path: Path) -> None:
+    Store(database_url, tmp_path).close()
+    engine = sa.create_engine(Store(database_url, tmp_path).engine.url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE jobs DROP COLUMN order_ref"))  # the old schema
+        conn.execute(sa.text(
+            "INSERT INTO jobs (id, name, source, profile, options, priority, state, "
+            "progress_pct, attempts, created_at, updated_at) VALUES ('old1', 'ring', 'api', "
+            "'phrozen-sonic-4k', '{}', 0, 'done', 100, 1, 1.0, 1.0)"))
+    assert "order_ref" not in [c["name"] for c in sa.inspect(engine).get_columns("jobs")]
+    engine.dispose()
+    store = Store(database_url, tmp_path)
     try:
         assert store.get("old1").order_ref is None and store.get("old1").state == "done"
         job = store.create_job(name="new", source="api", profile="phrozen-sonic-4k",
@@ -195,3 +222,98 @@ def test_a_database_from_before_order_ref_gains_the_column(tmp_path: Path) -> No
         assert store.get(job.id).order_ref == "C-9"
     finally:
         store.close()
+
+
+def test_lists_filter_by_state_profile_and_printer(store: Store) -> None:
+    a = _job(store, "a")
+    b = store.create_job(name="b", source="watch", profile="prusa-sl1s")
+    c = _job(store, "c")
+    store.transition(c.id, "queued", "sliced", printer="virtual-1", progress_pct=100.0)
+    store.transition(a.id, "failed", "bad mesh", error="not a mesh")
+    assert {j.name for j in store.list_jobs(state="received")} == {"b"}
+    assert {j.name for j in store.list_jobs(state=["received", "failed"])} == {"a", "b"}
+    assert [j.name for j in store.list_jobs(profile="prusa-sl1s")] == ["b"]
+    assert [j.id for j in store.list_jobs(printer="virtual-1")] == [c.id]
+    assert store.count_jobs(["queued", "failed"]) == 2
+    assert store.count_jobs(profile="phrozen-sonic-4k") == 2
+    assert store.count_by_state() == {"received": 1, "queued": 1, "failed": 1}
+    assert store.list_jobs(limit=10, offset=3) == []
+    assert store.get(b.id).source == "watch" and store.get(a.id).error == "not a mesh"
+    assert store.find_by_source_key("nope") is None
+    with pytest.raises(PrintprepError, match="unknown job state"):
+        store.list_jobs(state="melting")
+
+
+def test_json_fields_floats_and_long_text_round_trip_the_same(store: Store) -> None:
+    job = store.create_job(name="r" * 200, source="cli", profile="phrozen-sonic-4k",
+                           options={"units": "inch", "prepare": {"tilt_deg": 30.5}},
+                           source_key="watch/" + "deep/" * 200 + "ring.stl:1:2")
+    got = store.get(job.id)
+    assert got.options == {"units": "inch", "prepare": {"tilt_deg": 30.5}}
+    assert got.name == "r" * 200 and store.find_by_source_key(job.source_key).id == job.id
+    store.transition(job.id, "queued", "sliced", report={"layers": 120, "ok": True},
+                     progress_pct=99.5)
+    got = store.get(job.id)
+    assert got.report == {"layers": 120, "ok": True} and got.progress_pct == 99.5
+    assert isinstance(got.created_at, float) and got.updated_at >= got.created_at
+    with pytest.raises(PrintprepError, match="name is 201 characters long; at most 200"):
+        store.create_job(name="r" * 201, source="cli", profile="phrozen-sonic-4k")
+    with pytest.raises(PrintprepError, match=f"job {job.id}: archive is 300 characters"):
+        store.transition(job.id, "done", "x", archive="a" * 300)
+    assert store.get(job.id).state == "queued"
+
+
+def test_event_ids_become_visible_in_order_under_concurrent_writers(store: Store) -> None:
+    """A live feed that remembers the last id it saw misses no event, even while several
+    threads log events at once (PostgreSQL numbers rows before they commit)."""
+    jobs = [_job(store, f"j{i}").id for i in range(4)]
+    per_writer = 40
+    stop = threading.Event()
+    seen: list[int] = []
+
+    def writer(job_id: str) -> None:
+        for i in range(per_writer):
+            store.add_event(job_id, f"step {i}")
+
+    def reader() -> None:
+        after = 0
+        while True:
+            done = stop.is_set()
+            batch = store.recent_events(after_id=after, limit=1000)
+            seen.extend(e.id for e in batch)
+            after = batch[-1].id if batch else after
+            if done and not batch:
+                return
+
+    start_id = store.events(jobs[-1])[-1].id
+    threads = [threading.Thread(target=writer, args=(j,)) for j in jobs]
+    read = threading.Thread(target=reader)
+    read.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stop.set()
+    read.join(timeout=60)
+    written = [e.id for j in jobs for e in store.events(j) if e.message.startswith("step")]
+    assert len(written) == 4 * per_writer
+    assert sorted(i for i in seen if i > start_id) == sorted(written)
+    assert seen == sorted(seen)
+
+
+def test_a_bad_database_url_names_the_key_and_the_problem(tmp_path: Path) -> None:
+    for url, problem in (
+        ("mysql://u@localhost/jobs", "unsupported database 'mysql'"),
+        ("nonsense", "is not a database URL"),
+        ("postgresql://u@127.0.0.1/", "names no database"),
+        ("sqlite://", "needs a file"),
+    ):
+        with pytest.raises(PrintprepError, match=problem) as info:
+            Store(url, tmp_path)
+        assert "database_url" in str(info.value)
+    port = free_port()  # nothing listens there
+    url = f"postgresql://printprep:s3cret@127.0.0.1:{port}/jobs"
+    with pytest.raises(PrintprepError, match="cannot connect to the database") as info:
+        Store(url, tmp_path)
+    text = str(info.value)
+    assert "database_url" in text and f"127.0.0.1:{port}" in text and "s3cret" not in text
