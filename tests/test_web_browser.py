@@ -483,3 +483,139 @@ def test_a_job_needing_a_decision_is_approved_or_rejected_from_its_page(
     with server.client() as c:
         job = c.get(f"/api/jobs/{ids[0]}").json()
     assert any("approved" in e["message"] for e in job["events"]), job["events"]
+
+
+# -- the queue with more jobs than one page ----------------------------------------------------
+
+#: 150 finished jobs: 90 for the Sonic (45 of them printed on bench-2), 60 for the SL1S
+#: (all printed on bench-1). Every filter below matches more than one page of 50.
+CROWD = 150
+PROFILE_A, PROFILE_B = "phrozen-sonic-4k", "prusa-sl1s"
+
+
+@pytest.fixture(scope="module")
+def crowded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, list[dict]]]:
+    """A server (no workers) whose store already holds CROWD jobs, written with the store's
+    own functions; returns it with the jobs, oldest first."""
+    from printprep.service.config import load_settings
+    from printprep.service.store import Store
+
+    srv = make_server(
+        tmp_path_factory.mktemp("crowd"),
+        {
+            "workers": {"count": 0},
+            "watch": {"enabled": False},
+            "printers": [
+                {"name": "bench-1", "type": "virtual", "profile": PROFILE_B},
+                {"name": "bench-2", "type": "virtual", "profile": PROFILE_A},
+            ],
+        },
+    )
+    store = Store.from_settings(load_settings(srv.config_path, env=srv.env))
+    jobs = []
+    try:
+        for i in range(CROWD):
+            profile = PROFILE_A if i % 5 < 3 else PROFILE_B
+            printer = "bench-1" if profile == PROFILE_B else ("bench-2" if i % 2 else None)
+            job = store.create_job(name=f"ring {i:03d}", source="api", profile=profile,
+                                   state="done")
+            if printer:
+                assert store.update_fields(job.id, printer=printer)
+            jobs.append({"id": job.id, "profile": profile, "printer": printer})
+    finally:
+        store.close()
+    srv.start()
+    try:
+        yield srv, jobs
+    finally:
+        srv.stop(timeout_s=30)
+
+
+def _queue_rows(page: Any) -> list[tuple[str, str, str]]:
+    """(job id, profile, printer) of every row shown."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('#jobs tr')].map((tr) => [
+            tr.dataset.job, tr.children[2].innerText.trim(), tr.children[3].innerText.trim()])"""
+    )
+
+
+def _wait_count(page: Any, text: str) -> None:
+    page.wait_for_function(
+        "(t) => document.getElementById('count').innerText.includes(t)", arg=text
+    )
+
+
+def _walk_pages(page: Any, first_count: str) -> list[tuple[str, str, str]]:
+    """Every row of every page, following 'Older jobs' from page 1 to the last."""
+    _wait_count(page, first_count)
+    rows = _queue_rows(page)
+    assert len(rows) == 50, "one page holds 50 jobs"
+    assert page.is_disabled("#newer")
+    n = 1
+    while page.is_enabled("#older"):
+        n += 1
+        page.click("#older")
+        _wait_count(page, f"page {n} of")
+        assert f"page={n}" in page.url, "the page number is kept in the address"
+        page.wait_for_function("() => document.querySelectorAll('#jobs tr').length > 0")
+        rows += _queue_rows(page)
+    assert page.is_enabled("#newer")
+    return rows
+
+
+def test_queue_filters_and_pages_on_the_server(
+    browser: Any, crowded: tuple[Server, list[dict]], artifacts: Path
+) -> None:
+    server, jobs = crowded
+    ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+    ctx.set_default_timeout(20_000)
+    rec = Recorder(server.base_url)
+    ctx.route("**/*", rec.route)
+    ctx.on("page", lambda p: p.on("pageerror", lambda e: rec.page_errors.append(str(e))))
+    try:
+        page = ctx.new_page()
+        page.goto(server.base_url + "/signin")
+        page.fill("#token", server.token)
+        page.click("#signin-form button[type=submit]")
+        page.wait_for_url(server.base_url + "/")
+        newest_first = [j["id"] for j in reversed(jobs)]
+
+        # All jobs: three pages, newest first, each job exactly once.
+        rows = _walk_pages(page, f"Jobs 1–50 of {CROWD}")
+        assert [r[0] for r in rows] == newest_first
+        assert page.inner_text("#count").startswith(f"Jobs 101–150 of {CROWD}")
+        page.screenshot(path=str(artifacts / "web_queue_pages.png"), full_page=True)
+
+        # A profile: the server filters, so its oldest jobs are reached too.
+        page.click("#newer")
+        page.select_option("#f-profile", PROFILE_B)
+        assert "page=" not in page.url, "a new filter starts again at page 1"
+        rows = _walk_pages(page, "Jobs 1–50 of 60 matching these filters")
+        want = [j["id"] for j in reversed(jobs) if j["profile"] == PROFILE_B]
+        assert [r[0] for r in rows] == want
+        assert {(r[1], r[2]) for r in rows} == {(PROFILE_B, "bench-1")}
+
+        # A printer (with the profile cleared): jobs with no printer are left out.
+        page.goto(server.base_url + "/")
+        page.select_option("#f-printer", "bench-2")
+        _wait_count(page, "45 jobs matching these filters")
+        rows = _queue_rows(page)
+        assert [r[0] for r in rows] == [j["id"] for j in reversed(jobs) if j["printer"] == "bench-2"]
+        assert page.is_hidden("#pager"), "one page: no paging buttons"
+        # Both together, matching nothing.
+        page.select_option("#f-profile", PROFILE_B)
+        page.wait_for_selector("#empty:not(.hidden)")
+        assert _queue_rows(page) == []
+
+        # A bookmarked page past the end shows the last page there is.
+        page.goto(server.base_url + f"/?profile={PROFILE_A}&page=9")
+        _wait_count(page, "Jobs 51–90 of 90 matching these filters")
+        assert "page=2" in page.url
+        assert {r[1] for r in _queue_rows(page)} == {PROFILE_A}
+
+        asked = [u for u in rec.urls if "/api/jobs?" in u]
+        assert any("offset=50" in u and f"profile={PROFILE_B}" in u for u in asked), asked
+        assert all("limit=50" in u for u in asked), "never more than a page at a time"
+    finally:
+        ctx.close()
+    rec.check()
