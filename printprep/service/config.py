@@ -243,6 +243,8 @@ def _build_section(name: str, raw: Mapping[str, Any], *, where: str) -> Any:
                 f"postgresql://user@host/db, got {section.database_url!r}",
                 where=f"{where}: [server] database_url",
             )
+        if section.database_url:
+            _check_database_url(section.database_url, f"{where}: [server] database_url")
     if name == "workers" and section.stale_after_s <= section.heartbeat_s:
         raise ConfigError(
             f"stale_after_s ({section.stale_after_s}) must exceed heartbeat_s "
@@ -250,6 +252,23 @@ def _build_section(name: str, raw: Mapping[str, Any], *, where: str) -> Any:
             where=f"{where}: [workers] stale_after_s",
         )
     return section
+
+
+def _check_database_url(url: str, where: str) -> None:
+    """A ``database_url`` the store can open: known scheme (sqlite, postgresql), a file or
+    database named; and, for a database server, one that answers now, so ``serve`` and
+    ``worker`` stop at startup (exit 2) rather than after they began."""
+    from printprep.errors import PrintprepError
+    from printprep.service.store.engine import parse_database_url, probe_database
+
+    try:
+        parsed = parse_database_url(url)
+        if parsed.get_backend_name() != "sqlite":
+            probe_database(url)
+    except PrintprepError as exc:
+        problem = str(exc)[len(exc.where) + 2 :] if exc.where else str(exc)
+        shown = exc.where.removeprefix("database_url ") if exc.where else url
+        raise ConfigError(f"{problem} ({shown})", where=where) from None
 
 
 def _validate_printers(raw: Any, where: str) -> tuple[dict[str, Any], ...]:

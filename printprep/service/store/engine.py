@@ -79,26 +79,60 @@ def _describe(exc: BaseException) -> str:
     return text[0] if text else orig.__class__.__name__
 
 
+def _shown(database_url: str) -> str:
+    """``database_url <url>`` as the user wrote it, password hidden (for messages)."""
+    try:
+        return "database_url " + sa.engine.make_url(database_url).render_as_string(
+            hide_password=True)
+    except sa.exc.ArgumentError:
+        return f"database_url {database_url!r}"
+
+
+def _engine_kwargs(url: sa.URL) -> dict[str, Any]:
+    if url.get_backend_name() == "sqlite":
+        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if "connect_timeout" not in url.query:
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
+    return kwargs
+
+
+def probe_database(database_url: str) -> None:
+    """Connect once and run ``SELECT 1``; PrintprepError saying why when that fails
+    (server down, wrong host or port, unknown database or user, refused password)."""
+    url = parse_database_url(database_url)
+    try:
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool, **{
+            k: v for k, v in _engine_kwargs(url).items() if k != "pool_pre_ping"})
+    except ImportError as exc:
+        raise _driver_missing(exc, database_url) from None
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.select(1))
+    except sa.exc.SQLAlchemyError as exc:
+        raise PrintprepError(f"cannot connect to the database: {_describe(exc)}",
+                             where=_shown(database_url)) from None
+    finally:
+        engine.dispose()
+
+
+def _driver_missing(exc: ImportError, database_url: str) -> PrintprepError:
+    return PrintprepError(
+        f"the database driver is not installed ({exc.name or exc}); for PostgreSQL "
+        "install psycopg: pip install 'psycopg[binary]'",
+        where=_shown(database_url),
+    )
+
+
 def open_engine(database_url: str) -> sa.Engine:
     """An engine with the schema in place; PrintprepError (naming the URL, password
     hidden) when the database cannot be reached or opened."""
     url = parse_database_url(database_url)
-    shown = f"database_url {url.render_as_string(hide_password=True)}"
-    kwargs: dict[str, Any] = {}
-    if url.get_backend_name() == "sqlite":
-        kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
-    else:
-        kwargs["pool_pre_ping"] = True
-        if "connect_timeout" not in url.query:
-            kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
+    shown = _shown(database_url)
     try:
-        engine = sa.create_engine(url, **kwargs)
+        engine = sa.create_engine(url, **_engine_kwargs(url))
     except ImportError as exc:
-        raise PrintprepError(
-            f"the database driver is not installed ({exc.name or exc}); for PostgreSQL "
-            "install psycopg: pip install 'psycopg[binary]'",
-            where=shown,
-        ) from None
+        raise _driver_missing(exc, database_url) from None
     except Exception as exc:  # bad URL arguments
         raise PrintprepError(f"cannot open the database: {exc}", where=shown) from None
     if engine.dialect.name == "sqlite":
