@@ -299,6 +299,19 @@ def test_ring_from_upload_to_done_with_live_printer_card(
     assert len(pngs) == count
     saved.unlink()
 
+    # One report per job: report.json, with the casting report inside it (the casting
+    # CLI's <stem>.report.json is not a second download); the page lists it once.
+    with server.client() as c:
+        job = c.get(f"/api/jobs/{job_id}").json()
+        on_disk = c.get(f"/api/jobs/{job_id}/files/report.json").json()
+    assert [n for n in job["artifacts"] if "report" in n] == ["report.json"], job["artifacts"]
+    assert on_disk == job["report"]
+    casting = job["report"]["prepare"]
+    assert casting["slice"]["layer_count"] == count == job["report"]["slice"]["layer_count"]
+    assert job["archive"] in casting["files"].values() and "report" not in casting["files"]
+    listed = page.locator("#files li").all_inner_texts()
+    assert sum("report" in item for item in listed) == 1, listed
+
     # The queue shows it, and filtering by state keeps or hides it.
     page.goto(server.base_url + "/?state=done")
     page.wait_for_selector(f'tr[data-job="{job_id}"]')

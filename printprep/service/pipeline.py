@@ -105,13 +105,20 @@ class JobRun:
         self._stage_t0 = time.monotonic()
 
     # -- moving through states -----------------------------------------------------------
-    def advance(self, to_state: str, message: str, pct: float, **fields: Any) -> None:
+    def lap(self) -> None:
+        """Record the time spent in the current state into the report."""
+        now = time.monotonic()
+        self.report.setdefault("timings_s", {})[self.state] = round(now - self._stage_t0, 3)
+        self._stage_t0 = now
+
+    def advance(
+        self, to_state: str, message: str, pct: float, *, lap: bool = True, **fields: Any
+    ) -> None:
+        """Move the job on (``lap=False``: the current state's time is already recorded)."""
         if self.lost.is_set():
             raise _Stop("claim lost")
-        now = time.monotonic()
-        timings = self.report.setdefault("timings_s", {})
-        timings[self.state] = round(now - self._stage_t0, 3)
-        self._stage_t0 = now
+        if lap:
+            self.lap()
         try:
             self.job = self.store.transition(
                 self.job.id, to_state, message, expect=self.state, owner=self.owner,
@@ -229,7 +236,8 @@ class JobRun:
         archive = None
         if prepared is not None:
             written = write_prepared(prepared, self.work, self.stem, profile)
-            names = [Path(p).name for p in written.values()]
+            self._merge_casting_report(prepared, written)
+            names = [Path(p).name for kind, p in written.items() if kind != "report"]
             self.publish(*[n for n in names if (self.work / n).is_file()])
             archive = _pick_archive(names)
             mesh = getattr(prepared, "print_mesh", mesh)
@@ -237,17 +245,41 @@ class JobRun:
             archive = self._slice(mesh, profile, material)
         self.report["archive"] = archive
         self._preview(mesh)
+        self.lap()  # the report file and the job's report are the same, slicing time too
         self.write_report()
         self.advance(
             "queued",
             f"sliced to {archive}; waiting for a {job.profile} printer",
             100,
+            lap=False,
             archive=archive,
             report=self.report,
             claimed_by=None,
             heartbeat_at=None,
             stage_detail=None,
         )
+
+    def _merge_casting_report(self, prepared: Any, written: dict[str, Any]) -> None:
+        """One report per job: the casting report (``<stem>.report.json`` of
+        ``write_prepared``, which the CLI keeps) goes into ``report.json`` as its
+        ``prepare`` section and is not published on its own.
+
+        ``write_prepared`` completes the casting report with the slice figures and the
+        file names; those replace what was recorded before it ran. The slice figures
+        are also the report's ``slice`` section, as for a job sliced without casting.
+        """
+        casting = _jsonable(getattr(prepared, "report", None))
+        if not isinstance(casting, dict):
+            return
+        files = casting.get("files")
+        if isinstance(files, dict):  # the per-job report is report.json, in the job's folder
+            casting["files"] = {k: v for k, v in files.items() if k != "report"}
+        self.report["prepare"] = casting
+        if "slice" in casting:
+            self.report["slice"] = casting["slice"]
+        own = written.get("report")
+        if own is not None:
+            Path(own).unlink(missing_ok=True)
 
     def _slice(self, mesh: Any, profile: Any, material: Any) -> str:
         slice_for_profile = _fn("printprep.slicing", "slice_for_profile")
