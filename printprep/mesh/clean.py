@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
 
 from printprep.mesh.holes import (
     boundary_loops,
@@ -18,6 +17,7 @@ from printprep.mesh.holes import (
 from printprep.mesh.intersect import crossing_pairs
 from printprep.mesh.measure import triangle_cross
 from printprep.mesh.raycast import RayScene
+from printprep.mesh.sorting import argsort_keys
 from printprep.mesh.topology import EdgeInfo, edge_info, orient_faces
 
 #: An open patch whose holes would need more than this fraction of its own area to close
@@ -33,13 +33,20 @@ def drop_repeated(faces: np.ndarray) -> tuple[np.ndarray, int]:
 
 def drop_duplicates(faces: np.ndarray) -> tuple[np.ndarray, int]:
     """Keep one face of each set of faces over the same three vertices."""
-    tri = np.sort(faces, axis=1)
-    n = int(faces.max()) + 1 if len(faces) else 1
+    if len(faces) == 0:
+        return faces, 0
+    lo = faces.min(axis=1).astype(np.int64)
+    hi = faces.max(axis=1).astype(np.int64)
+    mid = faces.sum(axis=1, dtype=np.int64) - lo - hi
+    n = int(hi.max()) + 1
     if n < 2_000_000:  # one exact int64 key per vertex triple
-        key = (tri[:, 0] * n + tri[:, 1]) * n + tri[:, 2]
+        key = (lo * n + mid) * n + hi
+        sk = np.sort(key)  # vectorised sort: cheap proof that nothing repeats
+        if not (sk[1:] == sk[:-1]).any():
+            return faces, 0
         _, first = np.unique(key, return_index=True)
     else:
-        _, first = np.unique(tri, axis=0, return_index=True)
+        _, first = np.unique(np.stack([lo, mid, hi], axis=1), axis=0, return_index=True)
     if len(first) == len(faces):
         return faces, 0
     first.sort()
@@ -100,34 +107,46 @@ def orient(faces: np.ndarray, patch: np.ndarray, info: EdgeInfo) -> tuple[np.nda
 
 
 class _NearFaces:
-    """Broad phase that keeps the crossing test of new hole patches local: a KD-tree of
-    the face centres, built once per :func:`fill_holes` call.
+    """Broad phase that keeps the crossing test of new hole patches local: face bounding
+    boxes ordered by their low x, built once per :func:`fill_holes` call (one packed sort,
+    no tree).
 
     vertices : (n, 3) float64, mm; faces : (m, 3) int64.
     """
 
     def __init__(self, vertices: np.ndarray, faces: np.ndarray) -> None:
-        tri = vertices[faces]
-        centre = tri.mean(axis=1)
-        #: no vertex of any face lies farther than this from its centre, mm
-        self.reach_mm = float(np.sqrt(((tri - centre[:, None]) ** 2).sum(axis=2).max())) if len(faces) else 0.0
-        self.lo = tri.min(axis=1)
-        self.hi = tri.max(axis=1)
-        del tri
+        c0, c1, c2 = (vertices[faces[:, k]] for k in range(3))
+        self.lo = np.minimum(np.minimum(c0, c1), c2)
+        self.hi = np.maximum(np.maximum(c0, c1), c2)
+        del c0, c1, c2
         self.n_faces = len(faces)
-        self.tree = cKDTree(centre)
+        lo_x = self.lo[:, 0]
+        #: no face is wider than this along x, mm
+        self.reach_mm = float((self.hi[:, 0] - lo_x).max()) if len(faces) else 0.0
+        if len(faces):
+            x0, span = float(lo_x.min()), float(np.ptp(lo_x)) or 1.0
+            q = ((lo_x - x0) * ((2**30 - 1) / span)).astype(np.int64)
+            self.order, _ = argsort_keys(q, 2**30 - 1)
+            self.step_mm = span / (2**30 - 1)
+        else:
+            self.order = np.zeros(0, np.int64)
+            self.step_mm = 0.0
+        self.sorted_lo_x = lo_x[self.order]
 
     def near(self, vertices: np.ndarray, fills: list[np.ndarray]) -> np.ndarray:
-        """(m,) bool: faces whose bounding box overlaps a hole patch's box (a ball query
-        per hole around the box for candidates, then the exact box test; per hole, not per
-        triangle)."""
+        """(m,) bool: faces whose bounding box overlaps a hole patch's box (the slab of
+        faces that can reach the patch along x, then the exact box test; per hole, not
+        per triangle)."""
         near = np.zeros(self.n_faces, dtype=bool)
         for fill in fills:  # tens of holes
             pts = vertices[fill.reshape(-1)]
             lo, hi = pts.min(axis=0), pts.max(axis=0)
-            radius = 0.5 * float(np.linalg.norm(hi - lo)) + self.reach_mm
-            idx = np.asarray(self.tree.query_ball_point(0.5 * (lo + hi), radius * (1 + 1e-9) + 1e-9), dtype=np.int64)
             margin = 1e-9 * (1.0 + float(np.abs(pts).max()))
+            # the x order is quantised: the slab is widened by two steps of it
+            pad = margin + 2.0 * self.step_mm
+            start = np.searchsorted(self.sorted_lo_x, lo[0] - self.reach_mm - pad, side="left")
+            stop = np.searchsorted(self.sorted_lo_x, hi[0] + pad, side="right")
+            idx = self.order[max(start - 64, 0) : stop + 64]
             overlap = (self.lo[idx] <= hi + margin).all(axis=1) & (self.hi[idx] >= lo - margin).all(axis=1)
             near[idx[overlap]] = True
         return near
@@ -151,7 +170,7 @@ def fill_holes(
     area = np.bincount(patch, weights=0.5 * np.linalg.norm(triangle_cross(vertices, faces), axis=1), minlength=n)
     existing = np.sort(edge_keys(info.edge_vertices[:, 0], info.edge_vertices[:, 1], n_v))
     # vertex -> faces, to find the surface around each hole
-    corner_order = np.argsort(faces.reshape(-1), kind="stable")
+    corner_order, _ = argsort_keys(faces.reshape(-1), n_v - 1)
     corner_vertex = faces.reshape(-1)[corner_order]
     added: list[np.ndarray] = []
     n_added = 0

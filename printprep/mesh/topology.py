@@ -13,6 +13,8 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from printprep.mesh.sorting import argsort_keys, group_starts
+
 
 @dataclass
 class EdgeInfo:
@@ -67,16 +69,11 @@ def edge_info(faces: np.ndarray, n_vertices: int) -> EdgeInfo:
     dst = faces[:, [1, 2, 0]].reshape(-1).astype(np.int64)
     lo = np.minimum(src, dst)
     hi = np.maximum(src, dst)
-    key = lo * np.int64(max(n_vertices, 1)) + hi
-    order = np.argsort(key)
-    sk = key[order]
-    if len(sk):
-        start_mask = np.empty(len(sk), dtype=bool)
-        start_mask[0] = True
-        np.not_equal(sk[1:], sk[:-1], out=start_mask[1:])
-        edge_start = np.flatnonzero(start_mask)
-    else:
-        edge_start = np.zeros(0, dtype=np.int64)
+    n = max(n_vertices, 1)
+    key = lo * np.int64(n) + hi
+    order, sk = argsort_keys(key, n * n - 1)
+    del key
+    edge_start = group_starts(sk)
     edge_count = np.diff(np.append(edge_start, len(sk)))
     first = order[edge_start]
     edge_vertices = np.stack([lo[first], hi[first]], axis=1)

@@ -11,6 +11,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from printprep.mesh.sorting import argsort_keys, group_starts
+
 _P = np.array([0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], dtype=np.uint64)
 
 
@@ -18,9 +20,14 @@ def unique_rows(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Unique rows of ``points`` (k, 3) float, exactly.
 
     Returns (unique (n, 3) same dtype, inverse (k,) int64) with ``unique[inverse] == points``.
-    -0.0 and +0.0 count as the same coordinate.
+    -0.0 and +0.0 count as the same coordinate. Rows are grouped by a hash of their bits
+    (one packed sort, see :mod:`printprep.mesh.sorting`); rows whose hash collides with a
+    different row are separated exactly, so the result never merges distinct points.
     """
     pts = np.ascontiguousarray(points) + points.dtype.type(0.0)
+    k = len(pts)
+    if k == 0:
+        return pts, np.zeros(0, np.int64)
     if pts.dtype == np.float32:
         bits = pts.view(np.uint32).astype(np.uint64)
     else:
@@ -28,11 +35,41 @@ def unique_rows(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         bits = raw ^ (raw >> np.uint64(29))
     with np.errstate(over="ignore"):
         key = (bits[:, 0] * _P[0]) ^ (bits[:, 1] * _P[1]) ^ (bits[:, 2] * _P[2])
-    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    unique = pts[first]
-    if not np.array_equal(unique[inverse], pts):  # hash collision: sort the rows instead
-        unique, inverse = np.unique(pts, axis=0, return_inverse=True)
-    return unique, inverse.reshape(-1).astype(np.int64)
+    del bits
+    # keep the hash's top bits so that hash and row index pack into one sortable int64
+    key_bits = 63 - max(int(k - 1).bit_length(), 1)
+    key = (key >> np.uint64(64 - key_bits)).astype(np.int64)
+    order, sk = argsort_keys(key, (1 << key_bits) - 1)
+    del key
+    starts = group_starts(sk)
+    group = np.zeros(k, dtype=np.int64)
+    if len(starts) > 1:
+        group[starts[1:]] = 1
+        np.cumsum(group, out=group)
+    first = order[starts]
+    # a group is exact when each sorted row equals the one before it (1-D gathers and
+    # neighbour comparisons: far faster than gathering (k, 3) rows)
+    differs = np.zeros(k, dtype=bool)
+    for axis in range(3):
+        col = pts[:, axis][order]
+        differs[1:] |= col[1:] != col[:-1]
+    differs[starts] = False
+    if differs.any():  # hash collisions: split those groups exactly
+        bad_group = np.zeros(len(starts), dtype=bool)
+        bad_group[group[differs]] = True
+        rows = order[bad_group[group]]
+        sub_unique, sub_inverse = np.unique(pts[rows], axis=0, return_inverse=True)
+        good = ~bad_group
+        n_good = int(good.sum())
+        good_id = np.cumsum(good) - 1
+        inverse = np.empty(k, dtype=np.int64)
+        inverse[order] = good_id[group]
+        inverse[rows] = n_good + sub_inverse.reshape(-1)
+        unique = np.concatenate([pts[first[good]], sub_unique])
+        return unique, inverse
+    inverse = np.empty(k, dtype=np.int64)
+    inverse[order] = group
+    return pts[first], inverse
 
 
 def weld_soup(triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
