@@ -22,6 +22,9 @@ RING = "jewelry/solitaire_ring.stl"
 PRINTERS = [
     {"name": "mars", "type": "virtual", "profile": "elegoo-mars-4-dlp", "time_scale": 0.002},
     {"name": "sl1s", "type": "virtual", "profile": "prusa-sl1s", "time_scale": 0.002},
+    # as a real printer is configured: a person confirms the plate is cleared
+    {"name": "mk4", "type": "virtual", "profile": "prusa-mk4-castable", "time_scale": 0.01,
+     "auto_clear": False},
 ]
 
 
@@ -60,7 +63,7 @@ def test_list_and_unknown_printer(server):
     with server.client() as c:
         data = c.get("/api/printers").json()
         names = {p["name"]: p for p in data["printers"]}
-        assert set(names) == {"mars", "sl1s"}
+        assert set(names) == {"mars", "sl1s", "mk4"}
         assert names["mars"]["profile"] == "elegoo-mars-4-dlp"
         assert names["mars"]["state"] == "idle" and names["mars"]["kind"] == "virtual"
         r = c.get("/api/printers/nope")
@@ -112,7 +115,7 @@ def test_cli_shows_live_status(server):
     assert any(line.startswith("mars") for line in lines)
     assert any(line.startswith("sl1s") and "prusa-sl1s" in line for line in lines)
     js = subprocess.run([*cmd, "--json"], capture_output=True, text=True, timeout=60)
-    assert {p["name"] for p in json.loads(js.stdout)["printers"]} == {"mars", "sl1s"}
+    assert {p["name"] for p in json.loads(js.stdout)["printers"]} == {"mars", "sl1s", "mk4"}
     bad = subprocess.run([*cmd, "show", "nope"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "no printer named 'nope'" in bad.stderr
 
@@ -125,3 +128,55 @@ def test_cli_check_names_the_bad_key(tmp_path: Path):
                           str(cfg)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert "printers[0] (usb)" in out.stderr and "unknown key 'baud'" in out.stderr
+
+
+def _queue_gcode(server, name: str) -> str:
+    """A job as the pipeline leaves it for a filament printer: queued, with its G-code
+    (a real file the virtual printer reads line by line), written with the store's own
+    functions beside the running service."""
+    from printprep.service.config import load_settings
+    from printprep.service.store import Store
+
+    store = Store.from_settings(load_settings(server.config_path, env=server.env))
+    try:
+        # created out of the workers' reach (they take "received" jobs), then queued
+        job = store.create_job(name=name, source="api", profile="prusa-mk4-castable",
+                               state="needs_attention")
+        folder = store.job_folder(job.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = ["G28", "G90"] + [f"G1 X{10 + i % 30} Y{10 + i // 30} E{i * 0.01:.2f}"
+                                  for i in range(300)]
+        (folder / f"{name}.gcode").write_text("\n".join(lines) + "\n")
+        store.transition(job.id, "queued", "sliced", expect="needs_attention",
+                         archive=f"{name}.gcode")
+        return job.id
+    finally:
+        store.close()
+
+
+def test_a_finished_print_waits_for_the_plate_to_be_cleared(server):
+    """mk4 (auto_clear off) finishes a job and holds it; the next job waits until
+    ``printprep printers clear mk4`` (the API's POST /api/printers/mk4/clear)."""
+    first = _queue_gcode(server, "bangle")
+    done = server.wait_for(first, ("done", "failed"), timeout_s=60)
+    assert done["state"] == "done" and done["printer"] == "mk4"
+    second = _queue_gcode(server, "pendant")
+    with server.client() as c:
+        time.sleep(1.0)  # a couple of dispatcher ticks
+        assert c.get(f"/api/jobs/{second}").json()["state"] == "queued"
+        mk4 = c.get("/api/printers/mk4").json()
+        assert (mk4["state"], mk4["job_id"], mk4["job_name"]) == ("finished", first, "bangle")
+    assert (server.data_dir / "plates.json").is_file(), "held plates survive a restart"
+    cmd = [sys.executable, "-m", "printprep", "printers", "--server", server.base_url,
+           "--token", server.token]
+    out = subprocess.run([*cmd, "clear", "mk4"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("mk4") and " idle " in out.stdout, out.stdout
+    done = server.wait_for(second, ("done", "failed"), timeout_s=60)
+    assert done["state"] == "done" and done["printer"] == "mk4"
+    with server.client() as c:
+        events = [e["message"] for e in c.get(f"/api/jobs/{first}").json()["events"]]
+        assert "plate of mk4 cleared; it takes the next job" in events, events
+        assert c.get("/api/printers/mk4").json()["state"] == "finished"  # the pendant now
+        assert c.post("/api/printers/mk4/clear").json()["state"] == "idle"
+        assert c.post("/api/printers/nope/clear").status_code == 404

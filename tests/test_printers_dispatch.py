@@ -102,6 +102,68 @@ def test_each_printer_gets_only_jobs_of_its_profile(store, archives):
     assert printers["mars"].prints_started == 3 and printers["sl1s"].prints_started == 2
 
 
+def test_a_finished_print_holds_its_printer_until_the_plate_is_cleared(store, archives,
+                                                                        tmp_path):
+    """A real printer (auto_clear off) keeps the finished print on its plate: the next job
+    waits, through a service restart, until someone clears it; clearing lets it print."""
+    first = queue_job(store, archives, PROFILE_A, name="first")
+    time.sleep(0.01)
+    second = queue_job(store, archives, PROFILE_A, name="second")
+    config = {"dispatch": {"poll_s": 0.05}, "data_dir": tmp_path}
+    p = virtual("mars", PROFILE_A, auto_clear=False)
+    assert p.auto_clear is False and virtual("v", PROFILE_A).auto_clear is True
+    d = Dispatcher(store, {"mars": p}, config)
+    d.start()
+    try:
+        wait_for(lambda: store.get(first).state == "done", what="first job done")
+        time.sleep(0.4)  # several ticks: the printer must not take the second job
+        assert store.get(second).state == "queued"
+        st = d.status("mars")
+        assert (st.state, st.job_id, st.progress_pct) == ("finished", first, 100.0)
+    finally:
+        d.stop()
+    assert (tmp_path / "plates.json").is_file()
+    assert any("once someone confirms the plate is cleared" in m for m in messages(store, first))
+
+    # The service restarts; the printer (a new connector) comes back idle, having
+    # forgotten its print. The plate is still held.
+    p = virtual("mars", PROFILE_A, auto_clear=False)
+    d = Dispatcher(store, {"mars": p}, config)
+    d.start()
+    try:
+        time.sleep(0.4)
+        assert p.status().state == "idle"
+        assert (d.status("mars").state, d.status("mars").job_id) == ("finished", first)
+        assert store.get(second).state == "queued"
+        p.clear()  # what the API, the CLI and the button call
+        assert d.status("mars").state == "idle", "shown at once, not at the next tick"
+        wait_for(lambda: store.get(second).state == "done", what="second job done")
+        assert d.status("mars").job_id == second, "held again by the second print"
+    finally:
+        d.stop()
+    assert "plate of mars cleared; it takes the next job" in messages(store, first)
+    started = next(e.at for e in store.events(second) if e.state == "printing")
+    cleared = next(e.at for e in store.events(first) if "cleared" in e.message)
+    assert started >= cleared
+
+
+def test_auto_clear_is_a_checked_per_printer_key():
+    from printprep.errors import ConfigError
+    from printprep.printers.registry import validate_printer_config
+
+    base = {"name": "p", "profile": PROFILE_A}
+    real = [{"type": "octoprint", "url": "http://127.0.0.1:5000", "api_key": "k"},
+            {"type": "serial", "port": "/dev/ttyACM0"},
+            {"type": "prusalink", "url": "http://127.0.0.1:8080", "api_key": "k"}]
+    for cfg in real:
+        assert validate_printer_config({**base, **cfg})["auto_clear"] is False, cfg["type"]
+        assert validate_printer_config({**base, **cfg, "auto_clear": True})["auto_clear"] is True
+    assert validate_printer_config({**base, "type": "virtual"})["auto_clear"] is True
+    assert validate_printer_config({**base, "type": "folder", "path": "/tmp"})["auto_clear"]
+    with pytest.raises(ConfigError, match=r"printer 'p'.*'auto_clear' must be bool"):
+        validate_printer_config({**base, "type": "virtual", "auto_clear": "yes"})
+
+
 def test_priority_then_age(store, archives):
     old = queue_job(store, archives, PROFILE_A, name="old")
     time.sleep(0.01)

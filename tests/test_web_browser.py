@@ -521,6 +521,8 @@ def crowded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, 
             "printers": [
                 {"name": "bench-1", "type": "virtual", "profile": PROFILE_B},
                 {"name": "bench-2", "type": "virtual", "profile": PROFILE_A},
+                {"name": "hand-1", "type": "virtual", "profile": "prusa-mk4-castable",
+                 "time_scale": 0.01, "auto_clear": False},
             ],
         },
     )
@@ -629,6 +631,59 @@ def test_queue_filters_and_pages_on_the_server(
         asked = [u for u in rec.urls if "/api/jobs?" in u]
         assert any("offset=50" in u and f"profile={PROFILE_B}" in u for u in asked), asked
         assert all("limit=50" in u for u in asked), "never more than a page at a time"
+    finally:
+        ctx.close()
+    rec.check()
+
+
+
+def test_plate_cleared_button_frees_a_finished_printer(
+    browser: Any, crowded: tuple[Server, list[dict]], artifacts: Path
+) -> None:
+    """hand-1 (auto_clear off) prints a G-code job and holds it; the card offers the
+    button, and pressing it makes the printer idle again, with no reload."""
+    from printprep.service.config import load_settings
+    from printprep.service.store import Store
+
+    server, _ = crowded
+    store = Store.from_settings(load_settings(server.config_path, env=server.env))
+    try:
+        job = store.create_job(name="signet", source="api", profile="prusa-mk4-castable",
+                               state="needs_attention")
+        folder = store.job_folder(job.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        gcode = ["G28"] + [f"G1 X{10 + i % 20} Y{10 + i // 20} E{i * 0.01:.2f}" for i in range(200)]
+        (folder / "signet.gcode").write_text("\n".join(gcode) + "\n")
+        store.transition(job.id, "queued", "sliced", expect="needs_attention",
+                         archive="signet.gcode")
+    finally:
+        store.close()
+    ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+    ctx.set_default_timeout(20_000)
+    rec = Recorder(server.base_url)
+    ctx.route("**/*", rec.route)
+    ctx.on("page", lambda p: p.on("pageerror", lambda e: rec.page_errors.append(str(e))))
+    try:
+        page = ctx.new_page()
+        page.goto(server.base_url + "/signin?next=%2Fprinters")
+        page.fill("#token", server.token)
+        page.click("#signin-form button[type=submit]")
+        page.wait_for_url(server.base_url + "/printers")
+        card = '.card[data-printer="hand-1"]'
+        page.wait_for_selector(f'{card}[data-state="finished"]', timeout=30_000)
+        page.evaluate("window.__notReloaded = true")
+        assert "signet" in page.inner_text(card), "the card names the job on the plate"
+        button = page.locator(f'{card} button[data-action="clear"]')
+        assert "Plate cleared" in button.inner_text()
+        page.screenshot(path=str(artifacts / "web_printers_plate.png"), full_page=True)
+        button.click()
+        page.wait_for_selector(f'{card}[data-state="idle"]')
+        assert page.locator(f'{card} button[data-action="clear"]').count() == 0
+        assert page.evaluate("window.__notReloaded") is True
+        with server.client() as c:
+            assert c.get("/api/printers/hand-1").json()["state"] == "idle"
+            events = [e["message"] for e in c.get(f"/api/jobs/{job.id}").json()["events"]]
+        assert "plate of hand-1 cleared; it takes the next job" in events, events
     finally:
         ctx.close()
     rec.check()

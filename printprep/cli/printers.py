@@ -2,8 +2,10 @@
 
     printprep printers [--watch S] [--json]     status of every printer (the API's view)
     printprep printers show NAME                one printer
-    printprep printers clear|pause|resume NAME  acknowledge a finished/failed print, pause,
-                                                resume
+    printprep printers clear NAME               the plate is cleared (finished print taken
+                                                off) or the error dealt with: NAME takes
+                                                its next job
+    printprep printers pause|resume NAME        pause, resume the print
     printprep printers check [--config FILE]    validate the [[printers]] tables offline
 
 The status commands talk to the service's REST API (``--server`` / ``$PRINTPREP_SERVER``,
@@ -141,7 +143,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("name")
     _sub_client_args(s)
     s.set_defaults(handler=_show)
-    for action, text in (("clear", "acknowledge a finished or failed print (plate cleared)"),
+    for action, text in (("clear", "the plate is cleared (or the error dealt with): the printer "
+                                   "takes its next job"),
                          ("pause", "pause the print"), ("resume", "resume the paused print")):
         a = ps.add_parser(action, help=text)
         a.add_argument("name")

@@ -13,16 +13,22 @@ idle       reachable and ready for a job
 busy       reachable but doing something that is not a print (homing, uploading)
 printing   printing ``job_id``
 paused     a print of ``job_id`` is paused
-finished   the last print completed; ready for the next one once the plate is cleared
+finished   the last print completed; it takes no new job until the plate is cleared
 error      the printer reported an error (``last_error``); ``clear()`` returns it to idle
 ========== ===========================================================================
+
+``clear()`` is the one way a person says "the plate is clear" (or "the error is dealt
+with"): the API (``POST /api/printers/{name}/clear``), ``printprep printers clear NAME``
+and the printers page all call it, and so does the dispatcher for printers configured with
+``auto_clear``. Whoever follows the printer (the dispatcher) hears of it through
+:meth:`BasePrinter.on_clear`.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -119,12 +125,21 @@ class BasePrinter:
     """
 
     kind = "base"
+    #: Clear the plate by itself when a print finishes (no person needed). Off for real
+    #: printers: a resin plate holds the print until someone takes it off. The
+    #: ``auto_clear`` config key sets it per printer.
+    auto_clear = False
 
     def __init__(self, name: str, profile: str) -> None:
         self.name = name
         self.profile = profile
         self._lock = threading.RLock()
         self._status = PrinterStatus(name=name, kind=self.kind, profile=profile)
+        self._clear_listeners: list[Callable[[str], None]] = []
+
+    def on_clear(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(state_before)`` after every :meth:`clear`, outside the lock."""
+        self._clear_listeners.append(listener)
 
     # -- status ---------------------------------------------------------------------------
     def status(self) -> PrinterStatus:
@@ -155,10 +170,21 @@ class BasePrinter:
 
     # -- defaults -------------------------------------------------------------------------
     def clear(self) -> None:
+        """The plate is cleared (or the error dealt with): ``finished``/``error`` -> idle.
+
+        Listeners (:meth:`on_clear`) hear of every call, whatever the state: a printer
+        that forgot its finished print (restarted) is still cleared for the dispatcher.
+        Subclasses that override it call ``super().clear()`` outside their lock.
+        """
         with self._lock:
-            st = self._status
-            if st.state in ("finished", "error"):
+            before = self._status.state
+            if before in ("finished", "error"):
                 self._update(state="idle", job_id=None, progress_pct=None, time_left_s=None)
+        self._cleared(before)
+
+    def _cleared(self, before: str) -> None:
+        for listener in list(self._clear_listeners):
+            listener(before)
 
     def close(self) -> None:
         """Nothing to release by default."""

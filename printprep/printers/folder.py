@@ -33,6 +33,9 @@ class FolderPrinter(BasePrinter):
     """Drops each job's file into ``path``."""
 
     kind = "folder"
+    #: A folder has no plate: the job is done once its file is written; the printer that
+    #: later reads the stick or share is cleared at its own screen.
+    auto_clear = True
 
     def __init__(self, name: str, profile: str, *, path: str, min_free_mb: float = 50.0,
                  poll_s: float = 1.0) -> None:

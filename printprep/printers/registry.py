@@ -65,6 +65,9 @@ COMMON_KEYS: dict[str, Key] = {
     "type": Key((str,), required=True, help="connector: " + ", ".join(CONNECTORS)),
     "profile": Key((str,), default=DEFAULT_PROFILE, help="printer profile it prints for"),
     "poll_s": Key(_NUM, default=1.0, check=_positive, help="status poll period"),
+    "auto_clear": Key((bool,), help="take the next job as soon as a print finishes, without "
+                                    "anyone confirming the plate is cleared (default: on for "
+                                    "virtual and folder printers, off for real printers)"),
 }
 
 KEYS: dict[str, dict[str, Key]] = {
@@ -163,6 +166,8 @@ def validate_printer_config(config: Mapping[str, Any], *, where: str = "") -> di
             if problem:
                 raise ConfigError(f"key {key!r} {problem} (got {value!r})", where=label)
         out[key] = value
+    if out["auto_clear"] is None:
+        out["auto_clear"] = bool(getattr(printer_class(ptype), "auto_clear", False))
     if not _NAME_RE.match(out["name"]):
         raise ConfigError(
             "key 'name' must be 1-64 letters, digits, '.', '_' or '-'", where=label
@@ -210,4 +215,6 @@ def create_printer(config: Mapping[str, Any]) -> Printer:
     """Validate ``config`` and build its connector (not yet connected)."""
     cfg = validate_printer_config(config)
     cls = printer_class(cfg["type"])
-    return cls.from_config(cfg)
+    printer = cls.from_config(cfg)
+    printer.auto_clear = cfg["auto_clear"]
+    return printer

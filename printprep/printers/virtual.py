@@ -80,6 +80,7 @@ class VirtualPrinter(BasePrinter):
     """Simulated resin or filament printer (type ``virtual``)."""
 
     kind = "virtual"
+    auto_clear = True  # nothing on a simulated plate: the quick start and tests flow on
 
     def __init__(
         self,

@@ -175,10 +175,12 @@ class SerialPrinter(Recovery, BasePrinter):
 
     def clear(self) -> None:
         with self._lock:
-            if self._status.state in ("finished", "error"):
+            before = self._status.state
+            if before in ("finished", "error"):
                 if self.transport.is_open:
                     self._stream_control(())
                 self._drop_job(None, state="idle" if self.transport.is_open else "offline")
+        self._cleared(before)
 
     def close(self) -> None:
         self._stop.set()

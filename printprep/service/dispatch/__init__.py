@@ -8,8 +8,10 @@ tick (``poll_s``) it
 2. follows each print it started: progress into the job, ``finished`` -> job ``done``,
    printer ``error`` -> job ``failed`` with the printer's message, a job cancelled in
    the store -> the print is cancelled;
-3. gives each free printer (``idle`` or ``finished``) the best queued job for its
-   profile: highest priority first, then the oldest; one job per printer.
+3. gives each free printer the best queued job for its profile: highest priority
+   first, then the oldest; one job per printer. A printer is free when it is ``idle``:
+   after a print finishes it stays ``finished`` until someone confirms the plate is
+   cleared (:mod:`.plates`), unless it is configured with ``auto_clear``.
 
 A printer that goes offline keeps its job. When it comes back still holding the job, the
 job carries on. When it comes back without it (restarted), or stays away longer than
@@ -20,8 +22,9 @@ jobs left ``printing`` are picked up again the same way. Every step is written t
 job's event log.
 
 The code: :mod:`.loop` (the thread, matching jobs to printers, sending),
-:mod:`.supervision` (following prints, offline printers, restarts), :mod:`.batching`
-(plates of several resin jobs), :mod:`.prints`, :mod:`.settings`, :mod:`.events`.
+:mod:`.supervision` (following prints, offline printers, restarts), :mod:`.plates`
+(finished prints waiting for the plate to be cleared), :mod:`.batching` (plates of
+several resin jobs), :mod:`.prints`, :mod:`.settings`, :mod:`.events`.
 """
 
 from printprep.service.dispatch.events import EventHub

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from printprep.errors import PrintprepError
-from printprep.printers.base import FREE_STATES, Printer, PrinterStatus
+from printprep.printers.base import Printer, PrinterStatus
 from printprep.service.dispatch.batching import Batching
 from printprep.service.dispatch.events import EventHub
+from printprep.service.dispatch.plates import PlateLedger, Plates, plates_path
 from printprep.service.dispatch.prints import ActivePrint, attr, job_archive_path, queue_order
 from printprep.service.dispatch.settings import dispatch_settings
 from printprep.service.dispatch.supervision import Supervision
@@ -23,7 +24,7 @@ from printprep.service.dispatch.supervision import Supervision
 log = logging.getLogger("printprep.dispatch")
 
 
-class Dispatcher(Supervision, Batching):
+class Dispatcher(Supervision, Plates, Batching):
     """Moves queued jobs onto printers and printer outcomes back into jobs."""
 
     def __init__(self, store: Any, printers: Mapping[str, Printer], config: Any) -> None:
@@ -40,6 +41,9 @@ class Dispatcher(Supervision, Batching):
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.RLock()
+        #: Plates waiting to be cleared (:mod:`.plates`), kept in <data_dir>/plates.json.
+        self.plates = PlateLedger(plates_path(config))
+        self._watch_clears()
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -110,7 +114,7 @@ class Dispatcher(Supervision, Batching):
         with self._lock:
             now = time.time()
             for name, printer in self.printers.items():
-                st = printer.status()
+                st = self._with_plate(name, printer.status())
                 if st.state == "offline" and now >= self._next_connect.get(name, 0.0):
                     self._connect_async(name)  # an unreachable printer must not stall the rest
                 prev = self._statuses.get(name)
@@ -126,8 +130,8 @@ class Dispatcher(Supervision, Batching):
             for name, printer in sorted(self.printers.items()):
                 if name in self._prints:
                     continue
-                st = self._statuses[name]
-                if st.state in FREE_STATES:
+                st = self._free(name, printer, self._statuses[name])
+                if st is not None:
                     self._assign(printer, st)
 
     # -- assigning ------------------------------------------------------------------------
@@ -178,8 +182,6 @@ class Dispatcher(Supervision, Batching):
         def work() -> None:
             try:
                 path, meta = prepare()
-                if st.state == "finished":
-                    printer.clear()
                 printer.send(path, meta)
                 printer.start()
             except PrintprepError as exc:

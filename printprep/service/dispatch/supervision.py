@@ -89,7 +89,7 @@ class Supervision:
                     elapsed_s=round(now - pr.started, 1),
                 )
             self._release(pr, printer)
-            self._safe(printer, "clear")
+            self._finished(pr, printer)
             return
         if st.state == "error":
             reason = st.last_error or "the printer reported an error"

@@ -62,6 +62,7 @@ function card(s) {
     ? el('progress', { max: '100', value: String(pct), 'aria-label': `${s.name} progress` }, fmtPct(pct)) : null;
   const dl = el('dl', { class: 'facts' },
     fact('Job', jobLink),
+    fact('Plate', s.state === 'finished' ? 'holds the finished print: take it off, then press the button below' : null),
     fact('Progress', pct !== null && pct !== undefined ? `${fmtPct(pct)}${where ? ` (${where})` : ''}` : null),
     fact('Time left', s.time_left_s !== null && s.time_left_s !== undefined ? fmtDuration(s.time_left_s) : null),
     fact('Temperatures', temps(s.temperatures)),
@@ -120,7 +121,9 @@ function actions(s) {
     });
     buttons.push(b);
   };
-  if (s.state === 'finished' || s.state === 'error') act('clear', 'Plate cleared: ready for the next job');
+  // A finished print stays on the plate: the printer takes no job until someone says so.
+  if (s.state === 'finished') act('clear', 'Plate cleared: ready for the next job');
+  if (s.state === 'error') act('clear', 'Error dealt with: ready for the next job');
   if (s.state === 'printing') act('pause', 'Pause');
   if (s.state === 'paused') act('resume', 'Resume', '');
   return buttons.length ? el('div', { class: 'actions' }, ...buttons) : null;
