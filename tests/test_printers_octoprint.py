@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -59,9 +61,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass
+class OctoPrintServer:
+    url: str
+    proc: subprocess.Popen
+
+
 @pytest.fixture(scope="module")
 def octoprint(tmp_path_factory: pytest.TempPathFactory):
-    """URL of a running OctoPrint (admin user with API key ``API_KEY``)."""
+    """A running OctoPrint (admin user with API key ``API_KEY``): its URL and process."""
     exe = octoprint_exe()
     require(exe.is_file(), f"OctoPrint is not installed at {exe} (make system-deps)")
     base = tmp_path_factory.mktemp("octoprint")
@@ -92,8 +100,9 @@ def octoprint(tmp_path_factory: pytest.TempPathFactory):
                 raise AssertionError("OctoPrint did not start:\n"
                                      + (base / "serve.log").read_text()[-3000:])
             time.sleep(0.25)
-        yield url
+        yield OctoPrintServer(url, proc)
     finally:
+        proc.send_signal(signal.SIGCONT)  # should a test have stopped it
         proc.terminate()
         try:
             proc.wait(timeout=20)
@@ -138,14 +147,19 @@ def wait_state(p, states: tuple[str, ...], timeout_s: float) -> str:
     return st
 
 
+def octoprint_job(server: OctoPrintServer) -> dict:
+    """OctoPrint's own view of its job (``GET /api/job``)."""
+    return httpx.get(f"{server.url}/api/job", headers={"X-Api-Key": API_KEY}, timeout=10).json()
+
+
 def test_print_to_completion_then_cancel_a_second(octoprint, ring_gcode, tmp_path):
-    p = printer(octoprint)
+    p = printer(octoprint.url)
     try:
         p.connect()
         assert p.status().state == "idle"
         p.send(ring_gcode, {"job_id": "job1"})
         # the file is on the server under the job's name
-        files = httpx.get(f"{octoprint}/api/files/local", headers={"X-Api-Key": API_KEY},
+        files = httpx.get(f"{octoprint.url}/api/files/local", headers={"X-Api-Key": API_KEY},
                           timeout=10).json()["files"]
         assert any(f["name"] == "printprep-job1-ring.gcode" for f in files)
         p.start()
@@ -172,14 +186,12 @@ def test_print_to_completion_then_cancel_a_second(octoprint, ring_gcode, tmp_pat
         p.cancel()
         st = p.status()
         assert st.state == "idle" and st.job_id is None and st.last_error == "cancelled"
-        job = httpx.get(f"{octoprint}/api/job", headers={"X-Api-Key": API_KEY},
-                        timeout=10).json()
+        job = octoprint_job(octoprint)
         t0 = time.monotonic()
         while job["state"].lower().startswith(("cancelling", "printing")):
             assert time.monotonic() - t0 < 30
             time.sleep(0.2)
-            job = httpx.get(f"{octoprint}/api/job", headers={"X-Api-Key": API_KEY},
-                            timeout=10).json()
+            job = octoprint_job(octoprint)
         # OctoPrint stopped the print short of the end
         assert job["state"] == "Operational"
         assert (job["progress"]["completion"] or 0) < 100
@@ -188,7 +200,7 @@ def test_print_to_completion_then_cancel_a_second(octoprint, ring_gcode, tmp_pat
 
 
 def test_wrong_api_key_is_a_clear_error(octoprint):
-    p = printer(octoprint, key="not-the-key")
+    p = printer(octoprint.url, key="not-the-key")
     with pytest.raises(PrinterError, match=r"printer octo: .*rejected the API key \(403\)"):
         p.connect()
     assert p.status().state == "offline"
@@ -202,12 +214,56 @@ def test_unreachable_server_is_offline(tmp_path):
 
 
 def test_resin_archive_is_refused_before_upload(octoprint, tmp_path):
-    p = printer(octoprint)
+    p = printer(octoprint.url)
     try:
         p.connect()
         archive = tmp_path / "ring.sl1"
         archive.write_bytes(b"PK\x05\x06" + b"\0" * 18)
         with pytest.raises(PrinterError, match="G-code files only"):
             p.send(archive, {"job_id": "j"})
+    finally:
+        p.close()
+
+
+def test_a_cancel_while_octoprint_is_unreachable_is_sent_when_it_answers(
+    octoprint, ring_gcode, tmp_path
+):
+    """OctoPrint stops answering mid-print (its process frozen: no reply, as with a pulled
+    network cable); the job is cancelled meanwhile. When it answers again, the cancel is
+    sent: OctoPrint stops the print short of the end instead of printing it through."""
+    p = printer(octoprint.url, timeout_s=1.5)
+    try:
+        p.connect()
+        third = tmp_path / "third.gcode"
+        shutil.copy(ring_gcode, third)
+        p.send(third, {"job_id": "job3"})
+        p.start()
+        wait_state(p, ("printing",), 30)
+        time.sleep(0.5)
+        octoprint.proc.send_signal(signal.SIGSTOP)
+        try:
+            wait_state(p, ("offline",), 15)
+            p.cancel()  # what the dispatcher does for a job cancelled in the store
+            st = p.status()
+            assert st.state == "offline" and st.job_id is None
+            assert "cancel pending" in st.last_error and octoprint.url in st.last_error
+            time.sleep(1.0)  # polls that still fail keep the cancel pending
+            assert "cancel pending" in p.status().last_error
+        finally:
+            octoprint.proc.send_signal(signal.SIGCONT)
+        t0 = time.monotonic()
+        while "on reconnect" not in (p.status().last_error or ""):
+            assert time.monotonic() - t0 < 30, p.status()
+            time.sleep(0.1)
+        assert "printprep-job3-third.gcode" in p.status().last_error
+        job = octoprint_job(octoprint)
+        while job["state"].lower().startswith(("cancelling", "printing")):
+            assert time.monotonic() - t0 < 60, job
+            time.sleep(0.2)
+            job = octoprint_job(octoprint)
+        assert job["state"] == "Operational"
+        assert job["job"]["file"]["name"] == "printprep-job3-third.gcode"
+        assert (job["progress"]["completion"] or 0) < 100, "cancelled, not printed through"
+        assert wait_state(p, ("idle",), 15) == "idle" and p.status().job_id is None
     finally:
         p.close()

@@ -11,6 +11,11 @@ OctoPrint's state onto :class:`~printprep.printers.base.PrinterStatus`: Printing
 printing, Paused/Pausing -> paused, Operational after our file reached 100 % -> finished,
 Error -> error, Closed/Offline or an unreachable server -> offline. When ``serial_port``
 is set and OctoPrint is not connected to its printer, printprep asks it to connect.
+
+A print cancelled while OctoPrint cannot be reached (network down, server restarting)
+is remembered as a *pending cancel*: the first poll that reaches OctoPrint again and
+finds it still printing that file sends the cancel. OctoPrint itself keeps printing
+through an outage, so without this a cancelled job would print to the end.
 """
 
 from __future__ import annotations
@@ -88,6 +93,8 @@ class OctoPrintPrinter(PollingPrinter):
         self._seen_active = False
         self.start_grace_s = 10.0
         self._poll_lock = threading.Lock()
+        #: Remote path of a print cancelled while OctoPrint was unreachable (see poll).
+        self._pending_cancel: str | None = None
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> OctoPrintPrinter:
@@ -185,16 +192,31 @@ class OctoPrintPrinter(PollingPrinter):
         self._update(state="printing")
 
     def cancel(self) -> None:
+        """Cancel the print. When OctoPrint cannot be reached, the cancel is kept and sent
+        as soon as it answers again (:meth:`poll`); the status says so meanwhile."""
         st = self.status()
+        remote = self._remote
+        pending = False
         if st.state in ("printing", "paused", "busy"):
-            self._call("cancelling", self._api().cancel)
+            try:
+                self._api().cancel()
+            except (requests.ConnectionError, requests.Timeout):
+                pending = remote is not None
+            except (RuntimeError, requests.RequestException, ValueError) as exc:
+                raise self._error(f"cancelling at {self.url}: {_explain(exc)}") from None
+        elif st.state == "offline" and remote is not None and (self._started or st.job_id):
+            pending = True
         with self._lock:
             self._started = False
             self._remote = None
             self._job_id = None
-            self._update(state="idle" if st.state != "offline" else "offline",
-                         job_id=None, progress_pct=None, time_left_s=None,
-                         last_error="cancelled")
+            if pending:
+                self._pending_cancel = remote
+            note = (f"cancel pending: OctoPrint at {self.url} cannot be reached; the print "
+                    "is cancelled as soon as it answers") if pending else "cancelled"
+            self._update(state="offline" if pending or st.state == "offline" else "idle",
+                         seen=not pending, job_id=None, progress_pct=None, time_left_s=None,
+                         last_error=note)
 
     def clear(self) -> None:
         with self._lock:
@@ -216,11 +238,39 @@ class OctoPrintPrinter(PollingPrinter):
                     ("Operational", "Printing", "Paused", "Pausing", "Finishing")) else {}
             except PrinterError as exc:
                 self._client = None if "API key" in str(exc) else self._client
-                self._update(state="offline", seen=False, last_error=str(exc))
+                note = self._status.last_error if self._pending_cancel else str(exc)
+                self._update(state="offline", seen=False, last_error=note)
+                return
+            if self._pending_cancel is not None and self._send_pending_cancel(client, state, job):
                 return
             self._apply(state, job)
             if temps:
                 self._update(temperatures=temps)
+
+    def _send_pending_cancel(self, client: OctoRest, octo_state: str,
+                             job: Mapping[str, Any]) -> bool:
+        """OctoPrint answers again after a cancel it could not be sent: cancel the print
+        if it is still ours. True when the cancel went out (the status says busy)."""
+        pending = self._pending_cancel
+        file_info = (job.get("job") or {}).get("file") or {}
+        active = octo_state.lower().startswith(
+            ("printing", "paused", "pausing", "resuming", "starting", "finishing"))
+        if not active or file_info.get("path") not in (pending, None):
+            self._pending_cancel = None  # it ended meanwhile, or prints something else
+            self._update(last_error=f"the cancelled print of {pending} was no longer running "
+                                    f"when OctoPrint answered again ({octo_state})")
+            return False
+        try:
+            self._call(f"cancelling {pending} (pending since OctoPrint was unreachable)",
+                       client.cancel)
+        except PrinterError as exc:
+            self._update(state="busy", last_error=f"{exc}; trying again")
+            return True
+        self._pending_cancel = None
+        self._update(state="busy", job_id=None, progress_pct=None, time_left_s=None,
+                     last_error=f"cancelled {pending} on reconnect (cancelled while OctoPrint "
+                                "was unreachable)")
+        return True
 
     def _temperatures(self, client: OctoRest) -> dict[str, float]:
         """{"tool0": 210.0, "tool0_target": 210.0, "bed": ...} from /api/printer."""

@@ -38,10 +38,13 @@ class Supervision:
                 )
         if not live:
             # cancelled (or moved on) from outside: stop the print nobody wants
+            away = (" (offline: the cancel is sent when it is back)"
+                    if st.state == "offline" else "")
             for job_id in pr.job_ids:
-                self._event(job_id, f"cancelling the print on {printer.name}")
+                self._event(job_id, f"cancelling the print on {printer.name}{away}")
             if st.state in ("printing", "paused", "busy", "idle", "offline"):
                 # offline too: a printer that comes back must not carry on a cancelled job
+                # (connectors that can, such as OctoPrint, keep the cancel until then)
                 self._safe(printer, "cancel")
             self._release(pr, printer)
             return
