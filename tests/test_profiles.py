@@ -111,3 +111,20 @@ def test_material_cost_and_validation(tmp_path: Path) -> None:
     bad.write_text('kind = "resin"\ndisplay_name = "x"\ndensity_g_cm3 = 1.1\nprice_per_kg = 3\n')
     with pytest.raises(ProfileError, match="'price_per_kg'"):
         load_material(bad)
+
+
+def test_the_package_keeps_one_import_path_and_small_modules() -> None:
+    """``from printprep.profiles import ...`` is the one import path; the modules behind it
+    (printer, material, loading) stay small enough to read in one sitting."""
+    import printprep.profiles as package
+
+    for name in package.__all__:
+        assert getattr(package, name) is not None, name
+    assert load_profile(DEFAULT_PROFILE).kind == "resin"
+    folder = Path(package.__file__).parent
+    modules = sorted(p.name for p in folder.glob("*.py"))
+    assert modules == ["__init__.py", "loading.py", "material.py", "printer.py"]
+    for p in folder.glob("*.py"):
+        assert len(p.read_text().splitlines()) <= 400, p.name
+    # the profiles folder is found from the package as it was from the module
+    assert (profiles_dir() / "printers" / f"{DEFAULT_PROFILE}.toml").is_file()
