@@ -169,6 +169,9 @@ def test_a_finished_print_waits_for_the_plate_to_be_cleared(server):
     assert (server.data_dir / "plates.json").is_file(), "held plates survive a restart"
     cmd = [sys.executable, "-m", "printprep", "printers", "--server", server.base_url,
            "--token", server.token]
+    shown = subprocess.run([*cmd, "show", "mk4"], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "bangle" in shown.stdout
+    assert shown.stdout.rstrip().endswith("plate holds the print: printprep printers clear mk4")
     out = subprocess.run([*cmd, "clear", "mk4"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("mk4") and " idle " in out.stdout, out.stdout

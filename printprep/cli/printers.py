@@ -60,6 +60,8 @@ def printer_line(p: dict[str, Any]) -> str:
         job = f"{job} ({p['job_id']})"
     err = f"  ! {p['last_error']}" if p.get("last_error") and p["state"] in (
         "error", "offline", "idle") else ""
+    if p["state"] == "finished":  # it waits for a person (the plate holds the print)
+        err = f"  ! plate holds the print: printprep printers clear {p['name']}"
     cols = [f"{p['name']:<16}", f"{p['state']:<9}", f"{pct:>6}", f"{where:<18}",
             f"{left:<12}", f"{_temps(p.get('temperatures') or {}):<22}", job,
             f"[{p.get('kind', '')} {p.get('profile', '')}, seen {_ago(p.get('last_seen'))}]"]
