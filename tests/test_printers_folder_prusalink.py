@@ -105,6 +105,10 @@ class _Link:
         self.progress = 0.0
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.job_id = 41
+        #: Progress per status request while printing (a long print: a small step).
+        self.step_pct = 25.0
+        #: Off the network: every request is dropped unanswered (connection closed).
+        self.down = False
 
 
 def _handler(link: _Link):
@@ -121,6 +125,9 @@ def _handler(link: _Link):
             self.wfile.write(data)
 
         def _auth(self) -> bool:
+            if link.down:
+                self.close_connection = True
+                return False
             link.requests.append((self.command, self.path, dict(self.headers)))
             if self.headers.get("X-Api-Key") != KEY:
                 self._reply(401, {"error": "unauthorized"})
@@ -139,7 +146,7 @@ def _handler(link: _Link):
                                   "capabilities": caps})
             elif self.path == "/api/v1/status":
                 if link.state == "PRINTING":
-                    link.progress = min(100.0, link.progress + 25.0)
+                    link.progress = min(100.0, link.progress + link.step_pct)
                     if link.progress >= 100.0:
                         link.state = "FINISHED"
                 self._reply(200, {"printer": {"state": link.state, "temp_bed": 25.0,
@@ -235,7 +242,7 @@ def test_prusalink_cancel_and_wrong_key(link, tmp_path: Path):
     try:
         p.connect()
         p.send(sl1(tmp_path / "ring.sl1", layers=50), {"job_id": "j8"})
-        link.progress = -1e9  # a long print
+        link.step_pct = 0.01  # a long print
         p.start()
         time.sleep(0.2)
         assert p.status().state == "printing"
@@ -246,6 +253,53 @@ def test_prusalink_cancel_and_wrong_key(link, tmp_path: Path):
     bad = prusalink(link.url, api_key="wrong")
     with pytest.raises(PrinterError, match=r"refused the credentials \(401\)"):
         bad.connect()
+
+
+def _wait(p, cond, what: str, timeout_s: float = 10.0) -> None:
+    t0 = time.monotonic()
+    while not cond(p.status()):
+        assert time.monotonic() - t0 < timeout_s, f"waiting for {what}: {p.status()}"
+        time.sleep(0.05)
+
+
+def test_prusalink_cancel_while_unreachable_is_sent_when_it_answers(link, tmp_path: Path):
+    """The printer drops off the network mid-print and prints on; the job is cancelled
+    meanwhile. When it answers again the cancel goes out - unless the print has ended."""
+    p = prusalink(link.url, timeout_s=1.0)
+    try:
+        p.connect()
+        p.send(sl1(tmp_path / "ring.sl1", layers=50), {"job_id": "j9"})
+        link.step_pct = 0.01  # a long print
+        p.start()
+        _wait(p, lambda st: st.state == "printing", "printing")
+        link.down = True
+        _wait(p, lambda st: st.state == "offline", "offline")
+        p.cancel()  # what the dispatcher does for a job cancelled in the store
+        st = p.status()
+        assert st.state == "offline" and st.job_id is None and "cancel pending" in st.last_error
+        time.sleep(0.3)
+        assert link.state == "PRINTING" and "cancel pending" in p.status().last_error
+        link.down = False
+        _wait(p, lambda st: "on reconnect" in (st.last_error or ""), "the late cancel")
+        assert link.state == "STOPPED"
+        assert ("DELETE", f"/api/v1/job/{link.job_id}") in [r[:2] for r in link.requests]
+        _wait(p, lambda st: st.state == "idle", "idle after the cancel")
+
+        # Again, but the print ends at the printer before it answers: nothing is sent.
+        link.state = "IDLE"
+        p.send(sl1(tmp_path / "ring2.sl1"), {"job_id": "j10"})
+        p.start()
+        _wait(p, lambda st: st.state == "printing", "printing")
+        link.down = True
+        _wait(p, lambda st: st.state == "offline", "offline")
+        p.cancel()
+        link.state = "STOPPED"  # stopped at the printer's screen meanwhile
+        deletes = sum(r[0] == "DELETE" for r in link.requests)
+        link.down = False
+        _wait(p, lambda st: "no longer running" in (st.last_error or ""), "the dropped cancel")
+        assert sum(r[0] == "DELETE" for r in link.requests) == deletes
+    finally:
+        p.close()
 
 
 def test_prusalink_config_needs_one_way_to_log_in():

@@ -35,6 +35,12 @@ from typing import Any, Protocol, runtime_checkable
 
 from printprep.errors import PrinterError
 
+
+class PrinterUnreachableError(PrinterError):
+    """The printer (or the server in front of it) did not answer: connection refused,
+    reset or timed out. What was asked may be worth asking again once it is back."""
+
+
 STATES = ("offline", "idle", "busy", "printing", "paused", "finished", "error")
 #: States in which a printer can take a new job.
 FREE_STATES = ("idle", "finished")
@@ -167,6 +173,9 @@ class BasePrinter:
 
     def _error(self, message: str) -> PrinterError:
         return PrinterError(message, where=f"printer {self.name}")
+
+    def _unreachable(self, message: str) -> PrinterUnreachableError:
+        return PrinterUnreachableError(message, where=f"printer {self.name}")
 
     # -- defaults -------------------------------------------------------------------------
     def clear(self) -> None:

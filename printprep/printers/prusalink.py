@@ -11,6 +11,10 @@ is used. Both happen in ``start()``: ``send()`` checks the file and remembers it
 Status comes from ``GET /api/v1/status`` (printer state, job progress, time remaining,
 temperatures), or ``/api/printer`` + ``/api/job`` on firmware without the v1 API. Every
 request has the timeout ``timeout_s``.
+
+A print cancelled while the printer cannot be reached is a *pending cancel*, sent by the
+first poll that reaches the printer again and finds it still printing that job (the
+printer prints on through a network outage).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import requests
 from requests.auth import HTTPDigestAuth
 
 from printprep.errors import PrinterError
-from printprep.printers.base import FREE_STATES, PollingPrinter
+from printprep.printers.base import FREE_STATES, PollingPrinter, PrinterUnreachableError
 from printprep.printers.folder import safe_name
 
 #: PrusaLink v1 printer states -> printprep states.
@@ -63,6 +67,8 @@ class PrusaLinkPrinter(PollingPrinter):
         self._started = False
         self._started_at = 0.0
         self.start_grace_s = 15.0
+        #: (v1 job id, remote file name) of a print cancelled while unreachable.
+        self._pending_cancel: tuple[int | None, str | None] | None = None
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> PrusaLinkPrinter:
@@ -77,11 +83,11 @@ class PrusaLinkPrinter(PollingPrinter):
         try:
             r = self.session.request(method, f"{self.url}{path}", **kw)
         except requests.Timeout:
-            raise self._error(f"{method} {path}: no answer from {self.url} within "
-                              f"{self.timeout_s:g} s") from None
+            raise self._unreachable(f"{method} {path}: no answer from {self.url} within "
+                                    f"{self.timeout_s:g} s") from None
         except requests.RequestException as exc:
-            raise self._error(f"{method} {path}: cannot reach {self.url} "
-                              f"({exc.__class__.__name__})") from None
+            raise self._unreachable(f"{method} {path}: cannot reach {self.url} "
+                                    f"({exc.__class__.__name__})") from None
         if r.status_code in (401, 403):
             raise self._error(f"{method} {path}: PrusaLink refused the credentials "
                               f"({r.status_code}): check api_key or user/password")
@@ -176,14 +182,26 @@ class PrusaLinkPrinter(PollingPrinter):
         self._update(state="printing")
 
     def cancel(self) -> None:
+        """Cancel the print. When the printer cannot be reached, the cancel is kept and
+        sent as soon as it answers again (:meth:`poll`); the status says so meanwhile."""
         st = self.status()
+        pending = False
         if st.state in ("printing", "paused"):
-            self._job_command("cancel")
+            try:
+                self._job_command("cancel")
+            except PrinterUnreachableError:
+                pending = True
+        elif st.state == "offline" and (self._started or st.job_id):
+            pending = True
         with self._lock:
+            if pending:
+                self._pending_cancel = (self._v1_job_id, self._remote)
             self._started = False
             self._pending = None
-            self._update(state="idle" if st.state != "offline" else "offline", job_id=None,
-                         progress_pct=None, last_error="cancelled")
+            note = (f"cancel pending: {self.url} cannot be reached; the print is cancelled "
+                    "as soon as the printer answers") if pending else "cancelled"
+            self._update(state="offline" if pending or st.state == "offline" else "idle",
+                         seen=not pending, job_id=None, progress_pct=None, last_error=note)
 
     def clear(self) -> None:
         with self._lock:
@@ -200,13 +218,54 @@ class PrusaLinkPrinter(PollingPrinter):
                 if r.status_code == 404:
                     self.v1_status = False
                 else:
-                    self._apply_v1(r.json())
+                    data = r.json()
+                    if self._pending_cancel is None or not self._cancel_pending_v1(data):
+                        self._apply_v1(data)
                     return
             printer = self._request("GET", "/api/printer", ok=(200, 409)).json()
             job = self._request("GET", "/api/job").json()
-            self._apply_legacy(printer, job)
+            if self._pending_cancel is None or not self._cancel_pending_legacy(printer, job):
+                self._apply_legacy(printer, job)
         except (PrinterError, ValueError) as exc:
-            self._update(state="offline", seen=False, last_error=str(exc))
+            note = self._status.last_error if self._pending_cancel else str(exc)
+            self._update(state="offline", seen=False, last_error=note)
+
+    # -- a cancel sent late ---------------------------------------------------------------
+    def _cancel_pending_v1(self, data: Mapping[str, Any]) -> bool:
+        raw = str((data.get("printer") or {}).get("state", "")).upper()
+        job_id = (data.get("job") or {}).get("id")
+        want = self._pending_cancel[0] if self._pending_cancel else None
+        same = want is None or job_id is None or int(job_id) == want
+        if job_id is not None and same:
+            self._v1_job_id = int(job_id)
+        return self._send_pending_cancel(raw in ("PRINTING", "PAUSED"), same, raw)
+
+    def _cancel_pending_legacy(self, printer: Mapping[str, Any], job: Mapping[str, Any]) -> bool:
+        flags = ((printer.get("state") or {}).get("flags")) or {}
+        name = ((job.get("job") or {}).get("file") or {}).get("name")
+        want = self._pending_cancel[1] if self._pending_cancel else None
+        same = want is None or name is None or name == want
+        active = bool(flags.get("printing") or flags.get("paused") or flags.get("pausing"))
+        return self._send_pending_cancel(active, same, str(job.get("state", "")))
+
+    def _send_pending_cancel(self, active: bool, same: bool, raw: str) -> bool:
+        """The printer answers again after a cancel it could not be sent: cancel the print
+        if it is still the one cancelled. True when the cancel went out (status busy)."""
+        if not (active and same):
+            self._pending_cancel = None  # it ended meanwhile, or prints something else
+            self._update(last_error="the cancelled print was no longer running when the "
+                                    f"printer answered again ({raw or 'unknown state'})")
+            return False
+        try:
+            self._job_command("cancel")
+        except PrinterError as exc:
+            self._update(state="busy", last_error=f"{exc}; trying again")
+            return True
+        self._pending_cancel = None
+        self._update(state="busy", job_id=None, progress_pct=None, time_left_s=None,
+                     last_error="cancelled on reconnect (cancelled while the printer could "
+                                "not be reached)")
+        return True
 
     def _apply_v1(self, data: Mapping[str, Any]) -> None:
         printer = data.get("printer") or {}
