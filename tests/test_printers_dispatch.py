@@ -16,6 +16,7 @@ import trimesh
 from printprep.printers.registry import create_printer
 from printprep.profiles import load_profile
 from printprep.service.dispatch import Dispatcher
+from printprep.service.dispatch.plates import PlateLedger
 from printprep.service.store import Store
 from printprep.slicing import slice_to_archive
 
@@ -124,6 +125,8 @@ def test_a_finished_print_holds_its_printer_until_the_plate_is_cleared(store, ar
         d.stop()
     assert (tmp_path / "plates.json").is_file()
     assert any("once someone confirms the plate is cleared" in m for m in messages(store, first))
+    p.clear()  # the stopped dispatcher no longer listens: the plate stays held on file
+    assert PlateLedger(tmp_path / "plates.json").held("mars")["job_ids"] == [first]
 
     # The service restarts; the printer (a new connector) comes back idle, having
     # forgotten its print. The plate is still held.
@@ -145,6 +148,21 @@ def test_a_finished_print_holds_its_printer_until_the_plate_is_cleared(store, ar
     started = next(e.at for e in store.events(second) if e.state == "printing")
     cleared = next(e.at for e in store.events(first) if "cleared" in e.message)
     assert started >= cleared
+
+
+def test_a_plate_held_before_auto_clear_was_switched_on_is_cleared(store, archives, tmp_path):
+    old = store.create_job(name="old", source="api", profile=PROFILE_A, state="done").id
+    PlateLedger(tmp_path / "plates.json").hold("mars", [old])
+    job = queue_job(store, archives, PROFILE_A)
+    d = Dispatcher(store, {"mars": virtual("mars", PROFILE_A)},
+                   {"dispatch": {"poll_s": 0.05}, "data_dir": tmp_path})
+    d.start()
+    try:
+        wait_for(lambda: store.get(job).state == "done", what="done")
+    finally:
+        d.stop()
+    assert PlateLedger(tmp_path / "plates.json").held("mars") is None
+    assert "plate of mars cleared; it takes the next job" in messages(store, old)
 
 
 def test_auto_clear_is_a_checked_per_printer_key():

@@ -143,9 +143,18 @@ class BasePrinter:
         self._status = PrinterStatus(name=name, kind=self.kind, profile=profile)
         self._clear_listeners: list[Callable[[str], None]] = []
 
-    def on_clear(self, listener: Callable[[str], None]) -> None:
-        """Call ``listener(state_before)`` after every :meth:`clear`, outside the lock."""
+    def on_clear(self, listener: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``listener(state_before)`` after every :meth:`clear`, outside the lock.
+
+        Returns a function that stops the calls (a dispatcher that stops calls it).
+        """
         self._clear_listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._clear_listeners:
+                self._clear_listeners.remove(listener)
+
+        return remove
 
     # -- status ---------------------------------------------------------------------------
     def status(self) -> PrinterStatus:

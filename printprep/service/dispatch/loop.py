@@ -43,7 +43,7 @@ class Dispatcher(Supervision, Plates, Batching):
         self._lock = threading.RLock()
         #: Plates waiting to be cleared (:mod:`.plates`), kept in <data_dir>/plates.json.
         self.plates = PlateLedger(plates_path(config))
-        self._watch_clears()
+        self._unwatch: list[Callable[[], None]] = []  # see start() / stop()
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -51,6 +51,7 @@ class Dispatcher(Supervision, Plates, Batching):
         if self._thread is not None:
             return
         self._stop.clear()
+        self._watch_clears()
         threads = [self._connect_async(name) for name in self.printers]
         deadline = time.monotonic() + 2.0  # quick printers are ready for the first tick
         for t in threads:
@@ -67,6 +68,7 @@ class Dispatcher(Supervision, Plates, Batching):
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        self._unwatch_clears()
         for p in self.printers.values():
             try:
                 p.close()

@@ -109,10 +109,19 @@ class Plates:
 
     def _watch_clears(self) -> None:
         """Hear every ``clear()`` of every printer, whoever calls it."""
+        self._unwatch_clears()
         for name, printer in self.printers.items():
             on_clear = getattr(printer, "on_clear", None)
             if on_clear is not None:
-                on_clear(lambda before, name=name: self._plate_cleared(name, before))
+                self._unwatch.append(
+                    on_clear(lambda before, name=name: self._plate_cleared(name, before)))
+
+    def _unwatch_clears(self) -> None:
+        """Stop hearing clears (the dispatcher stops; the printers may outlive it)."""
+        for remove in self._unwatch:
+            if callable(remove):
+                remove()
+        self._unwatch = []
 
     def _finished(self, pr: ActivePrint, printer: Printer) -> None:
         """A followed print finished (its jobs are done): clear the plate, or hold it."""
@@ -155,7 +164,11 @@ class Plates:
     def _free(self, name: str, printer: Printer, st: PrinterStatus) -> PrinterStatus | None:
         """The status of a printer that can take a job now, else None."""
         if self.plates.held(name) is not None:
-            return None
+            if not auto_clears(printer):
+                return None
+            # held before its configuration said auto_clear: it clears itself now
+            self._safe(printer, "clear")
+            st = printer.status()
         if st.state == "finished" and auto_clears(printer):
             self._safe(printer, "clear")
             st = printer.status()
