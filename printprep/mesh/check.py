@@ -22,12 +22,13 @@ from printprep.mesh.measure import (
     DEFAULT_MIN_WALL_MM,
     alloy_key,
     metal_weights_g,
+    row_norm,
     triangle_cross,
 )
 from printprep.mesh.raycast import RayScene
 from printprep.mesh.shells import shell_measures
 from printprep.mesh.thickness import face_thickness_mm, thin_regions
-from printprep.mesh.topology import edge_info, face_components, inconsistent_edges
+from printprep.mesh.topology import EdgeInfo, edge_info, face_components, inconsistent_edges
 
 #: Default printer voxel when no profile is given: 35 µm pixels, 50 µm layers
 #: (Phrozen Sonic 4K, the default profile).
@@ -106,7 +107,7 @@ def _as_loaded(mesh_or_loaded: Any) -> LoadedMesh:
 def check_mesh(
     mesh_or_loaded: LoadedMesh | trimesh.Trimesh, *, profile: Any = None, alloy: str | None = None,
     min_wall_mm: float | None = None, thickness: bool = True, on_step: StepCallback = None,
-    _known: tuple[RayScene, np.ndarray] | None = None,
+    _known: tuple[RayScene, np.ndarray, EdgeInfo] | None = None,
 ) -> CheckReport:
     """Check a mesh (mm) for printing and casting.
 
@@ -116,8 +117,8 @@ def check_mesh(
     min_wall_mm : overrides the casting minimum wall.
     thickness : False skips the wall-thickness ray casting.
     on_step : called with a label as each stage starts (progress bars).
-    _known : (ray scene, self-intersecting face ids) already computed for exactly these
-        vertices and faces (repair passes them on to spare a second pass).
+    _known : (ray scene, self-intersecting face ids, edge info) already computed for
+        exactly these vertices and faces (repair passes them on to spare a second pass).
     """
     step = on_step or (lambda _label: None)
     loaded = _as_loaded(mesh_or_loaded)
@@ -130,10 +131,10 @@ def check_mesh(
     warnings: list[str] = []
 
     step("edges")
-    info = edge_info(faces, len(vertices))
+    info = _known[2] if _known is not None else edge_info(faces, len(vertices))
     n_inconsistent = inconsistent_edges(info)
     cross = triangle_cross(vertices, faces)
-    area = 0.5 * np.linalg.norm(cross, axis=1)
+    area = 0.5 * row_norm(cross)
     repeated = (faces[:, 0] == faces[:, 1]) | (faces[:, 1] == faces[:, 2]) | (faces[:, 2] == faces[:, 0])
     n_degenerate = int(np.count_nonzero(repeated | (area <= DEGENERATE_AREA_MM2)))
     n_duplicate = len(faces) - len(drop_duplicates(faces)[0])
@@ -154,7 +155,7 @@ def check_mesh(
 
     step("self-intersections")
     if _known is not None:
-        scene, crossing = _known
+        scene, crossing, _ = _known
     else:
         scene = RayScene(vertices, faces)
         crossing = self_intersecting_faces(vertices, faces, info, scene)

@@ -15,7 +15,7 @@ from printprep.mesh.holes import (
     triangulate_loop,
 )
 from printprep.mesh.intersect import crossing_pairs
-from printprep.mesh.measure import triangle_cross
+from printprep.mesh.measure import row_norm, triangle_cross
 from printprep.mesh.raycast import RayScene
 from printprep.mesh.sorting import argsort_keys
 from printprep.mesh.topology import EdgeInfo, edge_info, orient_faces
@@ -35,9 +35,11 @@ def drop_duplicates(faces: np.ndarray) -> tuple[np.ndarray, int]:
     """Keep one face of each set of faces over the same three vertices."""
     if len(faces) == 0:
         return faces, 0
-    lo = faces.min(axis=1).astype(np.int64)
-    hi = faces.max(axis=1).astype(np.int64)
-    mid = faces.sum(axis=1, dtype=np.int64) - lo - hi
+    a, b, c = (faces[:, k].astype(np.int64) for k in range(3))
+    lo = np.minimum(np.minimum(a, b), c)
+    hi = np.maximum(np.maximum(a, b), c)
+    mid = a + b + c - lo - hi
+    del a, b, c
     n = int(hi.max()) + 1
     if n < 2_000_000:  # one exact int64 key per vertex triple
         key = (lo * n + mid) * n + hi
@@ -85,25 +87,32 @@ def split_fans(
     # splitting renames vertices only: the faces joined across manifold edges stay joined
     m = len(faces)
     _, patch = connected_components(coo_matrix((np.ones(len(fa), np.int8), (fa, fb)), shape=(m, m)), directed=False)
-    info = EdgeInfo(info.he_sorted, info.edge_start, info.edge_count, info.edge_vertices, new_faces.reshape(-1))
-    # same half-edges with new vertex ids (for orient()); edge_vertices keep the old ids
+    edge_vertices = info.edge_vertices
+    if n_label == len(vertices):  # nothing was split, vertices were only renumbered
+        old_to_new = np.empty(len(vertices), dtype=np.int64)
+        old_to_new[faces.reshape(-1)] = corner_label
+        ev = old_to_new[edge_vertices]
+        edge_vertices = np.stack([ev.min(axis=1), ev.max(axis=1)], axis=1)
+    # same half-edges with new vertex ids (for orient()); when vertices were split,
+    # edge_vertices keep the old ids and only the manifold pairs still hold
+    info = EdgeInfo(info.he_sorted, info.edge_start, info.edge_count, edge_vertices, new_faces.reshape(-1))
     return new_vertices, new_faces, patch.astype(np.int64), n_cut, info
 
 
-def orient(faces: np.ndarray, patch: np.ndarray, info: EdgeInfo) -> tuple[np.ndarray, int, int]:
+def orient(faces: np.ndarray, patch: np.ndarray, info: EdgeInfo) -> tuple[np.ndarray, np.ndarray, int]:
     """Make the winding consistent within each patch, keeping the majority's direction.
 
     info : the manifold pairs of ``faces`` (from :func:`split_fans`). Returns (faces,
-    faces flipped, non-orientable patches).
+    flip (m,) bool the faces reversed, non-orientable patches).
     """
-    flip, n_bad = orient_faces(info, len(faces))
+    flip, n_bad = orient_faces(info, len(faces), patch)
     # keep what most faces of a patch said: flip whole patches where the minority ruled
     n = int(patch.max()) + 1 if len(patch) else 0
     flipped_share = np.bincount(patch, weights=flip, minlength=n) / np.maximum(np.bincount(patch, minlength=n), 1)
     flip ^= (flipped_share > 0.5)[patch]
     out = faces.copy()
     out[flip] = out[flip][:, ::-1]
-    return out, int(flip.sum()), n_bad
+    return out, flip, n_bad
 
 
 class _NearFaces:
@@ -153,21 +162,23 @@ class _NearFaces:
 
 
 def fill_holes(
-    vertices: np.ndarray, faces: np.ndarray, patch: np.ndarray
+    vertices: np.ndarray, faces: np.ndarray, patch: np.ndarray, info: EdgeInfo | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]:
     """Close every boundary loop of consistently wound patches.
 
     Patches whose holes are too large for their area (:data:`SHEET_FILL_RATIO`) are left
-    open. Returns (vertices (centre vertices of fans appended), faces, patch, holes closed,
-    sheet patch ids (s,) int64).
+    open. info : the edge grouping of ``faces`` when already known. Returns (vertices
+    (centre vertices of fans appended), faces, patch, holes closed, sheet patch ids (s,)
+    int64).
     """
-    info = edge_info(faces, len(vertices))
+    if info is None:
+        info = edge_info(faces, len(vertices))
     loops = boundary_loops(faces, info)
     if not loops:
         return vertices, faces, patch, 0, np.zeros(0, dtype=np.int64)
     n = int(patch.max()) + 1
     n_v = len(vertices)
-    area = np.bincount(patch, weights=0.5 * np.linalg.norm(triangle_cross(vertices, faces), axis=1), minlength=n)
+    area = np.bincount(patch, weights=0.5 * row_norm(triangle_cross(vertices, faces)), minlength=n)
     existing = np.sort(edge_keys(info.edge_vertices[:, 0], info.edge_vertices[:, 1], n_v))
     # vertex -> faces, to find the surface around each hole
     corner_order, _ = argsort_keys(faces.reshape(-1), n_v - 1)
@@ -194,7 +205,7 @@ def fill_holes(
         if kind in (1, 3):
             tri = triangulate_loop(vertices, loop, existing)
             if tri is not None and kind == 1 and len(tri) > 1:
-                area2 = np.linalg.norm(triangle_cross(vertices, tri), axis=1)
+                area2 = row_norm(triangle_cross(vertices, tri))
                 if (area2 <= 1e-6 * area2.max()).any():
                     return None  # collinear rim points would make slivers
             return tri
@@ -235,7 +246,7 @@ def fill_holes(
         vertices = np.concatenate([vertices, *added])
     new_faces = np.concatenate(fills)
     new_patch = np.concatenate(patches)
-    fill_area = np.bincount(new_patch, weights=0.5 * np.linalg.norm(triangle_cross(vertices, new_faces), axis=1), minlength=n)
+    fill_area = np.bincount(new_patch, weights=0.5 * row_norm(triangle_cross(vertices, new_faces)), minlength=n)
     sheet = fill_area > SHEET_FILL_RATIO * np.maximum(area, 1e-300)
     keep = ~sheet[new_patch]
     loop_patch = np.array([patch[lp.face] for lp in loops])

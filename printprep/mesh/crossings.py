@@ -13,33 +13,38 @@ from printprep.mesh.intersect import crossing_pairs
 from printprep.mesh.measure import signed_volumes_mm3
 from printprep.mesh.raycast import RayScene
 from printprep.mesh.shells import Shells, shell_measures
-from printprep.mesh.topology import edge_info, face_components
+from printprep.mesh.topology import EdgeInfo, edge_info, face_components
 from printprep.mesh.weld import compact
 
 #: Volume change of a shell that a repair must report, fraction.
 VOLUME_TOLERANCE = 0.005
 
 
-def shell_info(vertices: np.ndarray, faces: np.ndarray, patch: np.ndarray) -> tuple[object, Shells]:
-    """Edge grouping and per-shell measures for shells labelled by ``patch``."""
-    info = edge_info(faces, len(vertices))
+def shell_info(vertices: np.ndarray, faces: np.ndarray, patch: np.ndarray, info: EdgeInfo | None = None) -> tuple[EdgeInfo, Shells]:
+    """Edge grouping (``info`` when already known) and per-shell measures for shells
+    labelled by ``patch``."""
+    if info is None:
+        info = edge_info(faces, len(vertices))
     n = int(patch.max()) + 1 if len(patch) else 0
     return info, shell_measures(vertices, faces, patch, n, info)
 
 
-def split_own_crossings(vertices, faces, patch, debris_mm3):
+def split_own_crossings(vertices, faces, patch, debris_mm3, info=None):
     """Cut a shell that crosses itself into pieces that do not.
 
     Without the crossing faces a self-crossing shell falls apart into pieces (the lobes
     that pass through each other). Each crossing face is given back to every piece it
     borders, so the pieces overlap where the lobes did; each piece is closed and the
     pieces are fused again by a boolean union later. Returns (vertices, faces, patch,
-    crossing faces, same-origin pairs (p, 2) of patch ids to fuse).
+    crossing faces, same-origin pairs (p, 2) of patch ids to fuse, and when nothing was
+    cut (ray scene, crossing owner faces, crossing hit faces, edge info) for later steps).
+    info : the edge grouping of ``faces`` when already known.
     """
     none = np.zeros((0, 2), dtype=np.int64)
     if len(faces) == 0:
         return vertices, faces, patch, 0, none, None
-    info = edge_info(faces, len(vertices))
+    if info is None:
+        info = edge_info(faces, len(vertices))
     scene = RayScene(vertices, faces)
     owner, hit = crossing_pairs(vertices, faces, info, scene)
     own = patch[owner] == patch[hit]
@@ -47,7 +52,7 @@ def split_own_crossings(vertices, faces, patch, debris_mm3):
     bad[owner[own]] = True
     bad[hit[own]] = True
     if not bad.any():  # nothing changes: later steps reuse the scene and the crossings
-        return vertices, faces, patch, 0, none, (scene, owner, hit)
+        return vertices, faces, patch, 0, none, (scene, owner, hit, info)
     a, b = info.manifold_pairs()
     fa, fb = a // 3, b // 3
     m = len(faces)
@@ -134,7 +139,7 @@ def fuse_shells(vertices, faces, patch, same_origin, cache=None):
     n_shells = int(patch.max()) + 1
     if n_shells == 1:
         return vertices, faces, 0, problems
-    _, sh = shell_info(vertices, faces, labels)
+    _, sh = shell_info(vertices, faces, labels, None if cache is None else cache[3])
     # units: each solid shell with the cavities directly inside it
     unit = np.arange(n_shells)
     cavity = (sh.depth % 2 == 1) & (sh.volume_mm3 < 0) & (sh.parent >= 0)  # oriented by now
@@ -143,7 +148,7 @@ def fuse_shells(vertices, faces, patch, same_origin, cache=None):
     pairs = [np.stack([unit[nested_solid], unit[sh.parent[nested_solid]]], 1), unit[same_origin]]
     if n_shells > 1:
         if cache is not None:
-            _, owner, hit = cache
+            _, owner, hit, _ = cache
         else:
             owner, hit = crossing_pairs(vertices, faces, edge_info(faces, len(vertices)), RayScene(vertices, faces))
         a, b = unit[labels[owner]], unit[labels[hit]]

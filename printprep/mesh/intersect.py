@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from printprep.mesh.measure import row_norm
 from printprep.mesh.raycast import RayScene
 from printprep.mesh.topology import EdgeInfo
 
@@ -37,9 +38,9 @@ def _strict_crossing(tri: np.ndarray, p0: np.ndarray, p1: np.ndarray) -> np.ndar
     """
     a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
     normal = np.cross(b - a, c - a)
-    nlen = np.linalg.norm(normal, axis=1)
+    nlen = row_norm(normal)
     seg = p1 - p0
-    slen = np.linalg.norm(seg, axis=1)
+    slen = row_norm(seg)
     s0 = np.einsum("ij,ij->i", p0 - a, normal)
     s1 = np.einsum("ij,ij->i", p1 - a, normal)
     denom = s0 - s1
@@ -77,7 +78,7 @@ def crossing_pairs(
     p0 = vertices[ev[:, 0]]
     p1 = vertices[ev[:, 1]]
     seg = p1 - p0
-    length = np.linalg.norm(seg, axis=1)
+    length = row_norm(seg)
     ok = length > 0
     idx = np.flatnonzero(ok)
     d = seg[idx] / length[idx, None]

@@ -67,6 +67,12 @@ def metal_weights_g(volume_mm3: float) -> dict[str, float]:
     return {name: round(max(float(volume_mm3), 0.0) / 1000.0 * rho, 2) for name, rho in ALLOYS.items()}
 
 
+def row_norm(x: np.ndarray) -> np.ndarray:
+    """Euclidean length of each row of ``x`` (k, 3) float64: (k,) float64 (einsum, not a
+    reduction over a short axis)."""
+    return np.sqrt(np.einsum("ij,ij->i", x, x))
+
+
 def _corner_columns(vertices: np.ndarray, faces: np.ndarray, origin: np.ndarray | None = None) -> list[list[np.ndarray]]:
     """``cols[k][axis]``: coordinate ``axis`` of corner ``k`` of every face, (m,) float64.
 

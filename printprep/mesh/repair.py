@@ -26,6 +26,7 @@ from printprep.mesh.check import (
 )
 from printprep.mesh.crossings import VOLUME_TOLERANCE, fuse_shells, shell_info, split_own_crossings
 from printprep.mesh.measure import signed_volumes_mm3
+from printprep.mesh.sorting import dense_labels
 from printprep.mesh.topology import edge_info, face_components, inconsistent_edges
 from printprep.mesh.weld import compact, weld_exact, weld_near
 
@@ -126,17 +127,23 @@ def repair_mesh(
     unchanged = n_near == 0 and n_rep == 0 and n_dup == 0 and len(vertices) == n_before
 
     step("non-manifold edges")
+    n_unsplit = len(vertices)
     vertices, faces, patch, n, split_info = clean.split_fans(vertices, faces, info if unchanged else None)
     record("split non-manifold edges and vertices", n)
     step("winding")
-    faces, n, n_bad = clean.orient(faces, patch, split_info)
+    faces, flip, n_bad = clean.orient(faces, patch, split_info)
+    # the edge grouping carries over (no sort) unless vertices were split apart
+    info = split_info.flipped(faces, flip) if len(vertices) == n_unsplit and n == 0 else None
     del split_info
-    record("flip faces to a consistent winding", n)
+    record("flip faces to a consistent winding", int(flip.sum()))
     if n_bad:
         problems.append(f"{n_bad} patches are non-orientable (like a Möbius strip) and stay so")
 
     step("holes")
-    vertices, faces, patch, n, sheets = clean.fill_holes(vertices, faces, patch)
+    n_faces = len(faces)
+    vertices, faces, patch, n, sheets = clean.fill_holes(vertices, faces, patch, info)
+    if len(faces) != n_faces:
+        info = None
     record("close holes", n)
     if len(sheets):
         problems.append(
@@ -145,19 +152,22 @@ def repair_mesh(
         )
 
     step("shells")
-    vertices, faces, patch, n_flip, n_cav, shells = _orient_shells(vertices, faces, patch, sheets)
+    vertices, faces, patch, n_flip, n_cav, shells, info = _orient_shells(vertices, faces, patch, sheets, info)
     record("turn inverted shells outward", n_flip)
     if n_cav:
         record("keep cavities (inward-facing inner shells)", n_cav)
 
     step("debris")
+    n_faces = len(faces)
     vertices, faces, patch, n, removed_mm3, total_mm3 = _remove_debris(vertices, faces, patch, debris_mm3, sheets, shells)
+    if len(faces) != n_faces:
+        info = None
     record(f"remove debris shells (< {debris_mm3:.3g} mm³)", n)
     if total_mm3 > 0 and removed_mm3 > VOLUME_TOLERANCE * total_mm3:
         problems.append(f"debris removal took {removed_mm3:.3f} mm³ ({100 * removed_mm3 / total_mm3:.2f} % of the volume)")
 
     step("self-intersections")
-    vertices, faces, patch, n_cut, same_origin, cache = split_own_crossings(vertices, faces, patch, debris_mm3)
+    vertices, faces, patch, n_cut, same_origin, cache = split_own_crossings(vertices, faces, patch, debris_mm3, info)
     record("cut shells apart where they cross themselves", n_cut)
 
     step("fusing shells")
@@ -194,8 +204,8 @@ def repair_mesh(
     out_loaded = type(loaded)(result, loaded.units, loaded.scale, loaded.units_detected, loaded.path, loaded.format, loaded.units_note)
     known = None
     if cache is not None and n_fused == 0 and len(faces) and result is not loaded.mesh:
-        scene, owner, hit = cache
-        known = (scene, np.unique(np.concatenate([owner, hit])))
+        scene, owner, hit, info = cache
+        known = (scene, np.unique(np.concatenate([owner, hit])), info)
     report = check_mesh(out_loaded, profile=prof, alloy=alloy, thickness=thickness, _known=known)
     return RepairResult(result, steps, report, volume_before, problems)
 
@@ -204,22 +214,25 @@ def debris_volume_mm3_of(prof: Any) -> float:
     return debris_volume_mm3(prof)
 
 
-def _orient_shells(vertices, faces, patch, sheets):
+def _orient_shells(vertices, faces, patch, sheets, info=None):
     """Flip shells so solids face outward and cavities inward.
 
     A closed shell nested inside another that faced inward before is a cavity and faces
     inward; a nested shell that faced outward is an overlapping part (fused later).
+    info : the edge grouping of ``faces`` when known; returned for the flipped faces.
     """
     if len(faces) == 0:
-        return vertices, faces, patch, 0, 0, None
-    _, sh = shell_info(vertices, faces, patch)
+        return vertices, faces, patch, 0, 0, None, None
+    info, sh = shell_info(vertices, faces, patch, info)
     cavity = _cavities(sh)
     wrong = sh.closed & (((sh.volume_mm3 < 0) & ~cavity) | ((sh.volume_mm3 > 0) & cavity))
     flip = wrong[patch]
-    faces = faces.copy()
-    faces[flip] = faces[flip][:, ::-1]
+    if flip.any():
+        faces = faces.copy()
+        faces[flip] = faces[flip][:, ::-1]
+        info = info.flipped(faces, flip)
     sh.volume_mm3 = np.where(wrong, -sh.volume_mm3, sh.volume_mm3)
-    return vertices, faces, patch, int(wrong.sum()), int(cavity.sum()), sh
+    return vertices, faces, patch, int(wrong.sum()), int(cavity.sum()), sh, info
 
 
 def _cavities(sh) -> np.ndarray:
@@ -250,7 +263,7 @@ def _remove_debris(vertices, faces, patch, debris_mm3, sheets, sh):
 
 
 def _relabel(patch: np.ndarray) -> np.ndarray:
-    return np.unique(patch, return_inverse=True)[1].astype(np.int64)
+    return dense_labels(patch)[1]
 
 
 def _closed_volume(vertices: np.ndarray, faces: np.ndarray) -> float:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from printprep.mesh.measure import signed_volumes_mm3, triangle_cross
+from printprep.mesh.measure import row_norm, signed_volumes_mm3, triangle_cross
 from printprep.mesh.raycast import RayScene
 from printprep.mesh.topology import EdgeInfo
 
@@ -51,11 +51,16 @@ def shell_measures(
     """
     vol = np.bincount(labels, weights=signed_volumes_mm3(vertices, faces), minlength=count)
     if face_area_mm2 is None:
-        face_area_mm2 = 0.5 * np.linalg.norm(triangle_cross(vertices, faces), axis=1)
+        face_area_mm2 = 0.5 * row_norm(triangle_cross(vertices, faces))
     area = np.bincount(labels, weights=face_area_mm2, minlength=count)
     nfaces = np.bincount(labels, minlength=count).astype(np.int64)
     if count == 1:  # one shell: its bounds are the mesh's
-        used = vertices[np.unique(faces)] if len(vertices) > faces.max() + 1 else vertices
+        if len(vertices) > faces.max() + 1:  # unused vertices (e.g. dropped patch centres)
+            mask = np.zeros(len(vertices), dtype=bool)
+            mask[faces.reshape(-1)] = True
+            used = vertices[mask]
+        else:
+            used = vertices
         lo, hi = used.min(axis=0)[None], used.max(axis=0)[None]
     elif count:
         order = np.argsort(labels, kind="stable")

@@ -13,7 +13,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from printprep.mesh.measure import triangle_cross
+from printprep.mesh.measure import row_norm, triangle_cross
 from printprep.mesh.raycast import RayScene
 from printprep.mesh.topology import EdgeInfo
 
@@ -60,13 +60,13 @@ def face_thickness_mm(
     """
     if cross is None:
         cross = triangle_cross(vertices, faces)
-    length = np.linalg.norm(cross, axis=1)
+    length = row_norm(cross)
     normal = np.divide(cross, length[:, None], out=np.zeros_like(cross), where=length[:, None] > 0)
     if flip is not None:
         normal[flip] *= -1
     corners = [vertices[faces[:, k]] for k in range(3)]
     center = (corners[0] + corners[1] + corners[2]) / 3.0
-    size = np.maximum.reduce([np.abs(c - center).max(axis=1) for c in corners])
+    size = np.maximum.reduce([np.abs(c[:, a] - center[:, a]) for c in corners for a in range(3)])
     del corners
     offset = np.maximum(size * 1e-4, 1e-6)
     direction = -normal
@@ -102,7 +102,7 @@ def thin_regions(
     ids = np.flatnonzero(thin)
     lab = labels[ids]
     uniq, inv = np.unique(lab, return_inverse=True)
-    area = 0.5 * np.linalg.norm(triangle_cross(vertices, faces[ids]), axis=1)
+    area = 0.5 * row_norm(triangle_cross(vertices, faces[ids]))
     region_area = np.bincount(inv, weights=area, minlength=len(uniq))
     region_faces = np.bincount(inv, minlength=len(uniq))
     centers = vertices[faces[ids]].mean(axis=1)

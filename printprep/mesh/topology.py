@@ -46,6 +46,19 @@ class EdgeInfo:
     def n_non_manifold(self) -> int:
         return int(np.count_nonzero(self.edge_count > 2))
 
+    def flipped(self, faces: np.ndarray, flip: np.ndarray) -> EdgeInfo:
+        """The grouping of ``faces`` (m, 3), which are this info's faces with the rows in
+        ``flip`` (m,) bool reversed (``[a, b, c] -> [c, b, a]``): same edges, no sort.
+
+        A reversed face runs its edge ab as half-edge 1 and bc as half-edge 0.
+        """
+        if not flip.any():
+            return EdgeInfo(self.he_sorted, self.edge_start, self.edge_count, self.edge_vertices, faces.reshape(-1).astype(np.int64))
+        he = self.he_sorted
+        f, k = he // 3, he % 3
+        k_new = np.where(flip[f], np.array([1, 0, 2])[k], k)
+        return EdgeInfo(3 * f + k_new, self.edge_start, self.edge_count, self.edge_vertices, faces.reshape(-1).astype(np.int64))
+
     def manifold_pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """The two half-edges of every edge used by exactly two faces: ((k,), (k,)) int64."""
         start = self.edge_start[self.edge_count == 2]
@@ -99,26 +112,32 @@ def face_components(info: EdgeInfo, n_faces: int, *, through_non_manifold: bool 
     return int(count), labels
 
 
-def orient_faces(info: EdgeInfo, n_faces: int) -> tuple[np.ndarray, int]:
+def orient_faces(info: EdgeInfo, n_faces: int, patch: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Flips that make the winding consistent across manifold edges.
 
     Builds the orientation double cover (node ``f`` = face as is, ``f + m`` = flipped) and
     takes connected components once: faces whose "as is" node lies in the component of
     their patch's first face keep their winding. Returns (flip (m,) bool, number of
     non-orientable patches, e.g. Möbius strips, which are left as they are).
+    patch : (m,) int the components of the manifold pairs, when already known.
     """
     a, b = info.manifold_pairs()
     fa, fb = a // 3, b // 3
     same_dir = info.src[a] == info.src[b]  # consistent neighbours run a shared edge opposite ways
     m = n_faces
+    if not same_dir.any():  # already consistent everywhere: nothing to flip
+        return np.zeros(m, dtype=bool), 0
     # consistent: (fa, fb) and (fa+m, fb+m); inconsistent: (fa, fb+m) and (fa+m, fb)
     u = np.concatenate([fa, fa + m])
     v = np.concatenate([np.where(same_dir, fb + m, fb), np.where(same_dir, fb, fb + m)])
     graph = coo_matrix((np.ones(len(u), dtype=np.int8), (u, v)), shape=(2 * m, 2 * m))
     _, lab = connected_components(graph, directed=False)
-    n_patch, patch = connected_components(
-        coo_matrix((np.ones(len(fa), dtype=np.int8), (fa, fb)), shape=(m, m)), directed=False
-    )
+    if patch is None:
+        n_patch, patch = connected_components(
+            coo_matrix((np.ones(len(fa), dtype=np.int8), (fa, fb)), shape=(m, m)), directed=False
+        )
+    else:
+        n_patch = int(patch.max()) + 1 if m else 0
     first = np.full(n_patch, -1, dtype=np.int64)
     first[patch[::-1]] = np.arange(m)[::-1]
     root_label = lab[first[patch]]
