@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psycopg
+import pytest
 from helpers.server import PRINTPREP, free_port, make_server
 
 if TYPE_CHECKING:
@@ -126,3 +127,19 @@ def test_an_unknown_database_on_a_live_server_is_named(
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "[server] database_url: cannot connect" in r.stderr
     assert 'database "no_such_db" does not exist' in r.stderr
+
+
+def test_load_settings_checks_the_database_server_only_when_asked(tmp_path: Path) -> None:
+    from printprep.errors import ConfigError
+    from printprep.service.config import load_settings
+
+    config = tmp_path / "printprep.toml"
+    url = f"postgresql://printprep@127.0.0.1:{free_port()}/jobs"
+    config.write_text(f'[server]\ndatabase_url = "{url}"\n')
+    # API clients read the file only for the server's address: no connection is made.
+    assert load_settings(config, env={}, check_database=False).database_url == url
+    with pytest.raises(ConfigError, match=r"\[server\] database_url: cannot connect"):
+        load_settings(config, env={})
+    with pytest.raises(ConfigError, match=r"\[server\] database_url: unsupported database"):
+        load_settings(config, env={"PRINTPREP_DATABASE_URL": "oracle://x@h/db"},
+                      check_database=False)

@@ -254,16 +254,16 @@ def _build_section(name: str, raw: Mapping[str, Any], *, where: str) -> Any:
     return section
 
 
-def _check_database_url(url: str, where: str) -> None:
+def _check_database_url(url: str, where: str, *, connect: bool = False) -> None:
     """A ``database_url`` the store can open: known scheme (sqlite, postgresql), a file or
-    database named; and, for a database server, one that answers now, so ``serve`` and
-    ``worker`` stop at startup (exit 2) rather than after they began."""
+    database named; with ``connect``, a database server must also answer now, so
+    ``serve`` and ``worker`` stop at startup (exit 2) rather than after they began."""
     from printprep.errors import PrintprepError
     from printprep.service.store.engine import parse_database_url, probe_database
 
     try:
         parsed = parse_database_url(url)
-        if parsed.get_backend_name() != "sqlite":
+        if connect and parsed.get_backend_name() != "sqlite":
             probe_database(url)
     except PrintprepError as exc:
         problem = str(exc)[len(exc.where) + 2 :] if exc.where else str(exc)
@@ -343,6 +343,7 @@ def load_settings(
     *,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    check_database: bool = True,
 ) -> Settings:
     """Read and validate the configuration.
 
@@ -352,6 +353,9 @@ def load_settings(
         else embedded defaults only. A path given explicitly must exist.
     env : environment (default ``os.environ``); ``PRINTPREP_*`` variables override the file.
     overrides : {section: {key: value}} from the command line; they win over everything.
+    check_database : a ``database_url`` naming a database server (PostgreSQL) must answer
+        now, else ConfigError naming the key; False for commands that only need the
+        server's address (API clients), not its database. SQLite files are not opened.
     """
     env = os.environ if env is None else env
     explicit = path is not None or bool(env.get("PRINTPREP_CONFIG"))
@@ -407,6 +411,9 @@ def load_settings(
     # A printer that names no valid profile is caught here only for the shape; the
     # registry and profiles module check that the profile exists.
     dispatch = _validate_dispatch(raw.get("dispatch", {}), where)
+    if check_database and built["server"].database_url:
+        _check_database_url(built["server"].database_url, f"{where}: [server] database_url",
+                            connect=True)
     return Settings(
         **built,
         printers=printers,
