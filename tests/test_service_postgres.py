@@ -23,7 +23,7 @@ pytest_plugins = ["helpers.postgres"]
 
 RING = "jewelry/solitaire_ring.stl"
 PROFILE = "elegoo-mars-4-dlp"
-JOBS = 4
+JOBS = 5
 
 
 def _wait_for_text(path: Path, pattern: str, timeout_s: float) -> None:
@@ -36,68 +36,106 @@ def _wait_for_text(path: Path, pattern: str, timeout_s: float) -> None:
     raise AssertionError(f"{pattern!r} not in {path.name} after {timeout_s}s:\n{text[-4000:]}")
 
 
-def test_serve_and_a_standalone_worker_share_one_postgresql_database(
+def _start_worker(srv, log_path: Path) -> subprocess.Popen:
+    """``printprep worker`` on the server's config (same database, same data folder)."""
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([*PRINTPREP, "worker", "--config", str(srv.config_path)],
+                                env=srv.env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    return proc
+
+
+def _job_held_by(postgres_url: str, pid: int, timeout_s: float) -> str:
+    """Poll the database until the worker with ``pid`` holds a job inside the pipeline."""
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT id FROM jobs WHERE claimed_by LIKE %s AND state IN "
+                "('checking', 'repairing', 'preparing', 'slicing')", (f"%:{pid}:%",)
+            ).fetchone()
+            if row:
+                return row[0]
+            time.sleep(0.05)
+    raise AssertionError(f"worker {pid} never held a job in the pipeline")
+
+
+def test_serve_and_standalone_workers_share_one_postgresql_database(
     tmp_path: Path, meshes: Path, postgres_url: str
 ) -> None:
+    """Rings reach ``done`` through serve's worker and two ``printprep worker`` processes
+    on the same PostgreSQL database; one of those is SIGKILLed mid-job, and its job is
+    taken back and finished by another worker."""
     srv = make_server(tmp_path, {
         "server": {"database_url": postgres_url},
-        "workers": {"count": 1},
+        "workers": {"count": 1, "max_attempts": 3},
         "watch": {"enabled": False},
         "pipeline": {"prepare": False},
         "printers": [{"name": "v1", "type": "virtual", "profile": PROFILE,
                       "time_scale": 0.0002}],
     })
-    worker_log = tmp_path / "worker.log"
-    worker = None
+    logs = [tmp_path / "worker1.log", tmp_path / "worker2.log"]
+    workers: list[subprocess.Popen] = []
     srv.start()
     try:
         with srv.client() as c:
             assert c.get("/api/health").json()["database"] == "postgresql"
         _wait_for_text(srv.log_path, r"worker \S+ ready", 60)
-        with open(worker_log, "wb") as log:
-            worker = subprocess.Popen(
-                [*PRINTPREP, "worker", "--config", str(srv.config_path)], env=srv.env,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        _wait_for_text(worker_log, r"worker \S+ ready", 60)
+        workers = [_start_worker(srv, log) for log in logs]
+        for log in logs:
+            _wait_for_text(log, r"worker \S+ ready", 60)
 
         ids = []
-        with srv.client() as c, open(meshes / RING, "rb") as fh:
-            data = fh.read()
+        with srv.client() as c:
+            data = (meshes / RING).read_bytes()
             for i in range(JOBS):
                 r = c.post("/api/jobs", files={"file": (f"ring{i}.stl", data)},
                            data={"profile": PROFILE})
                 assert r.status_code == 201, r.text
                 ids.append(r.json()["id"])
-        jobs = [srv.wait_for(job_id, ("done", "failed", "needs_attention"), 240)
-                for job_id in ids]
-        assert [j["state"] for j in jobs] == ["done"] * JOBS, [j["error"] for j in jobs]
+        killed_job = _job_held_by(postgres_url, workers[1].pid, 120)
+        workers[1].kill()  # a crash mid-job: its transaction and claim are left behind
+        workers[1].wait(timeout=30)
 
-        claimers = []
-        for job in jobs:
+        jobs = {job_id: srv.wait_for(job_id, ("done", "failed", "needs_attention"), 240)
+                for job_id in ids}
+        assert [j["state"] for j in jobs.values()] == ["done"] * JOBS, \
+            [j["error"] for j in jobs.values()]
+        claimers: dict[str, list[int]] = {}
+        for job_id, job in jobs.items():
             claims = [e["message"] for e in job["events"] if e["message"].startswith("claimed")]
-            assert len(claims) == 1 and claims[0].endswith("(attempt 1)"), job["events"]
-            claimers.append(claims[0].split()[3])  # host:pid:start
+            claimers[job_id] = [int(m.split()[3].split(":")[1]) for m in claims]
             assert job["archive"] and job["archive"] in job["artifacts"]
             with srv.client() as c:
-                r = c.get(f"/api/jobs/{job['id']}/files/{job['archive']}")
+                r = c.get(f"/api/jobs/{job_id}/files/{job['archive']}")
                 assert r.status_code == 200 and r.content[:2] == b"PK"
-        pids = {int(w.split(":")[1]) for w in claimers}
-        assert worker.pid in pids, f"the standalone worker claimed nothing: {claimers}"
-        assert len(pids) >= 2, f"serve's own worker claimed nothing: {claimers}"
+        # each job claimed once, but for the one whose worker died: twice, first by it
+        for job_id, pids in claimers.items():
+            assert len(pids) == (2 if job_id == killed_job else 1), (job_id, claimers)
+        assert claimers[killed_job][0] == workers[1].pid
+        assert claimers[killed_job][1] != workers[1].pid
+        assert jobs[killed_job]["attempts"] == 2
+        assert any("stopped while the job was" in e["message"]
+                   and "queued for another attempt" in e["message"]
+                   for e in jobs[killed_job]["events"]), jobs[killed_job]["events"]
+        finished_by = {pids[-1] for pids in claimers.values()}
+        assert workers[0].pid in finished_by, f"the standalone worker finished nothing: {claimers}"
+        assert len(finished_by) >= 2, f"serve's own worker finished nothing: {claimers}"
     finally:
-        if worker is not None and worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            worker.wait(timeout=60)
+        for w in workers:
+            if w.poll() is None:
+                w.send_signal(signal.SIGTERM)
+                w.wait(timeout=60)
         srv.stop()
-    assert worker.returncode == 0, worker_log.read_text()
+    assert workers[0].returncode == 0, logs[0].read_text()
 
     # Everything lives in PostgreSQL: the rows are there, no SQLite file was made.
     assert not (srv.data_dir / "printprep.db").exists()
     with psycopg.connect(postgres_url) as conn:
         states = conn.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall()
         assert states == [("done", JOBS)]
-        ordered = conn.execute("SELECT id FROM job_events ORDER BY id").fetchall()
-        assert len(ordered) >= JOBS * 6
+        held = conn.execute("SELECT count(*) FROM jobs WHERE claimed_by IS NOT NULL")
+        assert held.fetchone()[0] == 0
 
 
 def _serve_exit(tmp_path: Path, database_url: str) -> subprocess.CompletedProcess:
