@@ -93,7 +93,6 @@ class ClaimsMixin:
             insert_event(conn, job_id, now, to_state, message, data)
         return self.get(job_id)
 
-
     def claim_next(self, worker_id: str) -> Job | None:
         """Atomically take the next ``received`` job for ``worker_id`` (highest priority,
         then oldest): it becomes ``checking``, attempts + 1. None when there is none.

@@ -147,9 +147,8 @@ def encode_value(name: str, value: Any) -> Any:
     return value
 
 
-
 def job_from_row(row: Any, folder: Path) -> Job:
-    """A :class:`Job` from a ``jobs`` row (any subset of columns lacking ``report``)."""
+    """A :class:`Job` from a ``jobs`` row (all columns; ``report`` may be left out)."""
     m = row._mapping
     return Job(
         id=m["id"],
