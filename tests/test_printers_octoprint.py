@@ -267,3 +267,66 @@ def test_a_cancel_while_octoprint_is_unreachable_is_sent_when_it_answers(
         assert wait_state(p, ("idle",), 15) == "idle" and p.status().job_id is None
     finally:
         p.close()
+
+
+def test_a_pending_cancel_outlives_a_restart_of_the_service(octoprint, ring_gcode, tmp_path):
+    """The dispatcher follows a job on OctoPrint; OctoPrint stops answering; the job is
+    cancelled; printprep itself stops and starts again before OctoPrint is back. The new
+    run still sends the cancel (kept in cancels.json), and the job's history says so."""
+    from printprep.service.dispatch import Dispatcher
+    from printprep.service.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'jobs.db'}", tmp_path)
+    config = {"dispatch": {"poll_s": 0.1, "reconnect_s": 0.5}, "data_dir": tmp_path}
+    stopped = False
+    try:
+        job = store.create_job(name="bangle", source="api", profile="prusa-mk4-castable").id
+        folder = store.job_folder(job)
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ring_gcode, folder / "bangle.gcode")
+        store.transition(job, "queued", "sliced", archive="bangle.gcode")
+        first = printer(octoprint.url, timeout_s=1.5)
+        d = Dispatcher(store, {"octo": first}, config)
+        d.start()
+        try:
+            wait_state(first, ("printing",), 60)
+            time.sleep(0.5)
+            octoprint.proc.send_signal(signal.SIGSTOP)
+            stopped = True
+            wait_state(first, ("offline",), 15)
+            store.transition(job, "cancelled", "cancelled by test", expect="printing")
+            t0 = time.monotonic()
+            while not (tmp_path / "cancels.json").is_file():
+                assert time.monotonic() - t0 < 10, "the pending cancel was not written down"
+                time.sleep(0.05)
+        finally:
+            d.stop()  # printprep stops while OctoPrint is still unreachable
+        assert "octo" in (tmp_path / "cancels.json").read_text()
+
+        second = printer(octoprint.url, timeout_s=1.5)  # the next run's connector
+        d = Dispatcher(store, {"octo": second}, config)
+        d.start()
+        try:
+            octoprint.proc.send_signal(signal.SIGCONT)
+            stopped = False
+            t0 = time.monotonic()
+            while not any("settled" in e.message for e in store.events(job)):
+                assert time.monotonic() - t0 < 60, second.status()
+                time.sleep(0.1)
+            job_view = octoprint_job(octoprint)
+            while job_view["state"].lower().startswith(("cancelling", "printing")):
+                assert time.monotonic() - t0 < 90, job_view
+                time.sleep(0.2)
+                job_view = octoprint_job(octoprint)
+        finally:
+            d.stop()
+        assert (job_view["progress"]["completion"] or 0) < 100, "cancelled, not printed through"
+        settled = [e.message for e in store.events(job) if "settled" in e.message]
+        assert "on reconnect" in settled[0], settled
+        assert "cancelling the print on octo (offline: the cancel is sent when it is back)" in [
+            e.message for e in store.events(job)]
+        assert "octo" not in (tmp_path / "cancels.json").read_text()
+    finally:
+        if stopped:
+            octoprint.proc.send_signal(signal.SIGCONT)
+        store.close()

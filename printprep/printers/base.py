@@ -204,6 +204,14 @@ class BasePrinter:
         for listener in list(self._clear_listeners):
             listener(before)
 
+    def pending_cancel(self) -> dict[str, Any] | None:
+        """A cancel this printer could not be sent yet (it was unreachable), as plain JSON
+        data the dispatcher keeps across a restart; None when there is none."""
+        return None
+
+    def resume_cancel(self, pending: Mapping[str, Any]) -> None:
+        """Take back a :meth:`pending_cancel` kept by a previous run (before connecting)."""
+
     def close(self) -> None:
         """Nothing to release by default."""
 

@@ -225,6 +225,19 @@ class OctoPrintPrinter(PollingPrinter):
             self._job_id = None
         super().clear()
 
+    def pending_cancel(self) -> dict[str, Any] | None:
+        remote = self._pending_cancel
+        return None if remote is None else {"remote": remote}
+
+    def resume_cancel(self, pending: Mapping[str, Any]) -> None:
+        remote = pending.get("remote")
+        if isinstance(remote, str) and remote:
+            with self._lock:
+                self._pending_cancel = remote
+                self._update(seen=False, last_error=(
+                    f"cancel pending (from before a restart of printprep): {remote} is "
+                    "cancelled as soon as OctoPrint answers"))
+
     # -- polling --------------------------------------------------------------------------
     def poll(self) -> None:
         """Read OctoPrint's state once and update the status (never raises)."""

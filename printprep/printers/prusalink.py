@@ -209,6 +209,20 @@ class PrusaLinkPrinter(PollingPrinter):
             self._remote = None
         super().clear()
 
+    def pending_cancel(self) -> dict[str, Any] | None:
+        pending = self._pending_cancel
+        return None if pending is None else {"job_id": pending[0], "remote": pending[1]}
+
+    def resume_cancel(self, pending: Mapping[str, Any]) -> None:
+        job_id, remote = pending.get("job_id"), pending.get("remote")
+        if isinstance(job_id, int) or isinstance(remote, str):
+            with self._lock:
+                self._pending_cancel = (job_id if isinstance(job_id, int) else None,
+                                        remote if isinstance(remote, str) else None)
+                self._update(seen=False, last_error=(
+                    "cancel pending (from before a restart of printprep): the print is "
+                    "cancelled as soon as the printer answers"))
+
     # -- status ---------------------------------------------------------------------------
     def poll(self) -> None:
         """Read the printer's status once (never raises)."""

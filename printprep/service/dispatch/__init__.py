@@ -23,8 +23,10 @@ job's event log.
 
 The code: :mod:`.loop` (the thread, matching jobs to printers, sending),
 :mod:`.supervision` (following prints, offline printers, restarts), :mod:`.plates`
-(finished prints waiting for the plate to be cleared), :mod:`.batching` (plates of
-several resin jobs), :mod:`.prints`, :mod:`.settings`, :mod:`.events`.
+(finished prints waiting for the plate to be cleared), :mod:`.cancels` (cancels waiting
+for an unreachable printer), :mod:`.ledger` (the small JSON files those two keep),
+:mod:`.batching` (plates of several resin jobs), :mod:`.prints`, :mod:`.settings`,
+:mod:`.events`.
 """
 
 from printprep.service.dispatch.events import EventHub

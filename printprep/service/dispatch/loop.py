@@ -15,7 +15,9 @@ from typing import Any
 from printprep.errors import PrintprepError
 from printprep.printers.base import Printer, PrinterStatus
 from printprep.service.dispatch.batching import Batching
+from printprep.service.dispatch.cancels import CANCELS_FILE, PendingCancels
 from printprep.service.dispatch.events import EventHub
+from printprep.service.dispatch.ledger import JsonLedger, data_file
 from printprep.service.dispatch.plates import PlateLedger, Plates, plates_path
 from printprep.service.dispatch.prints import ActivePrint, attr, job_archive_path, queue_order
 from printprep.service.dispatch.settings import dispatch_settings
@@ -24,7 +26,7 @@ from printprep.service.dispatch.supervision import Supervision
 log = logging.getLogger("printprep.dispatch")
 
 
-class Dispatcher(Supervision, Plates, Batching):
+class Dispatcher(Supervision, Plates, PendingCancels, Batching):
     """Moves queued jobs onto printers and printer outcomes back into jobs."""
 
     def __init__(self, store: Any, printers: Mapping[str, Printer], config: Any) -> None:
@@ -44,6 +46,8 @@ class Dispatcher(Supervision, Plates, Batching):
         #: Plates waiting to be cleared (:mod:`.plates`), kept in <data_dir>/plates.json.
         self.plates = PlateLedger(plates_path(config))
         self._unwatch: list[Callable[[], None]] = []  # see start() / stop()
+        #: Cancels unreachable printers have not been sent yet (:mod:`.cancels`).
+        self.cancels = JsonLedger(data_file(config, CANCELS_FILE))
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -52,6 +56,7 @@ class Dispatcher(Supervision, Plates, Batching):
             return
         self._stop.clear()
         self._watch_clears()
+        self._restore_cancels()
         threads = [self._connect_async(name) for name in self.printers]
         deadline = time.monotonic() + 2.0  # quick printers are ready for the first tick
         for t in threads:
@@ -115,6 +120,8 @@ class Dispatcher(Supervision, Plates, Batching):
         """One pass: statuses, running prints, new assignments."""
         with self._lock:
             now = time.time()
+            if self.cancels.names():
+                self._settle_cancels()
             for name, printer in self.printers.items():
                 st = self._with_plate(name, printer.status())
                 if st.state == "offline" and now >= self._next_connect.get(name, 0.0):

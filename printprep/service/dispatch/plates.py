@@ -8,25 +8,22 @@ followed finishes on a printer without ``auto_clear``, the printer is *held*: it
 "Plate cleared" button). Printers with ``auto_clear`` (virtual and folder printers by
 default) are cleared by the dispatcher at once.
 
-The held plates are kept in ``<data_dir>/plates.json`` (written atomically), so a service
-restart - after which a network printer may report itself idle - does not forget them.
+The held plates are kept in ``<data_dir>/plates.json`` (a :class:`~.ledger.JsonLedger`),
+so a service restart - after which a network printer may report itself idle - does not
+forget them.
 
 :class:`PlateLedger` is that file; :class:`Plates` is mixed into the dispatcher.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import threading
-import time
-from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from printprep.printers.base import Printer, PrinterStatus
+from printprep.service.dispatch.ledger import JsonLedger, data_file
 from printprep.service.dispatch.prints import ActivePrint
 
 log = logging.getLogger("printprep.dispatch")
@@ -34,69 +31,24 @@ log = logging.getLogger("printprep.dispatch")
 PLATES_FILE = "plates.json"
 
 
-class PlateLedger:
-    """Printer name -> the plate it holds: ``{"job_ids": [...], "since": epoch s}``.
-
-    ``path`` None keeps the ledger in memory only (a dispatcher with no data folder).
-    """
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._held: dict[str, dict[str, Any]] = self._read()
-
-    def _read(self) -> dict[str, dict[str, Any]]:
-        if self.path is None or not self.path.is_file():
-            return {}
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            if not isinstance(data, dict) or not all(
-                isinstance(v, dict) and isinstance(v.get("job_ids"), list) for v in data.values()
-            ):
-                raise ValueError("not a table of printer -> {job_ids, since}")
-        except (OSError, ValueError) as exc:
-            # Keep the unreadable file for a person; without it every printer looks clear,
-            # which the log says loudly.
-            bad = self.path.with_name(self.path.name + ".unreadable")
-            log.error("%s: unreadable (%s); kept as %s, no plate is held", self.path, exc, bad)
-            os.replace(self.path, bad)
-            return {}
-        return data
-
-    def _write(self) -> None:
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self._held, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, self.path)
+class PlateLedger(JsonLedger):
+    """Printer name -> the plate it holds: ``{"job_ids": [...], "since": epoch s}``."""
 
     def held(self, name: str) -> dict[str, Any] | None:
         """The plate printer ``name`` holds, or None when it is clear."""
-        with self._lock:
-            plate = self._held.get(name)
-            return dict(plate) if plate else None
+        return self.get(name)
 
     def hold(self, name: str, job_ids: list[str]) -> None:
-        with self._lock:
-            self._held[name] = {"job_ids": list(job_ids), "since": time.time()}
-            self._write()
+        self.put(name, job_ids)
 
     def release(self, name: str) -> dict[str, Any] | None:
         """Forget the plate of ``name``; returns what it held (None if nothing)."""
-        with self._lock:
-            plate = self._held.pop(name, None)
-            if plate is not None:
-                self._write()
-            return plate
+        return self.pop(name)
 
 
 def plates_path(config: Any) -> Path | None:
     """``<data_dir>/plates.json`` of the service config (object or mapping), if it has one."""
-    data_dir = getattr(config, "data_dir", None)
-    if data_dir is None and isinstance(config, Mapping):
-        data_dir = config.get("data_dir")
-    return None if data_dir is None else Path(data_dir) / PLATES_FILE
+    return data_file(config, PLATES_FILE)
 
 
 def auto_clears(printer: Printer) -> bool:

@@ -46,6 +46,7 @@ class Supervision:
                 # offline too: a printer that comes back must not carry on a cancelled job
                 # (connectors that can, such as OctoPrint, keep the cancel until then)
                 self._safe(printer, "cancel")
+                self._remember_cancel(printer, pr.job_ids)
             self._release(pr, printer)
             return
         pr.job_ids = live
