@@ -317,3 +317,31 @@ def test_a_bad_database_url_names_the_key_and_the_problem(tmp_path: Path) -> Non
         Store(url, tmp_path)
     text = str(info.value)
     assert "database_url" in text and f"127.0.0.1:{port}" in text and "s3cret" not in text
+
+
+def test_several_processes_opening_a_new_database_at_once_all_succeed(database_url: str,
+                                                                      tmp_path: Path) -> None:
+    """serve and its workers start together and each creates the schema if missing."""
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+    stores: list[Store] = []
+
+    def open_store() -> None:
+        barrier.wait()
+        try:
+            stores.append(Store(database_url, tmp_path))
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    try:
+        assert errors == []
+        job = _job(stores[0])
+        assert all(s.get(job.id).name == "ring" for s in stores)
+    finally:
+        for s in stores:
+            s.close()
