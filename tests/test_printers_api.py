@@ -120,6 +120,19 @@ def test_cli_shows_live_status(server):
     assert bad.returncode == 1 and "no printer named 'nope'" in bad.stderr
 
 
+def test_cli_check_shows_who_waits_for_the_plate(tmp_path: Path):
+    cfg = tmp_path / "printprep.toml"
+    cfg.write_text('[[printers]]\nname = "usb"\ntype = "serial"\nprofile = "prusa-mk4-castable"\n'
+                   'port = "/dev/ttyACM0"\n\n[[printers]]\nname = "v"\ntype = "virtual"\n'
+                   'profile = "prusa-sl1s"\n')
+    out = subprocess.run([sys.executable, "-m", "printprep", "printers", "check", "--config",
+                          str(cfg)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    usb, v = out.stdout.splitlines()
+    assert usb.startswith("usb") and "waits for plate cleared" in usb and usb.endswith("ok")
+    assert v.startswith("v ") and "clears its plate itself" in v
+
+
 def test_cli_check_names_the_bad_key(tmp_path: Path):
     cfg = tmp_path / "printprep.toml"
     cfg.write_text('[[printers]]\nname = "usb"\ntype = "serial"\nprofile = "prusa-mk4-castable"\n'

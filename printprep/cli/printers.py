@@ -120,7 +120,8 @@ def _check(args: argparse.Namespace) -> int:
         print_json({"printers": checked})
     else:
         for p in checked:
-            print(f"{p['name']:<16} {p['type']:<10} {p['profile']}  ok")
+            plate = "clears its plate itself" if p["auto_clear"] else "waits for plate cleared"
+            print(f"{p['name']:<16} {p['type']:<10} {p['profile']:<28} {plate:<24} ok")
     return 0
 
 
