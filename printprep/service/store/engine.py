@@ -161,14 +161,18 @@ def _create_schema(engine: sa.Engine) -> None:
             metadata.create_all(conn)
             _add_missing_columns(conn)
         return
-    for attempt in range(3):
+    # SQLite: each lost race means another process made that table, index or column, so
+    # every retry has less left to do; one per schema object always suffices.
+    tries = len(metadata.tables) + sum(len(t.indexes) + len(t.c) for t in metadata.tables.values())
+    for attempt in range(tries):
         try:
             metadata.create_all(engine)
             with engine.begin() as conn:
                 _add_missing_columns(conn)
             return
         except sa.exc.OperationalError as exc:
-            if "already exists" not in str(exc) or attempt == 2:
+            lost_race = "already exists" in str(exc) or "duplicate column" in str(exc)
+            if not lost_race or attempt == tries - 1:
                 raise
 
 
