@@ -90,8 +90,10 @@ def _cmd(run_as: str | None, argv: list[str]) -> list[str]:
     return ["runuser", "-u", run_as, "--", *argv] if run_as else argv
 
 
-def _run(run_as: str | None, argv: list[str], what: str) -> None:
-    proc = subprocess.run(_cmd(run_as, argv), capture_output=True, text=True, timeout=120)
+def _run(run_as: str | None, argv: list[str], what: str, cwd: Path) -> None:
+    # cwd: a folder the postgres user may enter (the repository may be closed to it)
+    proc = subprocess.run(_cmd(run_as, argv), capture_output=True, text=True, timeout=120,
+                          cwd=cwd)
     if proc.returncode != 0:
         raise RuntimeError(f"{what} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
 
@@ -117,13 +119,13 @@ def start_postgres() -> PostgresServer:
         os.chown(folder, entry.pw_uid, entry.pw_gid)
     data = folder / "data"
     _run(run_as, [str(bin_dir / "initdb"), "-D", str(data), "-U", SUPERUSER, "-A", "trust",
-                  "-E", "UTF8", "--no-sync", "--locale=C"], "initdb")
+                  "-E", "UTF8", "--no-sync", "--locale=C"], "initdb", folder)
     port = free_port()
     options = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={folder} "
                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
                "-c max_connections=200")
     _run(run_as, [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"),
-                  "-o", options, "-w", "-t", "60", "start"], "pg_ctl start")
+                  "-o", options, "-w", "-t", "60", "start"], "pg_ctl start", folder)
     return PostgresServer("127.0.0.1", port, folder, bin_dir, run_as)
 
 
@@ -131,7 +133,7 @@ def stop_postgres(server: PostgresServer) -> None:
     """Stop the cluster at once and remove its folder."""
     try:
         _run(server.run_as, [str(server.bin_dir / "pg_ctl"), "-D", str(server.folder / "data"),
-                             "-m", "immediate", "-w", "stop"], "pg_ctl stop")
+                             "-m", "immediate", "-w", "stop"], "pg_ctl stop", server.folder)
     finally:
         shutil.rmtree(server.folder, ignore_errors=True)
 
