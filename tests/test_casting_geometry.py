@@ -179,3 +179,72 @@ def test_ring_recognised_by_its_hole(meshes, name, is_ring):
         thin = np.zeros(3)
         thin[int(np.argmin(mesh.extents))] = 1.0
         assert abs(float(axis @ thin)) > 0.99, f"{name}: axis {axis} is not across the band"
+
+
+def test_detail_marks_prong_tips_not_a_cuffs_rims_or_prong_shafts(meshes):
+    """The tip rule: a thin end pointing out of the piece (a prong's top) is hard detail;
+    a thin sheet's rim running along the hull (a cuff's tapered edge) and the middle of a
+    prong are not (thin, so no overhang tip, but an island may be held there)."""
+    from printprep.casting import analyse_surface
+
+    ring = trimesh.load(meshes / "jewelry" / "solitaire_ring.stl")
+    a = analyse_surface(ring)
+    c = ring.triangles_center
+    r = np.hypot(c[:, 0], c[:, 1])
+    tops = c[:, 2] >= 13.6  # the top 0.45 mm of the six prongs
+    shafts = (c[:, 2] > 11.8) & (c[:, 2] < 12.4) & (r > 3.2)  # prong middles, outside the seat
+    assert tops.sum() > 30 and shafts.sum() > 30
+    assert a.hard[tops].mean() > 0.9
+    assert a.hard_core[shafts].mean() < 0.1 and a.detail[shafts].mean() > 0.9
+
+    cuff = trimesh.load(meshes / "jewelry" / "franout_bracelet_fused.stl")
+    a = analyse_surface(cuff)
+    z = cuff.triangles_center[:, 2]
+    lo, hi = cuff.bounds[:, 2]
+    rims = (z < lo + 0.6) | (z > hi - 0.6)  # the two tapered edges of the cuff
+    area = cuff.area_faces
+    thin_tip = a.reasons["thin_tip"]
+    assert rims.sum() > 100 and thin_tip < 0.1 * len(cuff.faces)
+    tips_on_rims = area[rims & a.hard_core].sum() / area[rims].sum()
+    assert tips_on_rims < 0.25, f"{tips_on_rims:.0%} of the cuff's rims marked hard"
+    # hard detail is the engraving, not a quarter of the piece
+    assert area[a.hard].sum() / area.sum() < 0.15
+
+
+def test_loose_part_beside_the_piece_gets_its_own_clear_sprue(meshes):
+    """A loose bead 0.25 mm off the band is a separate casting: it gets its own gate, and
+    no sprue comes within the body gap of the other piece."""
+    import manifold3d
+
+    ring = trimesh.load(meshes / "jewelry" / "solitaire_ring.stl")
+    bead = manifold3d.Manifold.sphere(1.2, 48).translate((0.0, 3.82 + 0.25 + 1.2, -9.0))
+    both = to_manifold(ring) + bead
+    mesh = trimesh.Trimesh(*_mesh_arrays(both), process=False)
+    assert mesh.body_count == 2
+    prepared = prepare(mesh, "phrozen-sonic-4k", PrepareOptions(supports=False))
+    assert {g.body for g in prepared.gates} == {0, 1}
+    bodies = prepared.casting_mesh.split(only_watertight=False)
+    assert len(bodies) == 2 and all(b.is_watertight for b in bodies)
+    # each body's sprues stay off the other body: the casting's two bodies are apart
+    a, b = (to_manifold(x) for x in bodies)
+    assert (a ^ b).volume() == 0.0
+    pa = trimesh.proximity.ProximityQuery(bodies[0])
+    assert float(np.abs(pa.signed_distance(bodies[1].vertices)).min()) >= 0.2
+
+
+def test_refusal_of_loose_parts_names_the_bodies_and_the_room(meshes):
+    mesh = trimesh.load(meshes / "jewelry" / "franout_bracelet_11shells.stl")
+    try:
+        prepared = prepare(mesh, "phrozen-sonic-4k", PrepareOptions(supports=False))
+    except CastingError as exc:
+        text = str(exc)
+        assert "bodies" in text and "mm" in text and "--gate" in text, text
+        return
+    # when every loose part fits a gate, each has one and the pieces stay apart
+    assert {g.body for g in prepared.gates} == set(range(11))
+    assert len(prepared.casting_mesh.split(only_watertight=False)) == 11
+
+
+def _mesh_arrays(solid):
+    out = solid.to_mesh()
+    return np.asarray(out.vert_properties, dtype=np.float64)[:, :3], np.asarray(out.tri_verts, dtype=np.int64)

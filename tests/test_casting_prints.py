@@ -39,8 +39,9 @@ def test_prepared_print_has_no_islands_and_no_far_reach(meshes, coarse, tmp_path
     assert report.overhang_reach_area_mm2 == 0.0
     assert report.empty_layers == [] or report.empty_layers == [report.layer_count - 1]
 
+    # the casting (part + sprues: a sprue may point down and take the supports) is
     # lifted 3-5 mm, and the first layers hold only the base: identical slabs
-    lift = prepared.part_mesh.bounds[0, 2]
+    lift = prepared.casting_mesh.bounds[0, 2]
     assert 3.0 <= lift <= 5.0
     base_layers = int(round(1.0 / coarse.layer_height_mm))
     with read_archive(paths["archive"]) as a:

@@ -4,11 +4,17 @@ Local thickness is measured per face by an inward ray along the face normal (emb
 through trimesh): the distance to the opposite wall. Detail regions, which neither a
 support tip nor a gate may touch, are the union of
 
-* thin features (prongs, claws, filigree): thickness below ``thin_mm``;
+* thin features (prongs, claws, filigree): thickness below ``thin_mm``; their free
+  ends (prong tips, claw ends) are hard detail: thin faces near the convex hull where
+  the thin, exposed surface within ``tip_radius_mm`` runs one way only — a wire or prong
+  ending there — and the end points out of the piece (away from its centre of mass).
+  The rim of a thin sheet (a cuff's tapered edge, a pendant's outline) runs along the
+  hull both ways and is not a tip; a prong's foot hanging under a basket points back in;
 * recesses (stone seats, engraved grooves, under-galleries): faces whose outward
   hemisphere is mostly closed by the part itself within ``recess_mm``;
 * textured faces (hammered, knurled, engraved): high curvature density, measured as the
-  spread of surface normals within ``texture_radius_mm``;
+  spread of surface normals within ``texture_radius_mm``, on faces that are not thin
+  (a 0.7 mm prong spreads its normals that much by its own roundness);
 * regions the user marks (spheres in the input frame);
 
 grown by ``margin_mm`` so a tip of finite size cannot reach into them. The expensive
@@ -32,8 +38,13 @@ class DetailSettings:
     """Thresholds of the detail analysis (lengths in mm)."""
 
     thin_mm: float = 0.9
-    #: a thin face this close to the convex hull is an exposed extremity (a prong tip)
+    #: a thin face this close to the convex hull is exposed ...
     tip_reach_mm: float = 1.0
+    #: ... and an extremity (a prong tip) when the thin exposed surface within
+    #: ``tip_radius_mm`` runs one way only: its largest principal spread is below
+    #: ``tip_spread`` x the radius (a prong's end about 0.3, a sheet's rim 0.58)
+    tip_radius_mm: float = 1.5
+    tip_spread: float = 0.4
     recess_mm: float = 3.0
     recess_fraction: float = 0.5
     texture_radius_mm: float = 0.3
@@ -49,7 +60,8 @@ class SurfaceAnalysis:
     """Per-face measures of a part (faces in the order of the analysed mesh).
 
     thickness_mm : (f,) float64, mm — local section at each face centroid (the shortest
-        inward ray, straight or tilted, scaled to the normal: about the inscribed diameter)
+        inward ray, straight or tilted, scaled to the normal: about the inscribed
+        diameter); above ``max_samples`` faces, the nearest sample's
     detail : (f,) bool — face lies on (or within the margin of) a detail region: no gate,
         no overhang tip
     hard : (f,) bool — the part of ``detail`` nothing may touch, not even an island tip:
@@ -63,6 +75,9 @@ class SurfaceAnalysis:
     detail: np.ndarray
     hard: np.ndarray
     reasons: dict[str, int] = field(default_factory=dict)
+    #: (f,) bool — hard detail itself, before the margin: an island tip (a point contact
+    #: at a local minimum) is judged against this grown by the tip's own radius
+    hard_core: np.ndarray | None = None
 
     def thin_area_mm2(self, mesh: trimesh.Trimesh, below_mm: float) -> float:
         """Surface area of faces thinner than ``below_mm`` (mm²)."""
@@ -143,13 +158,19 @@ def analyse_surface(
     """Thickness and detail regions of ``mesh`` (mm). See the module docstring."""
     s = settings or DetailSettings()
     engine = engine or ray_engine(mesh)
-    thickness = face_thickness_mm(mesh, engine)
     centers = mesh.triangles_center
     normals = mesh.face_normals
 
     sample = sample_faces(mesh, s.max_samples)
     sc, sn = centers[sample], normals[sample]
     eps = 1e-4 * max(float(mesh.scale), 1.0)
+    # straight inward section on the samples (every face of a small mesh); a big mesh's
+    # faces take their nearest sample's, like the other measures
+    straight_s = ray_distance_mm(engine, sc - sn * eps, -sn) + eps
+    finite = np.isfinite(straight_s)
+    if not finite.any():
+        raise CastingError("no inward ray hits the part: the mesh is not a closed solid")
+    straight_s[~finite] = np.median(straight_s[finite])
 
     # section: inward rays tilted 50 degrees catch the ends of thin features, where the
     # straight inward ray runs the whole length of a prong
@@ -181,24 +202,37 @@ def analyse_surface(
     # a lone sharp edge spreads normals too; texture needs several neighbours disagreeing
     texture_s = (spread > s.texture_spread) & (cnt >= 4)
 
+    thickness_s = np.minimum(straight_s, tilted_s)
     if len(sample) == len(mesh.faces):
-        recess, texture, tilted = recess_s, texture_s, tilted_s
+        recess, texture, thickness = recess_s, texture_s, thickness_s
     else:
         _, nearest = tree.query(centers)
-        recess, texture, tilted = recess_s[nearest], texture_s[nearest], tilted_s[nearest]
-    thickness = np.minimum(thickness, tilted)
+        recess, texture, thickness = recess_s[nearest], texture_s[nearest], thickness_s[nearest]
 
     thin = thickness < s.thin_mm
     # exposed ends: depth below the hull, measured on the samples, carried by nearest
     near_hull_s = np.zeros(len(sample), dtype=bool)
     thin_s = thickness[sample] < s.thin_mm
     near_hull_s[thin_s] = hull_depth_mm(mesh, sc[thin_s]) < s.tip_reach_mm
-    near_hull = near_hull_s if len(sample) == len(mesh.faces) else near_hull_s[nearest]
-    tips = thin & near_hull
+    if len(sample) == len(mesh.faces):
+        # every face analysed: spread points over the exposed faces (a coarse mesh's long
+        # rim slivers would otherwise look like lone tips)
+        pts, w_pts = surface_points(mesh, np.nonzero(near_hull_s)[0], s.tip_radius_mm / 5)
+    else:  # area-weighted samples: each stands for an equal share of the surface
+        pts = sc[near_hull_s]
+        w_pts = np.full(len(pts), float(mesh.area) / len(sample))
+    tip_s = near_hull_s.copy()
+    tip_s[near_hull_s] = extremity(
+        sc[near_hull_s], pts, w_pts, s.tip_radius_mm, s.tip_spread, centre=mesh.center_mass
+    )
+    tips = thin & (tip_s if len(sample) == len(mesh.faces) else tip_s[nearest])
 
     marked = np.zeros(len(mesh.faces), dtype=bool)
     for x, y, z, r in s.keep_out:
         marked |= np.linalg.norm(centers - [x, y, z], axis=1) <= r
+    # a thin wire or prong curves tightly by being thin, not by being textured: its
+    # normals spread within the radius all along; its free end is the tip rule's
+    texture = texture & ~thin
     hard_raw = tips | recess | texture | marked
     if len(sample) == len(mesh.faces):
         detail = grow_mask(centers, hard_raw | thin, s.margin_mm)
@@ -214,7 +248,76 @@ def analyse_surface(
         "texture": int(texture.sum()),
         "marked": int(marked.sum()),
     }
-    return SurfaceAnalysis(thickness_mm=thickness, detail=detail, hard=hard, reasons=reasons)
+    return SurfaceAnalysis(thickness_mm=thickness, detail=detail, hard=hard, reasons=reasons, hard_core=hard_raw)
+
+
+def surface_points(
+    mesh: trimesh.Trimesh, faces: np.ndarray, spacing_mm: float, max_points: int = 200_000
+) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic points spread over ``faces`` about ``spacing_mm`` apart, whatever
+    the tessellation (a long sliver face gets many, a tiny face one).
+
+    faces : (k,) int64. returns points (p, 3) float64 mm and the area each stands for
+    (p,) float64 mm².
+    """
+    area = mesh.area_faces[faces]
+    cell = max(spacing_mm**2, float(area.sum()) / max_points)
+    per = np.maximum(1, np.round(area / cell)).astype(np.int64)
+    face_of = np.repeat(faces, per)
+    k = np.arange(len(face_of)) - np.repeat(np.cumsum(per) - per, per)
+    g = 1.32471795724474602596  # R2 low-discrepancy sequence, folded into the triangle
+    u = np.mod(0.5 + k / g, 1.0)
+    v = np.mod(0.5 + k / (g * g), 1.0)
+    flip = u + v > 1.0
+    u, v = np.where(flip, 1.0 - u, u), np.where(flip, 1.0 - v, v)
+    single = np.repeat(per == 1, per)
+    u, v = np.where(single, 1 / 3, u), np.where(single, 1 / 3, v)
+    tri = mesh.triangles[face_of]
+    pts = tri[:, 0] + u[:, None] * (tri[:, 1] - tri[:, 0]) + v[:, None] * (tri[:, 2] - tri[:, 0])
+    return pts, np.repeat(area / per, per)
+
+
+def extremity(
+    query: np.ndarray,
+    points: np.ndarray,
+    area_mm2: np.ndarray,
+    radius_mm: float,
+    spread: float,
+    centre: np.ndarray | None = None,
+) -> np.ndarray:
+    """Query points where the exposed surface (``points``, each standing for
+    ``area_mm2``) within ``radius_mm`` reaches out one way only: its largest principal
+    standard deviation is below ``spread`` x radius. The end of a wire or prong (its
+    exposed part runs one way from the tip: about 0.3 r) is one; the rim of a sheet or
+    the middle of a wire (running both ways: 0.58 r) and a sheet's face (0.5 r) are not.
+
+    With ``centre`` (3,) mm, only ends pointing away from it count: a prong's free top
+    points out of the piece, its foot hanging under a basket points back in.
+
+    query : (n, 3), points : (p, 3) float64, mm; area_mm2 : (p,). returns (n,) bool.
+    """
+    out = np.zeros(len(query), dtype=bool)
+    if len(query) == 0 or len(points) == 0:
+        return out
+    sdm = cKDTree(query).sparse_distance_matrix(cKDTree(points), radius_mm, output_type="ndarray")
+    i, j = sdm["i"], sdm["j"]
+    w = area_mm2[j]
+    d = points[j] - query[i]
+    n = len(query)
+    wsum = np.bincount(i, weights=w, minlength=n)
+    first = np.stack([np.bincount(i, weights=w * d[:, a], minlength=n) for a in range(3)], axis=1)
+    second = np.empty((n, 3, 3))
+    for a in range(3):
+        for b in range(a, 3):
+            second[:, a, b] = second[:, b, a] = np.bincount(i, weights=w * d[:, a] * d[:, b], minlength=n)
+    ok = wsum > 0
+    mean = first[ok] / wsum[ok, None]
+    cov = second[ok] / wsum[ok, None, None] - mean[:, :, None] * mean[:, None, :]
+    out[ok] = np.sqrt(np.clip(np.linalg.eigvalsh(cov)[:, -1], 0.0, None)) < spread * radius_mm
+    if centre is not None:
+        # mean is the neighbourhood's centroid minus the point: the end points along -mean
+        out[ok] &= np.einsum("ij,ij->i", -mean, query[ok] - centre) > 0.0
+    return out
 
 
 def hull_depth_mm(mesh: trimesh.Trimesh, points: np.ndarray, chunk: int = 4_000) -> np.ndarray:

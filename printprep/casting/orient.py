@@ -22,6 +22,7 @@ import numpy as np
 import trimesh
 
 from printprep.casting.analysis import ray_distance_mm, ray_engine, sample_faces
+from printprep.casting.islands import MinimaFinder
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class OrientSettings:
     w_hard_island: float = 2.0
     w_detail_island: float = 0.2
     w_island: float = 0.02
+    #: a minimum on hard detail joined to lower metal within this height is no island
+    #: (prepare sets the printer's layer height)
+    island_depth_mm: float = 0.05
     #: candidates whose islands are counted on the full mesh
     island_checks: int = 16
     #: those candidates are at least this far apart (degrees)
@@ -165,32 +169,27 @@ def _scores(
 
 def island_counts(
     up: np.ndarray,
-    vertices: np.ndarray,
-    vnormals: np.ndarray,
-    edges: np.ndarray,
+    finder: MinimaFinder,
     vdetail: np.ndarray,
     vhard: np.ndarray,
+    depth_mm: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Down-facing local minima with ``up`` as vertical, for each candidate.
 
-    up : (k, 3); vertices, vnormals : (v, 3); edges : (e, 2) int; vdetail, vhard : (v,) bool
+    up : (k, 3); vdetail, vhard : (v,) bool. Minima on hard detail that are shallower
+    than ``depth_mm`` (they join lower metal within a layer: not islands) are left out.
     returns (on hard detail, on detail, total), each (k,) int64
     """
     on_hard = np.zeros(len(up), dtype=np.int64)
     on_detail = np.zeros(len(up), dtype=np.int64)
     total = np.zeros(len(up), dtype=np.int64)
-    has_lower = np.zeros(len(vertices), dtype=bool)
     for k, u in enumerate(up):
-        h = vertices @ u
-        # a vertex with any neighbour at or below it is not a minimum
-        ha, hb = h[edges[:, 0]], h[edges[:, 1]]
-        has_lower[:] = False
-        has_lower[np.where(ha >= hb, edges[:, 0], edges[:, 1])] = True
-        has_lower[np.where(hb >= ha, edges[:, 1], edges[:, 0])] = True
-        minima = ~has_lower & (vnormals @ u < 0.0)
-        total[k] = int(minima.sum())
-        on_detail[k] = int((minima & vdetail).sum())
-        on_hard[k] = int((minima & vhard).sum())
+        minima = finder.minima(u)
+        hard_m = minima[vhard[minima]]
+        shallow = hard_m[finder.shallow(u, hard_m, depth_mm)]
+        total[k] = len(minima) - len(shallow)
+        on_detail[k] = int(vdetail[minima].sum()) - int(vdetail[shallow].sum())
+        on_hard[k] = len(hard_m) - len(shallow)
     return on_hard, on_detail, total
 
 
@@ -262,11 +261,14 @@ def choose_orientation(
     vdetail[mesh.faces[detail].ravel()] = True
     vhard = np.zeros(len(mesh.vertices), dtype=bool)
     vhard[mesh.faces[detail if hard is None else hard].ravel()] = True
-    edges = mesh.edges_unique
-    vnormals = mesh.vertex_normals
+    finder = MinimaFinder.of(mesh)
+    depth = s.island_depth_mm
+
+    def counts(cand: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return island_counts(cand, finder, vdetail, vhard, depth)
 
     def full_scores(cand: np.ndarray, area_scores: np.ndarray) -> np.ndarray:
-        on_hard, on_det, total = island_counts(cand, mesh.vertices, vnormals, edges, vdetail, vhard)
+        on_hard, on_det, total = counts(cand)
         return (
             area_scores
             + s.w_hard_island * on_hard
@@ -310,14 +312,14 @@ def choose_orientation(
             # the ring tilt is the default, but support contact on hard detail (prong
             # tips, seats) must be zero when possible: a free pose that holds fewer
             # hard-detail islands wins, and the report then names no ring tilt
-            ring_hard, _, _ = island_counts(best[None], mesh.vertices, vnormals, edges, vdetail, vhard)
+            ring_hard, _, _ = counts(best[None])
             if ring_hard[0] > 0:
                 free = search(None)
-                free_hard, _, _ = island_counts(free[None], mesh.vertices, vnormals, edges, vdetail, vhard)
+                free_hard, _, _ = counts(free[None])
                 if free_hard[0] < ring_hard[0]:
                     best, axis = free, None
     sc, terms = _scores(best[None], centers, normals, area, det, hull_vertices, s)
-    on_hard, on_det, total = island_counts(best[None], mesh.vertices, vnormals, edges, vdetail, vhard)
+    on_hard, on_det, total = counts(best[None])
     terms["islands"] = total.astype(float)
     terms["detail_islands"] = on_det.astype(float)
     terms["hard_detail_islands"] = on_hard.astype(float)

@@ -13,6 +13,7 @@ the XY bounding box centred on the origin — so they overlay in a 3D view.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,7 @@ from printprep.casting.analysis import DetailSettings, SurfaceAnalysis, analyse_
 from printprep.casting.orient import Orientation, OrientSettings, choose_orientation, ring_axis
 from printprep.casting.sprues import Gate, SprueSettings, build_sprues
 from printprep.casting.supports import SupportPlan, SupportSettings, plan_supports
-from printprep.casting.verify import PrintChecker, problem_tips
+from printprep.casting.verify import check_print, problem_tips
 from printprep.errors import CastingError
 
 #: share of metal added for the tree and button (domain.md §1: 5–50 %)
@@ -148,14 +149,22 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
     idx = np.where(from_part, near, 0)
     c_detail = from_part & analysis.detail[idx]
     c_hard = from_part & analysis.hard[idx]
+    # an island tip touches the faces round one vertex: it is judged against hard detail
+    # itself, not its margin (a prong's foot beside a gallery may be held, its tip not)
+    core = analysis.hard if analysis.hard_core is None else analysis.hard_core
+    c_island_hard = from_part & core[idx]
     timings["sprues"] = time.perf_counter() - t
 
     t = time.perf_counter()
+    layer_h = float(getattr(prof, "layer_height_mm", 0.05))
+    # a dip on hard detail shallower than one layer prints from the metal beside it
+    orient_s = dataclasses.replace(opt.orient, island_depth_mm=layer_h)
+    support_s = dataclasses.replace(opt.support, island_depth_mm=layer_h)
     orientation = choose_orientation(
         casting,
         c_detail,
-        c_hard,
-        opt.orient,
+        c_island_hard,
+        orient_s,
         up=None if opt.up is None else np.asarray(opt.up, float),
         ring=False if part_ring_axis is None else part_ring_axis,
     )
@@ -163,7 +172,6 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
     timings["orient"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    layer_h = float(getattr(prof, "layer_height_mm", 0.05))
     # filament printers: the slicer (prusa-slicer) makes its own supports from the casting
     use_supports = opt.supports and getattr(prof, "kind", "resin") == "resin"
     lift = opt.support.lift_mm if use_supports else 0.0
@@ -182,19 +190,25 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
     verify: list[dict[str, Any]] = []
     if use_supports:
         engine_p = ray_engine(casting_p)
-        plan = plan_supports(casting_p, c_detail, opt.support, engine_p, hard=c_hard)
+        plan = plan_supports(casting_p, c_detail, support_s, engine_p, hard=c_hard, island_hard=c_island_hard)
         extra_pts = np.zeros((0, 3))
         extra_faces = np.zeros(0, dtype=np.int64)
         rounds = opt.verify_rounds if getattr(prof, "kind", "") == "resin" else 0
         casting_solid_p = casting_solid.transform(_affine(rot, offset))
-        checker = PrintChecker(casting_solid_p, prof, layer_h) if rounds else None
+        checked = None
         for r in range(rounds + 1 if rounds else 0):
             # overlapping shells slice as their union (non-zero fill): no boolean needed.
             # Every re-plan moves trees and can bare a new sliver elsewhere, so the loop
-            # ends on a check of the plan that is kept, never on an unchecked re-plan.
-            layer_report, shift = checker.check(plan.solid)
+            # ends on a check of the plan that is kept, never on an unchecked re-plan;
+            # a later round re-checks only the layers the new supports changed.
+            checked = check_print(casting_solid_p, plan.solid, prof, layer_h, checked)
+            layer_report, shift = checked.report, checked.shift_mm
             verify.append(
-                {"islands": len(layer_report.islands), "reach_mm2": round(layer_report.overhang_reach_area_mm2, 3)}
+                {
+                    "islands": len(layer_report.islands),
+                    "reach_mm2": round(layer_report.overhang_reach_area_mm2, 3),
+                    "layers_checked": checked.checked_layers,
+                }
             )
             if r == rounds:
                 break
@@ -210,7 +224,13 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
             extra_pts = np.vstack([extra_pts, pts])
             extra_faces = np.concatenate([extra_faces, faces])
             plan = plan_supports(
-                casting_p, c_detail, opt.support, engine_p, hard=c_hard, extra_tips=(extra_pts, extra_faces)
+                casting_p,
+                c_detail,
+                support_s,
+                engine_p,
+                hard=c_hard,
+                island_hard=c_island_hard,
+                extra_tips=(extra_pts, extra_faces),
             )
         support_p = solids.to_trimesh(plan.solid) if plan.solid is not None else _empty()
         if opt.support_mode == "fused" and len(support_p.faces):
@@ -250,7 +270,7 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
         "resin_ml": round(print_v / 1000.0, 4),
         "support_volume_mm3": round(print_v - cast_v, 3) if use_supports else 0.0,
         "gates": gates_world,
-        "supports": _support_report(plan, tip_d),
+        "supports": _support_report(plan, tip_d, c_hard, c_island_hard),
         "thin_area_mm2": {
             "below_0.8_mm": round(analysis.thin_area_mm2(part, 0.8), 2),
             "below_0.6_mm": round(analysis.thin_area_mm2(part, 0.6), 2),
@@ -296,7 +316,11 @@ def _affine(rot: np.ndarray, offset: np.ndarray) -> np.ndarray:
     return np.column_stack([rot, offset])
 
 
-def _support_report(plan: SupportPlan | None, tip_d: float) -> dict[str, Any]:
+def _support_report(
+    plan: SupportPlan | None, tip_d: float, hard: np.ndarray, hard_core: np.ndarray
+) -> dict[str, Any]:
+    """Support figures; ``on_hard`` counts tips within the hard-detail margin,
+    ``on_hard_core`` tips on hard detail itself (both (f,) bool masks of the casting)."""
     if plan is None:
         return {"count": 0, "contact_area_mm2": 0.0}
     kinds, counts = np.unique(plan.kinds, return_counts=True) if len(plan.kinds) else ([], [])
@@ -308,6 +332,8 @@ def _support_report(plan: SupportPlan | None, tip_d: float) -> dict[str, Any]:
         "by_kind": {str(k): int(c) for k, c in zip(kinds, counts, strict=True)},
         "by_route": {str(k): int(c) for k, c in zip(routes, rcounts, strict=True)},
         "on_detail": int(plan.on_detail.sum()),
+        "on_hard": int(hard[plan.tip_faces].sum()) if len(plan.tip_faces) else 0,
+        "on_hard_core": int(hard_core[plan.tip_faces].sum()) if len(plan.tip_faces) else 0,
         "dropped": int(len(plan.dropped_mm)),
     }
 

@@ -19,6 +19,7 @@ Positions given by the user snap to the nearest face and are refused on detail.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import manifold3d
@@ -55,6 +56,10 @@ class SprueSettings:
     reservoir: bool = False
     reservoir_gap_mm: float = 1.0
     max_gates: int = 3
+    #: a body under this share of the largest body's volume (a loose ornament) gets one gate
+    small_body_share: float = 0.1
+    #: every sprue keeps this far from the other bodies (domain.md: gap between parts)
+    body_gap_mm: float = 0.3
     mass_fraction: float = 0.7
     min_mass_share: float = 0.15
     smooth_radius_mm: float = 1.0
@@ -184,13 +189,18 @@ def choose_gates(
     analysis: SurfaceAnalysis,
     settings: SprueSettings | None = None,
     engine=None,
+    bodies: np.ndarray | None = None,
+    section: np.ndarray | None = None,
 ) -> list[Gate]:
-    """Gates for every body of ``mesh`` (part frame, mm). See the module docstring."""
+    """Gates for every body of ``mesh`` (part frame, mm). See the module docstring.
+
+    bodies, section : (f,) body label and smoothed section (mm) per face when already
+    known (``section`` is refined in place at the candidates measured)."""
     s = settings or SprueSettings()
     engine = engine or ray_engine(mesh)
     n = len(mesh.faces)
-    bodies = body_labels(mesh)
-    section = smoothed_section_mm(mesh, analysis.thickness_mm, s.smooth_radius_mm)
+    bodies = body_labels(mesh) if bodies is None else bodies
+    section = smoothed_section_mm(mesh, analysis.thickness_mm, s.smooth_radius_mm) if section is None else section
     allowed = ~analysis.detail
     gates: list[Gate] = []
     if s.positions_mm:
@@ -207,6 +217,9 @@ def choose_gates(
         return gates
     if s.count == 0:
         return []
+    # body volumes from the faces' signed tetrahedra (divergence theorem)
+    tri = mesh.triangles
+    vol = np.bincount(bodies, weights=np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])) / 6.0)
     for b in np.unique(bodies):
         in_body = bodies == b
         cand = in_body & allowed
@@ -219,6 +232,8 @@ def choose_gates(
         area = np.bincount(inv, weights=mesh.area_faces[thick])
         order = np.argsort(-area, kind="stable")
         want = s.count if s.count is not None else s.max_gates
+        if s.count is None and abs(vol[b]) < s.small_body_share * np.abs(vol).max():
+            want = 1
         masses = [ids[k] for k in order if area[k] >= s.min_mass_share * area[order[0]]][:want]
         if s.count is not None and len(masses) < s.count:
             masses = [ids[k] for k in order][: s.count]
@@ -319,19 +334,20 @@ def _clear_direction(p: np.ndarray, nrm: np.ndarray, d_mm: float, s: SprueSettin
     return dirs[int(np.argmax(ok))] if ok.any() else dirs[int(np.argmax(worst))]
 
 
-def sprue_solid(gate: Gate, s: SprueSettings, embed_mm: float) -> manifold3d.Manifold:
-    """The sprue of ``gate``: fillet flare, tapered rod, connector stub, optional ball."""
+def sprue_solid(gate: Gate, s: SprueSettings, embed_mm: float, grow_mm: float = 0.0) -> manifold3d.Manifold:
+    """The sprue of ``gate``: fillet flare, tapered rod, connector stub, optional ball;
+    ``grow_mm`` thickens every piece (a clearance test)."""
     p, d = gate.position_mm, gate.direction
-    r0, r1 = gate.diameter_mm / 2, gate.outer_diameter_mm / 2
+    r0, r1 = gate.diameter_mm / 2 + grow_mm, gate.outer_diameter_mm / 2 + grow_mm
     start = p - d * embed_mm
     end = p + d * gate.length_mm
     parts = [solids.rod(start, end, r0, r1, solids.SPRUE_SEGMENTS)]
     if s.fillet_mm > 0:
         parts.append(solids.rod(start, p + d * (2 * s.fillet_mm), r0 + s.fillet_mm, r0, solids.SPRUE_SEGMENTS))
-    stub_r = (s.stub_diameter_mm or max(gate.outer_diameter_mm * 1.2, 3.0)) / 2
+    stub_r = (s.stub_diameter_mm or max(gate.outer_diameter_mm * 1.2, 3.0)) / 2 + grow_mm
     parts.append(solids.rod(end - d * 0.01, end + d * s.stub_length_mm, stub_r, stub_r, solids.SPRUE_SEGMENTS))
     if gate.reservoir_diameter_mm:
-        rr = gate.reservoir_diameter_mm / 2
+        rr = gate.reservoir_diameter_mm / 2 + grow_mm
         parts.append(solids.sphere(p + d * (s.reservoir_gap_mm + rr), rr))
     return solids.union(parts)
 
@@ -342,9 +358,9 @@ def build_sprues(
     """Gates and the union of their sprue solids (part frame, mm)."""
     s = settings or SprueSettings()
     engine = engine or ray_engine(mesh)
-    gates = choose_gates(mesh, analysis, s, engine)
-    parts = [sprue_solid(g, s, embed_mm=_embed_mm(g)) for g in gates]
     bodies = body_labels(mesh)
+    gates = choose_gates(mesh, analysis, s, engine, bodies=bodies)
+    parts = [sprue_solid(g, s, embed_mm=_embed_mm(g)) for g in gates]
     if bodies.max() > 0 and gates:
         gates, parts = _keep_bodies_apart(mesh, analysis, bodies, gates, parts, s, engine)
     return SprueResult(gates=gates, solid=solids.union(parts))
@@ -363,37 +379,100 @@ def _keep_bodies_apart(
     s: SprueSettings,
     engine,
 ) -> tuple[list[Gate], list[manifold3d.Manifold]]:
-    """Move any sprue that would touch another body (it would fuse two pieces of a chain)
-    to the next clear face of its own body; drop it when none is clear and the body has
-    another gate, refuse when a body would be left without one."""
+    """Keep every sprue ``body_gap_mm`` clear of the other bodies (closer, it would fuse
+    two pieces in the print or the flask). A sprue that is not clear is dropped; a body
+    left without a gate gets one on a face whose way out is clear (off hard detail, off
+    detail when it can), or the piece is refused naming the bodies and why."""
     others: dict[int, manifold3d.Manifold] = {}
-    section = smoothed_section_mm(mesh, analysis.thickness_mm, s.smooth_radius_mm)
+
+    def others_of(b: int) -> manifold3d.Manifold:
+        if b not in others:
+            sub = mesh.submesh([np.nonzero(bodies != b)[0]], append=True, repair=False)
+            others[b] = solids.to_manifold(sub, where=f"bodies other than {b}")
+        return others[b]
+
+    def clear_of_others(g: Gate) -> bool:
+        grown = sprue_solid(g, s, embed_mm=_embed_mm(g), grow_mm=s.body_gap_mm)
+        return (grown ^ others_of(g.body)).volume() <= 1e-9
+
     out_g: list[Gate] = []
     out_p: list[manifold3d.Manifold] = []
     for g, solid in zip(gates, parts, strict=True):
-        if g.body not in others:
-            sub = mesh.submesh([np.nonzero(bodies != g.body)[0]], append=True, repair=False)
-            others[g.body] = solids.to_manifold(sub, where=f"bodies other than {g.body}")
-        if (solid ^ others[g.body]).volume() <= 1e-9:
+        if clear_of_others(g):
             out_g.append(g)
             out_p.append(solid)
-            continue
-        faces = np.nonzero((bodies == g.body) & ~analysis.detail)[0]
-        if len(faces) == 0:
-            faces = np.nonzero(bodies == g.body)[0]
-        faces = faces[np.argsort(-section[faces], kind="stable")][:: max(1, len(faces) // 48)][:48]
-        for f in faces:
-            ng = _make_gate(mesh, int(f), section, g.body, s, engine)
-            ns = sprue_solid(ng, s, embed_mm=_embed_mm(ng))
-            if (ns ^ others[g.body]).volume() <= 1e-9:
-                out_g.append(ng)
-                out_p.append(ns)
+    section = smoothed_section_mm(mesh, analysis.thickness_mm, s.smooth_radius_mm)
+    hard = analysis.hard if analysis.hard_core is None else analysis.hard_core
+    missing: list[int] = []
+    # a loose piece set in a pocket of another (an inlay) has little room: the second try
+    # drops the fillet and narrows the gate to the small-piece floor (domain.md: 1.3 mm)
+    narrow = dataclasses.replace(s, fillet_mm=0.0, diameter_mm=min(s.diameter_mm or 1.3, 1.3))
+    for b in sorted(set(np.unique(bodies).tolist()) - {g.body for g in out_g}):
+        faces = np.nonzero((bodies == b) & ~hard)[0]
+        cands = _clear_faces(mesh, faces, section, analysis.detail, s, engine, bodies != b)[:12]
+        found = None
+        for ss in (s, narrow):
+            for f in cands:
+                ng = _make_gate(mesh, int(f), section, b, ss, engine)
+                grown = sprue_solid(ng, ss, embed_mm=_embed_mm(ng), grow_mm=s.body_gap_mm)
+                if (grown ^ others_of(b)).volume() <= 1e-9:
+                    found = (ng, sprue_solid(ng, ss, embed_mm=_embed_mm(ng)))
+                    break
+            if found:
                 break
-    missing = set(np.unique(bodies).tolist()) - {g.body for g in out_g}
+        if found:
+            out_g.append(found[0])
+            out_p.append(found[1])
+        else:
+            missing.append(b)
     if missing:
+        c = mesh.triangles_center
+        rooms = []
+        for b in missing:
+            faces = np.nonzero((bodies == b) & ~hard)[0]
+            free = _clear_faces(mesh, faces, section, analysis.detail, s, engine, bodies != b)
+            if len(free) == 0:
+                rooms.append(f"body {b}: no face with a clear way out")
+                continue
+            room, _ = cKDTree(c[bodies != b]).query(c[free])
+            rooms.append(f"body {b}: a clear face at most {float(room.max()):.2f} mm from another piece")
         raise CastingError(
-            f"no clear gate position on bodies {sorted(missing)}: every sprue would touch "
-            "another piece; place gates by hand (--gate X,Y,Z or positions_mm)",
+            f"no clear gate on bodies {missing}: every sprue would pass within "
+            f"{s.body_gap_mm} mm of another piece and fuse with it ({'; '.join(rooms)}; "
+            f"the narrowest castable gate, 1.3 mm, needs {1.3 / 2 + s.body_gap_mm:.2f} mm "
+            "round its axis). Cast these parts apart, join them to the piece, or place "
+            "gates by hand (--gate X,Y,Z)",
             where="sprues",
         )
     return out_g, out_p
+
+
+def _clear_faces(
+    mesh: trimesh.Trimesh,
+    faces: np.ndarray,
+    section: np.ndarray,
+    detail: np.ndarray,
+    s: SprueSettings,
+    engine,
+    other: np.ndarray,
+) -> np.ndarray:
+    """``faces`` whose outward normal leaves room for the whole sprue and its stub
+    (nine rays, the stub's radius plus the body gap around the axis), farthest from the
+    ``other`` (f,) bool faces first (in 0.25 mm steps), then off detail, then by section,
+    thickest first: (k,) int64."""
+    if len(faces) == 0:
+        return faces
+    from printprep.casting.supports import _clear_along
+
+    # at most 2,000 candidates, spread over the section order
+    faces = faces[np.argsort(-section[faces], kind="stable")]
+    faces = faces[:: max(1, len(faces) // 2000)]
+    c = mesh.triangles_center[faces]
+    n = mesh.face_normals[faces]
+    stub_r = max((s.stub_diameter_mm or 3.0) / 2, s.max_diameter_mm * s.taper * 0.6)
+    need = s.length_mm + s.stub_length_mm + 0.5
+    room = _clear_along(engine, c + n * 0.05, n, stub_r + s.body_gap_mm)
+    ok = room > need
+    away, _ = cKDTree(mesh.triangles_center[other]).query(c) if other.any() else (np.zeros(len(c)), None)
+    order = np.lexsort((-section[faces], detail[faces], -np.floor(away / 0.25), ~ok))
+    return faces[order][ok[order]]

@@ -30,6 +30,7 @@ from shapely.geometry.polygon import orient
 
 from printprep.casting import solids
 from printprep.casting.analysis import ray_distance_mm, ray_engine
+from printprep.casting.islands import MinimaFinder
 
 UP = np.array([0.0, 0.0, 1.0])
 
@@ -53,6 +54,9 @@ class SupportSettings:
     merge_distance_mm: float = 3.0
     #: minimum spread (mm) of points on an island: one tip per this much of a flat bottom
     min_pillar_length_mm: float = 0.5
+    #: a minimum on hard detail that joins lower metal within this height is no island
+    #: (prepare sets the printer's layer height)
+    island_depth_mm: float = 0.05
 
 
 @dataclass
@@ -82,29 +86,30 @@ class SupportPlan:
         return float(len(self.tips_mm) * np.pi * (tip_diameter_mm / 2) ** 2)
 
 
-def island_points(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
+def island_points(
+    mesh: trimesh.Trimesh, hard: np.ndarray | None = None, depth_mm: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Down-facing local minima of height: (vertex indices (m,), a face of each (m,)).
 
     A vertex is a minimum when it sorts below all its neighbours by (z, index), so flat
-    bottoms give exactly one minimum per flat patch.
+    bottoms give exactly one minimum per flat patch. A minimum touching ``hard`` (f,)
+    bool faces that joins lower metal within ``depth_mm`` (a layer) prints from it and
+    gets no tip: nothing touches hard detail that the layer stack does not need.
     """
-    z = mesh.vertices[:, 2]
-    order = np.lexsort((np.arange(len(z)), z))
-    rank = np.empty(len(z), dtype=np.int64)
-    rank[order] = np.arange(len(z))
-    edges = mesh.edges_unique
-    low_nb = np.full(len(z), np.iinfo(np.int64).max)
-    np.minimum.at(low_nb, edges[:, 0], rank[edges[:, 1]])
-    np.minimum.at(low_nb, edges[:, 1], rank[edges[:, 0]])
-    minima = np.nonzero(rank < low_nb)[0]
-    # the most down-facing face around each minimum; a minimum with none facing down is
-    # the bottom of a bowl (held by the metal under it), not an island
+    finder = MinimaFinder.of(mesh)
+    minima = finder.minima(UP)
+    if hard is not None and depth_mm > 0 and len(minima):
+        vhard = np.zeros(len(mesh.vertices), dtype=bool)
+        vhard[mesh.faces[hard].ravel()] = True
+        on_hard = np.nonzero(vhard[minima])[0]
+        drop = on_hard[finder.shallow(UP, minima[on_hard], depth_mm)]
+        minima = np.delete(minima, drop)
+    # the most down-facing face around each minimum
     vf = mesh.vertex_faces[minima]
     fz = np.where(vf >= 0, mesh.face_normals[np.clip(vf, 0, None), 2], np.inf)
     pick = np.argmin(fz, axis=1)
-    down = fz[np.arange(len(minima)), pick] < -1e-6
     faces = vf[np.arange(len(minima)), pick]
-    return minima[down], faces[down]
+    return minima, faces
 
 
 def overhang_points(
@@ -175,16 +180,19 @@ def plan_supports(
     engine=None,
     hard: np.ndarray | None = None,
     extra_tips: tuple[np.ndarray, np.ndarray] | None = None,
+    island_hard: np.ndarray | None = None,
 ) -> SupportPlan:
     """Support points and routes for ``mesh`` (print frame, mm).
 
     detail, hard : (f,) bool per face — no overhang tip on ``detail``; a pillar may land
-    on the part only off ``hard`` (defaults to ``detail``).
+    on the part only off ``hard`` (defaults to ``detail``). island_hard : (f,) bool, hard
+    detail without its margin (defaults to ``hard``): a minimum on it that joins lower
+    metal within a layer gets no tip.
     extra_tips : (points (k, 3) mm, faces (k,)) more island tips, e.g. from a layer check.
     """
     s = settings or SupportSettings()
     engine = engine or ray_engine(mesh)
-    minima, min_faces = island_points(mesh)
+    minima, min_faces = island_points(mesh, hard if island_hard is None else island_hard, s.island_depth_mm)
     isl = mesh.vertices[minima]
     if extra_tips is not None and len(extra_tips[0]):
         isl = np.vstack([isl, extra_tips[0]])

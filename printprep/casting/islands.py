@@ -1,0 +1,134 @@
+"""Where a print starts new islands: down-facing local minima of height, and which of
+them the layer stack really sees as islands.
+
+A local minimum of the surface starts a new region on its layer. It is an island for the
+layer check only when that region stays apart from the rest of the layer: a minimum that
+is merely a shallow dip — metal no more than ``depth_mm`` above it joins lower metal
+nearby (a prong's end protruding a hair into a seat, a tilted ledge) — lies in the same
+layer as the metal it joins and prints from it. Telling the two apart is what lets the
+orientation and the supports leave hard detail untouched: only deep minima need a tip.
+"""
+
+from __future__ import annotations
+
+import manifold3d
+import numpy as np
+import trimesh
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+
+class MinimaFinder:
+    """Local minima of a mesh for many "up" directions, and their depth.
+
+    vertices : (v, 3) float64, mm; edges : (e, 2) int64 (unique, undirected)
+    """
+
+    #: meshes up to this many triangles get the exact test (two cross-sections per minimum)
+    SLICE_MAX_FACES = 200_000
+
+    def __init__(
+        self,
+        vertices: np.ndarray,
+        edges: np.ndarray,
+        vertex_normals: np.ndarray,
+        solid: manifold3d.Manifold | None = None,
+    ) -> None:
+        self.solid = solid
+        self.vertices = vertices
+        self.edges = edges
+        self.vnormals = vertex_normals
+        n = len(vertices)
+        both = np.concatenate([edges, edges[:, ::-1]])
+        self.adj = csr_matrix((np.ones(len(both), dtype=bool), (both[:, 0], both[:, 1])), shape=(n, n))
+        self._tree: cKDTree | None = None
+
+    @classmethod
+    def of(cls, mesh: trimesh.Trimesh) -> MinimaFinder:
+        """A finder for ``mesh``; small closed meshes get the exact cross-section test."""
+        solid = None
+        if len(mesh.faces) <= cls.SLICE_MAX_FACES:
+            m = manifold3d.Manifold(
+                manifold3d.Mesh(
+                    vert_properties=np.ascontiguousarray(mesh.vertices, dtype=np.float32),
+                    tri_verts=np.ascontiguousarray(mesh.faces, dtype=np.uint32),
+                )
+            )
+            solid = m if m.status() == manifold3d.Error.NoError else None
+        return cls(np.asarray(mesh.vertices), np.asarray(mesh.edges_unique), np.asarray(mesh.vertex_normals), solid)
+
+    def minima(self, up: np.ndarray) -> np.ndarray:
+        """Vertices below all their neighbours (ties by index) with a down-facing normal:
+        (m,) int64, for unit ``up`` (3,)."""
+        h = self.vertices @ up
+        n = len(h)
+        rank = np.empty(n, dtype=np.int64)
+        rank[np.argsort(h, kind="stable")] = np.arange(n)  # ties broken by index
+        e0, e1 = self.edges[:, 0], self.edges[:, 1]
+        # the higher end of every edge has a lower neighbour: not a minimum
+        not_min = np.zeros(n, dtype=bool)
+        not_min[np.where(rank[e0] > rank[e1], e0, e1)] = True
+        return np.nonzero(~not_min & (self.vnormals @ up < 0.0))[0]
+
+    def shallow(
+        self, up: np.ndarray, minima: np.ndarray, depth_mm: float, radius_mm: float = 1.0, limit: int = 256
+    ) -> np.ndarray:
+        """For each minimum (m,), True when the surface within ``depth_mm`` above it
+        (searched within ``radius_mm``) connects it to lower metal: (m,) bool.
+
+        At most ``limit`` minima are examined (the rest count as deep: a tip too many,
+        never an island missed).
+        """
+        out = np.zeros(len(minima), dtype=bool)
+        if len(minima) == 0 or depth_mm <= 0:
+            return out
+        if self.solid is not None:
+            return self._shallow_sliced(up, minima, depth_mm, limit)
+        if self._tree is None:
+            self._tree = cKDTree(self.vertices)
+        h = self.vertices @ up
+        for k, m in enumerate(minima[:limit]):
+            nb = np.sort(np.asarray(self._tree.query_ball_point(self.vertices[m], radius_mm), dtype=np.int64))
+            nb = nb[h[nb] <= h[m] + depth_mm]
+            if len(nb) < 2 or not (h[nb] < h[m]).any():
+                continue
+            _, labels = connected_components(self.adj[nb][:, nb], directed=False)
+            mine = labels[np.searchsorted(nb, m)]
+            out[k] = bool((h[nb][labels == mine] < h[m]).any())
+        return out
+
+    def _shallow_sliced(self, up: np.ndarray, minima: np.ndarray, layer_mm: float, limit: int) -> np.ndarray:
+        """The layer check's own question, asked of cross-sections: the region around the
+        minimum one layer above it stands on the section at its height with at least
+        ``min_area_mm2`` (or a quarter of its area). (m,) bool."""
+        out = np.zeros(len(minima), dtype=bool)
+        rot = _rotation_to_z(up)
+        solid = self.solid.transform(np.column_stack([rot, np.zeros(3)]))
+        pts = self.vertices[minima[:limit]] @ rot.T
+        probe = manifold3d.CrossSection.square((0.1, 0.1), center=True)
+        for k, p in enumerate(pts):
+            above = solid.slice(float(p[2] + layer_mm))
+            below = solid.slice(float(p[2] - 1e-3))
+            near = probe.translate((float(p[0]), float(p[1])))
+            regions = [c for c in above.decompose() if (c ^ near).area() > 0]
+            out[k] = bool(regions) and all(
+                (c ^ below).area() >= min(MIN_SUPPORTED_MM2, 0.25 * c.area()) for c in regions
+            )
+        return out
+
+
+#: supported area that makes a region no island: 10 pixels of 35 um (the layer check's
+#: 10 px on a 4K display)
+MIN_SUPPORTED_MM2 = 10 * 0.035**2
+
+
+def _rotation_to_z(u: np.ndarray) -> np.ndarray:
+    """The smallest rotation taking unit ``u`` to +z: (3, 3) float64."""
+    u = np.asarray(u, dtype=float) / np.linalg.norm(u)
+    c = float(u[2])
+    if c < -1.0 + 1e-12:
+        return np.diag([1.0, -1.0, -1.0])
+    v = np.array([u[1], -u[0], 0.0])  # u x z
+    k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return np.eye(3) + k + k @ k / (1.0 + c)

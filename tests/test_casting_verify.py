@@ -1,0 +1,79 @@
+"""The mesh layer check casting's verify rounds use, against the slicer's own check.
+
+check_mesh_layers must find what check_layers finds in the archive slice_to_archive
+writes for the same print (same placement, cut heights and raster), and a re-check that
+reuses an earlier result must equal a fresh check while rasterizing fewer layers.
+Coarse display (0.1 mm pixels, 0.1 mm layers) keeps it quick.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import manifold3d
+import numpy as np
+import pytest
+import trimesh
+
+from printprep.casting import PrepareOptions, prepare
+from printprep.casting.solids import to_manifold
+from printprep.profiles import load_profile
+from printprep.slicing import check_layers, slice_to_archive
+from printprep.slicing.checks import check_mesh_layers
+
+
+@pytest.fixture(scope="module")
+def coarse():
+    prof = load_profile("phrozen-sonic-4k")
+    return dataclasses.replace(
+        prof, name="sonic-4k-coarse", display_px=(900, 700), display_mm=(90.0, 70.0), layer_height_mm=0.1
+    )
+
+
+@pytest.fixture(scope="module")
+def solitaire(meshes, coarse):
+    mesh = trimesh.load(meshes / "jewelry" / "solitaire_ring.stl")
+    return prepare(mesh, coarse, PrepareOptions(verify_rounds=0))
+
+
+def _summary(report):
+    return (
+        report.layer_count,
+        sorted((i.layer, i.area_px, i.supported_px) for i in report.islands),
+        sorted((r.layer, round(r.area_mm2, 6)) for r in report.reach_layers),
+        report.empty_layers,
+        report.touching_frame,
+    )
+
+
+@pytest.mark.parametrize("kind", ["casting", "print"])
+def test_mesh_check_matches_the_archive_check(solitaire, coarse, tmp_path, kind):
+    # the bare casting floats (islands everywhere); the supported print has few or none
+    mesh = solitaire.casting_mesh if kind == "casting" else solitaire.print_mesh
+    res = slice_to_archive([mesh], coarse, tmp_path / f"{kind}.sl1")
+    from_file = check_layers(res.path)
+    from_mesh = check_mesh_layers([mesh], coarse).report
+    assert _summary(from_mesh) == _summary(from_file)
+    if kind == "casting":
+        assert len(from_file.islands) > 0  # the comparison is not between two empty lists
+
+
+def test_recheck_of_changed_supports_equals_a_fresh_check(solitaire, coarse):
+    cast = to_manifold(solitaire.casting_mesh)
+    sup = solitaire.supports.solid
+    first = check_mesh_layers([cast, sup], coarse)
+    assert first.checked_layers == first.report.layer_count
+    # cut the supports through in a slab well inside their box: the print's placement
+    # and heights stay, the layers above the cut lose what held them
+    lo, hi = np.asarray(sup.bounding_box()).reshape(2, 3)
+    z0 = lo[2] + 2.0
+    slab = manifold3d.Manifold.cube((hi[0] - lo[0] + 2, hi[1] - lo[1] + 2, 0.5)).translate((lo[0] - 1, lo[1] - 1, z0))
+    cut = sup - slab
+    again = check_mesh_layers([cast, cut], coarse, previous=first)
+    fresh = check_mesh_layers([cast, cut], coarse)
+    assert _summary(again.report) == _summary(fresh.report)
+    assert len(fresh.report.islands) > len(first.report.islands)  # the cut made islands
+    assert 0 < again.checked_layers < fresh.checked_layers
+    # unchanged supports: nothing to rasterize, the same findings
+    same = check_mesh_layers([cast, cut], coarse, previous=fresh)
+    assert same.checked_layers == 0 and _summary(same.report) == _summary(fresh.report)
