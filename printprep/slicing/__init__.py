@@ -5,6 +5,7 @@ slice_gcode(mesh, profile, out_path, ...) -> SliceResult          via prusa-slic
 slice_for_profile(parts, profile, out_dir, stem, ...) -> SliceResult  by profile.kind
 read_archive(path) -> Archive                                      our SL1 / PNG zip
 check_layers(archive_or_path) -> LayerReport                      islands, empty, frame, reach
+check_mesh_layers(parts, profile, ...) -> MeshLayers               the same checks on meshes
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import trimesh
 
 from printprep.profiles import PrinterProfile, ResinPrinterProfile, load_profile
-from printprep.slicing.checks import Island, LayerReport, Reach, check_layers
+from printprep.slicing.checks import Island, LayerReport, Reach, check_layers, check_mesh_layers
 from printprep.slicing.formats.reader import Archive, read_archive
 from printprep.slicing.gcode import slice_gcode
 from printprep.slicing.resin import SliceResult, slice_to_archive
@@ -29,6 +30,7 @@ __all__ = [
     "Reach",
     "SliceResult",
     "check_layers",
+    "check_mesh_layers",
     "read_archive",
     "render_preview",
     "slice_for_profile",
