@@ -95,6 +95,8 @@ def timed(cmd: list[str]) -> tuple[float, float, float, int]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="336k,1m,4m")
+    ap.add_argument("--ops", default="check,repair,repair-nothick",
+                    help="commands to time: check, repair, and repair-nothick (repair --no-thickness)")
     ap.add_argument("--keep", type=Path, help="keep the generated meshes in this folder")
     args = ap.parse_args()
     admesh = shutil.which("admesh")
@@ -121,24 +123,31 @@ def main() -> int:
         files.append(("4m", p))
         del v4, f4
     printprep = [sys.executable, "-m", "printprep"]
+    ops = args.ops.split(",")
     print(f"load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    print(f"{'file':<12}{'triangles':>10}  {'op':<7}{'wall s':>8}{'cpu s':>8}{'MB':>7}"
-          f"{'admesh wall':>12}{'cpu s':>7}{'MB':>6}{'wall ratio':>11}{'cpu ratio':>10}  exit")
+    print(f"{'file':<12}{'triangles':>10}  {'op':<15}{'wall s':>8}{'cpu s':>8}{'MB':>7}"
+          f"{'admesh wall':>12}{'cpu s':>7}{'MB':>6}{'wall ratio':>11}{'cpu ratio':>10}  exit  load")
     for label, path in files:
         n_tri = (path.stat().st_size - 84) // 50
         out = work / f"out_{label.replace(' ', '_')}.stl"
-        for op, ours, peer in (
-            ("check", [*printprep, "check", str(path), "--json", "--units", "mm"], [admesh, str(path)] if admesh else None),
-            ("repair", [*printprep, "repair", str(path), "-o", str(out), "--json", "--units", "mm"],
-             [admesh, str(path), "-b", str(work / "admesh_out.stl")] if admesh else None),
-        ):
+        peer_check = [admesh, str(path)] if admesh else None
+        peer_repair = [admesh, str(path), "-b", str(work / "admesh_out.stl")] if admesh else None
+        repair = [*printprep, "repair", str(path), "-o", str(out), "--json", "--units", "mm"]
+        commands = {
+            "check": ([*printprep, "check", str(path), "--json", "--units", "mm"], peer_check),
+            "repair": (repair, peer_repair),
+            "repair-nothick": ([*repair, "--no-thickness"], peer_repair),
+        }
+        for op in ops:
+            ours, peer = commands[op]
             wall, cpu, mb, code = timed(ours)
-            head = f"{label:<12}{n_tri:>10}  {op:<7}{wall:>8.2f}{cpu:>8.2f}{mb:>7.0f}"
+            head = f"{label:<12}{n_tri:>10}  {op:<15}{wall:>8.2f}{cpu:>8.2f}{mb:>7.0f}"
             if peer:
                 pwall, pcpu, pmb, _ = timed(peer)
-                print(f"{head}{pwall:>12.2f}{pcpu:>7.2f}{pmb:>6.0f}{wall / pwall:>11.1f}{cpu / max(pcpu, 1e-3):>10.1f}  {code}")
+                print(f"{head}{pwall:>12.2f}{pcpu:>7.2f}{pmb:>6.0f}{wall / pwall:>11.1f}{cpu / max(pcpu, 1e-3):>10.1f}"
+                      f"  {code:>4}  {os.getloadavg()[0]:.1f}")
             else:
-                print(f"{head}{'n/a':>12}  {code}")
+                print(f"{head}{'n/a':>12}  {code:>4}  {os.getloadavg()[0]:.1f}")
             sys.stdout.flush()
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)

@@ -41,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     repair.add_argument("-o", "--output", required=True, metavar="OUT", help="output mesh file")
     _common(repair)
     repair.add_argument("--debris-volume", type=float, metavar="MM3", help="shells below this volume are removed as debris (default: 3×3×3 printer voxels)")
+    repair.add_argument("--no-thickness", action="store_true", help="skip the wall-thickness analysis of OUT (thin_regions stays empty; faster on huge meshes)")
     repair.set_defaults(handler=_repair)
 
 
@@ -82,7 +83,7 @@ def _repair(args: argparse.Namespace) -> int:
         loaded = load_mesh(args.file, units=args.units, limits=_limits(args))
         result = repair_mesh(
             loaded, debris_volume_mm3=args.debris_volume, profile=args.profile,
-            alloy=args.alloy, on_step=bar.step,
+            alloy=args.alloy, thickness=not args.no_thickness, on_step=bar.step,
         )
         bar.step("writing")
         save_mesh(result.mesh, args.output)

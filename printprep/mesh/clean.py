@@ -19,7 +19,11 @@ from printprep.mesh.measure import row_norm, triangle_cross
 from printprep.mesh.raycast import RayScene
 from printprep.mesh.sorting import argsort_keys
 from printprep.mesh.topology import EdgeInfo, edge_info, orient_faces
+from printprep.mesh.weld import compact
 
+#: Zero-area faces whose shortest edge is below this are collapsed, mm (1 µm: far below
+#: any printer's resolution).
+SLIVER_EDGE_MM = 1e-3
 #: An open patch whose holes would need more than this fraction of its own area to close
 #: is a sheet, not a solid with holes: it is reported, not faked into a solid.
 SHEET_FILL_RATIO = 0.4
@@ -53,6 +57,92 @@ def drop_duplicates(faces: np.ndarray) -> tuple[np.ndarray, int]:
         return faces, 0
     first.sort()
     return faces[first], int(len(faces) - len(first))
+
+
+def collapse_slivers(
+    vertices: np.ndarray, faces: np.ndarray, max_area_mm2: float, max_edge_mm: float = SLIVER_EDGE_MM
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Collapse the shortest edge of every zero-area face (a sliver a boolean leaves
+    along its cut lines) when that edge is shorter than ``max_edge_mm`` (and than 1e-4 of
+    the part's size).
+
+    vertices : (n, 3) float64, mm; faces : (m, 3) int64 of closed shells. The two ends of
+    a collapsed edge meet at their midpoint (moving them less than half the edge) and the
+    two faces on the edge vanish. An edge is collapsed only when its ends share exactly
+    the two neighbours opposite it (the link condition), so the surface stays closed and
+    manifold. Returns (vertices, faces, faces removed).
+    """
+    area = 0.5 * row_norm(triangle_cross(vertices, faces))
+    bad = np.flatnonzero(area <= max_area_mm2)
+    if len(bad) == 0:
+        return vertices, faces, 0
+    size_mm = float(np.linalg.norm(vertices.max(axis=0) - vertices.min(axis=0)))
+    limit_mm = min(max_edge_mm, 1e-4 * size_mm)
+    tri = faces[bad]
+    length = np.stack([row_norm(vertices[tri[:, k]] - vertices[tri[:, (k + 1) % 3]]) for k in range(3)], axis=1)
+    k = np.argmin(length, axis=1)
+    short = length[np.arange(len(bad)), k] < limit_mm
+    if not short.any():
+        return vertices, faces, 0
+    corner_order, _ = argsort_keys(faces.reshape(-1), len(vertices) - 1)
+    corner_vertex = faces.reshape(-1)[corner_order]
+    alive = np.ones(len(faces), dtype=bool)
+    vertices = vertices.copy()
+    remap = np.arange(len(vertices), dtype=np.int64)
+
+    def find(v: int) -> int:
+        return int(remap[v])  # merges are redirected at once: one link, never a chain
+
+    def around(v: int) -> np.ndarray:
+        """Live faces using vertex ``v`` (after earlier collapses), as (f, 3) rows."""
+        members = np.flatnonzero(remap == v).tolist()  # v and the vertices merged into it
+        ids = []
+        for u in members:  # the vertex and those merged into it (a handful)
+            lo, hi = np.searchsorted(corner_vertex, [u, u + 1])
+            ids.append(corner_order[lo:hi] // 3)
+        f = np.unique(np.concatenate(ids))
+        f = f[alive[f]]
+        rows = faces[f].copy()
+        for r in rows:
+            for j in range(3):
+                r[j] = find(int(r[j]))
+        return f, rows
+
+    n_removed = 0
+    for row, kk in zip(tri[short], k[short], strict=True):  # a handful of slivers, not triangles
+        a, b = find(int(row[kk])), find(int(row[(kk + 1) % 3]))
+        if a == b:
+            continue
+        fa, ra = around(a)
+        fb, rb = around(b)
+        on_edge = np.union1d(fa[(ra == b).any(axis=1)], fb[(rb == a).any(axis=1)])
+        if len(on_edge) != 2:
+            continue  # not a manifold edge any more
+        ring_a = set(ra.reshape(-1).tolist()) - {a, b}
+        ring_b = set(rb.reshape(-1).tolist()) - {a, b}
+        opposite = set(faces[on_edge].reshape(-1).tolist())
+        opposite = {find(int(x)) for x in opposite} - {a, b}
+        if ring_a & ring_b != opposite:
+            continue  # collapsing would pinch the surface
+        mid = 0.5 * (vertices[a] + vertices[b])
+        keep_f = np.isin(np.concatenate([fa, fb]), on_edge, invert=True)
+        rows = np.concatenate([ra, rb])[keep_f]
+        moved = np.where((rows == a) | (rows == b), -1, rows)
+        before = triangle_cross(vertices, rows)
+        after = triangle_cross(np.vstack([vertices, mid]), np.where(moved < 0, len(vertices), moved))
+        solid = row_norm(before) > 2 * max_area_mm2  # slivers around it have no direction
+        if (np.einsum("ij,ij->i", before, after)[solid] <= 0).any():
+            continue  # a face around the edge would fold over
+        vertices[a] = mid
+        remap[remap == b] = a
+        alive[on_edge] = False
+        n_removed += len(on_edge)
+    if n_removed == 0:
+        return vertices, faces, 0
+    new_faces = remap[faces[alive]]
+    new_faces, _ = drop_repeated(new_faces)
+    v, f = compact(vertices, new_faces)
+    return v, f, int(len(faces) - len(f))
 
 
 def split_fans(

@@ -109,7 +109,8 @@ def split_own_crossings(vertices, faces, patch, debris_mm3, info=None):
 
 def _drop_union_junk(vertices: np.ndarray, faces: np.ndarray, biggest_mm3: float) -> tuple[np.ndarray, np.ndarray]:
     """Drop slivers a union of imperfect pieces leaves: shells below 1e-4 of the largest
-    input or facing inward outside any other shell."""
+    input, facing inward outside any other shell, or facing outward inside a solid (a
+    union has no solid within solid: such a shell is a piece's leftover, already counted)."""
     info = edge_info(faces, len(vertices))
     n, labels = face_components(info, len(faces))
     if n < 2:
@@ -117,6 +118,8 @@ def _drop_union_junk(vertices: np.ndarray, faces: np.ndarray, biggest_mm3: float
     sh = shell_measures(vertices, faces, labels, n, info)
     cavity = sh.depth % 2 == 1
     junk = (np.abs(sh.volume_mm3) < 1e-4 * biggest_mm3) | ((sh.volume_mm3 < 0) & ~cavity)
+    parent_vol = sh.volume_mm3[np.maximum(sh.parent, 0)]
+    junk |= (sh.volume_mm3 > 0) & (sh.parent >= 0) & (parent_vol > 0)
     if junk.all():
         return vertices, faces
     return compact(vertices, faces[~junk[labels]])

@@ -28,9 +28,10 @@ def to_manifold(vertices: np.ndarray, faces: np.ndarray) -> m3d.Manifold | None:
     repeated = (local[:, 0] == local[:, 1]) | (local[:, 1] == local[:, 2]) | (local[:, 2] == local[:, 0])
     if (info.edge_count != 2).any() or inconsistent_edges(info) or repeated.any():
         return None  # manifold3d must only see closed, oriented 2-manifolds
-    mesh = m3d.Mesh(
-        vert_properties=np.ascontiguousarray(vertices[used], dtype=np.float32),
-        tri_verts=np.ascontiguousarray(inverse.reshape(-1, 3), dtype=np.uint32),
+    # double precision: float32 rounding of near-coincident surfaces makes new crossings
+    mesh = m3d.Mesh64(
+        vert_properties=np.ascontiguousarray(vertices[used], dtype=np.float64),
+        tri_verts=np.ascontiguousarray(inverse.reshape(-1, 3), dtype=np.uint64),
     )
     solid = m3d.Manifold(mesh)
     if solid.status() != m3d.Error.NoError:
@@ -40,7 +41,7 @@ def to_manifold(vertices: np.ndarray, faces: np.ndarray) -> m3d.Manifold | None:
 
 def from_manifold(solid: m3d.Manifold) -> tuple[np.ndarray, np.ndarray]:
     """(vertices (n, 3) float64, faces (m, 3) int64) of a Manifold."""
-    mesh = solid.to_mesh()
+    mesh = solid.to_mesh64()
     return np.asarray(mesh.vert_properties[:, :3], dtype=np.float64), np.asarray(mesh.tri_verts, dtype=np.int64)
 
 

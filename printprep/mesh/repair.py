@@ -17,6 +17,7 @@ import trimesh
 
 from printprep.mesh import clean
 from printprep.mesh.check import (
+    DEGENERATE_AREA_MM2,
     CheckReport,
     StepCallback,
     _as_loaded,
@@ -183,6 +184,12 @@ def repair_mesh(
                 f"fusing crossing shells changed the volume by {100 * (vol_post - vol_pre) / vol_pre:+.2f} % "
                 f"({vol_pre:.3f} -> {vol_post:.3f} mm³; overlaps were counted twice before)"
             )
+
+    step("slivers")
+    vertices, faces, n_sliver = clean.collapse_slivers(vertices, faces, DEGENERATE_AREA_MM2) if len(faces) else (vertices, faces, 0)
+    record("collapse zero-area slivers", n_sliver)
+    if n_sliver:
+        cache = None
 
     result = trimesh.Trimesh(vertices, faces, process=False, validate=False)
     if vertices is vertices_pre and faces is faces_pre:

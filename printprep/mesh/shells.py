@@ -85,7 +85,7 @@ def nesting_depth(vertices: np.ndarray, faces: np.ndarray, shells: Shells) -> tu
     Returns (depth (k,) int64, parent (k,) int64, -1 when not contained).
 
     Candidates are pairs whose bounding boxes nest; each is decided by ray parity from
-    three vertices of the inner shell (two of three must be inside).
+    five vertices of the inner shell (three of five must be inside).
     """
     k = shells.count
     depth = np.zeros(k, dtype=np.int64)
@@ -105,10 +105,10 @@ def nesting_depth(vertices: np.ndarray, faces: np.ndarray, shells: Shells) -> tu
     order = np.argsort(shells.labels, kind="stable")
     starts = np.concatenate([[0], np.cumsum(shells.faces)[:-1]])
     cand = np.unique(inner)
-    # three probe vertices per candidate inner shell
-    picks = np.concatenate([starts[cand], starts[cand] + shells.faces[cand] // 2, starts[cand] + shells.faces[cand] - 1])
+    # five probe vertices per candidate inner shell, spread over its faces
+    picks = np.concatenate([starts[cand] + (shells.faces[cand] - 1) * q // 4 for q in range(5)])
     probe = vertices[faces[order[picks], 0]]
-    probe_shell = np.tile(cand, 3)
+    probe_shell = np.tile(cand, 5)
     point, shell = _odd_crossings(probe, vertices, faces, shells.labels)
     is_pair = np.zeros((k, k), dtype=bool)
     is_pair[inner, outer] = True
@@ -116,7 +116,7 @@ def nesting_depth(vertices: np.ndarray, faces: np.ndarray, shells: Shells) -> tu
     ok = is_pair[hit_inner, shell]
     votes = np.zeros((k, k), dtype=np.int64)
     np.add.at(votes, (hit_inner[ok], shell[ok]), 1)
-    contained = votes >= 2  # (inner, outer): at least two of three probes inside
+    contained = votes >= 3  # (inner, outer): at least three of five probes inside
     depth = contained.sum(axis=1).astype(np.int64)
     boxed = np.where(contained, box[None, :], np.inf)
     parent = np.where(contained.any(axis=1), np.argmin(boxed, axis=1), -1).astype(np.int64)
@@ -136,6 +136,9 @@ def _odd_crossings(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, 
     """
     scene = RayScene(vertices, faces)
     origin = points.copy()
+    # step past each hit by more than float32 rounding of the coordinates (Embree's
+    # precision), so a ray through a shared edge does not count the second face again
+    step_mm = 1e-6 * (1.0 + float(np.abs(vertices).max())) if len(vertices) else 1e-6
     active = np.arange(len(points))
     pts, shs = [], []
     direction = np.tile(_RAY_DIR, (len(points), 1))
@@ -146,7 +149,7 @@ def _odd_crossings(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, 
         alive = hit >= 0
         pts.append(active[alive])
         shs.append(labels[hit[alive]])
-        origin[active[alive]] += direction[active[alive]] * (dist[alive] + 1e-6)[:, None]
+        origin[active[alive]] += direction[active[alive]] * (dist[alive] + step_mm)[:, None]
         active = active[alive]
     if not pts:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
