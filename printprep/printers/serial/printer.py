@@ -362,6 +362,14 @@ class SerialPrinter(Recovery, BasePrinter):
         self._pump()
 
     def _note(self, message: str) -> None:
+        """Keep a notable protocol event (the newest 200). A message repeating the one
+        before is counted on it ("... (x3)") rather than added again: a burst of
+        identical resend requests must not push the events that matter out of the log."""
         log.info("printer %s: %s", self.name, message)
+        last = self.log[-1] if self.log else ""
+        if last == message or (last.startswith(message + " (x") and last.endswith(")")):
+            count = int(last[len(message) + 3:-1]) if last != message else 1
+            self.log[-1] = f"{message} (x{count + 1})"
+            return
         self.log.append(message)
         del self.log[:-200]
