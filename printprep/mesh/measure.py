@@ -79,9 +79,12 @@ def _corner_columns(vertices: np.ndarray, faces: np.ndarray, origin: np.ndarray 
     Nine 1-D gathers, much faster than three of (m, 3) rows; ``origin`` (3,) is
     subtracted first when given.
     """
+    corners = [np.ascontiguousarray(faces[:, k]) for k in range(3)]
+    if 4 * len(faces) < len(vertices):  # a few faces of a big mesh: gather their rows
+        rows = [vertices[c] if origin is None else vertices[c] - origin for c in corners]
+        return [[r[:, a] for a in range(3)] for r in rows]
     v = vertices if origin is None else vertices - origin
     axes = [np.ascontiguousarray(v[:, a]) for a in range(3)]
-    corners = [np.ascontiguousarray(faces[:, k]) for k in range(3)]
     return [[axes[a][corners[k]] for a in range(3)] for k in range(3)]
 
 
