@@ -186,7 +186,9 @@ def island_counts(
     for k, u in enumerate(up):
         minima = finder.minima(u)
         hard_m = minima[vhard[minima]]
-        shallow = hard_m[finder.shallow(u, hard_m, depth_mm)]
+        # at most 32 examined per candidate: the rest count as islands (a cost cap on
+        # textured meshes with thousands of minima; a pose is never made to look better)
+        shallow = hard_m[finder.shallow(u, hard_m, depth_mm, limit=32)]
         total[k] = len(minima) - len(shallow)
         on_detail[k] = int(vdetail[minima].sum()) - int(vdetail[shallow].sum())
         on_hard[k] = len(hard_m) - len(shallow)

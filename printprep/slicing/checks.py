@@ -21,7 +21,9 @@ changed (and the layer above each), so a support re-plan costs the layers it tou
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -413,12 +415,27 @@ def check_mesh_layers(
     todo = changed.copy()
     todo[1:] |= changed[:-1]
     checker = LayerChecker(tr, lh, reach_mm=reach_mm)
-    last = -2
+    # the layers to raster, in order: each checked layer, and the one under it when that
+    # one is not checked itself (the checker must see what the layer stands on)
+    need: list[tuple[int, bool]] = []
     for i in np.flatnonzero(todo):
-        if i != last + 1:
-            checker.seek(int(i), band(int(i) - 1) if i > 0 else None)
-        checker.add(band(int(i)))
-        last = int(i)
+        if i > 0 and not todo[i - 1]:
+            need.append((int(i) - 1, False))
+        need.append((int(i), True))
+    # rasterizing (numpy, releasing the GIL) runs two layers ahead in a second thread
+    # while this one checks: the checks need the layers in order, the raster does not
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        ahead: deque[tuple[int, bool, Future[Band]]] = deque()
+        k = 0
+        while k < len(need) or ahead:
+            while k < len(need) and len(ahead) < 3:
+                ahead.append((*need[k], pool.submit(band, need[k][0])))
+                k += 1
+            i, check, fut = ahead.popleft()
+            if check:
+                checker.add(fut.result())
+            else:
+                checker.seek(i + 1, fut.result())
     new = checker.report()
     new.layer_count = len(zs)
     if reuse:
