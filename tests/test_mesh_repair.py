@@ -284,3 +284,26 @@ def test_volume_change_over_half_a_percent_is_reported() -> None:
     d = result.to_dict()
     assert d["volume_mm3"] == pytest.approx(64 + 64 - 8, rel=1e-6)
     assert any("changed the volume" in p for p in d["problems"]), d["problems"]
+
+
+def test_zero_area_sliver_is_collapsed_and_the_solid_stays_closed(meshes: Path) -> None:
+    """A boolean leaves slivers along its cut lines: a vertex 0.1 nm from a corner on an
+    edge, with a zero-area face closing the gap. Repair collapses the tiny edge; the ring
+    comes back watertight, without degenerate faces and with its volume."""
+    ring = _clean(meshes, "solitaire_ring.stl")
+    v, f = np.asarray(ring.vertices), np.asarray(ring.faces)
+    a, b, c = (int(x) for x in f[0])
+    other = np.flatnonzero(((f == a) | (f == b)).sum(axis=1) == 2)
+    assert len(other) == 2  # face 0 and the face across edge ab
+    m = len(v)
+    near_a = v[a] + 1e-7 * (v[b] - v[a]) / np.linalg.norm(v[b] - v[a])
+    split = np.array([[a, m, c], [m, b, c], [b, m, a]])  # the last one has zero area
+    broken = trimesh.Trimesh(np.vstack([v, near_a]), np.vstack([f[1:], split]), process=False)
+    before = check_mesh(broken, thickness=False).to_dict()
+    assert before["watertight"] and before["degenerate_faces"] == 1
+    result = repair_mesh(broken, thickness=False)
+    d = result.to_dict()
+    assert result.exit_code == 0, d["problems"]
+    assert d["degenerate_faces"] == 0 and d["watertight"] and d["triangles"] == len(f)
+    assert {"step": "collapse zero-area slivers", "count": 2} in d["steps"]
+    assert d["volume_mm3"] == pytest.approx(ring.volume, rel=1e-6)
