@@ -43,7 +43,9 @@ class ServerSettings:
     port: int = 8000
     #: Data folder (jobs, database, watch folder). Relative paths: from the working directory.
     data_dir: str = "printprep-data"
-    #: SQLAlchemy URL; empty: SQLite ``<data_dir>/printprep.db`` in WAL mode.
+    #: Job store URL; empty: SQLite ``<data_dir>/printprep.db`` in WAL mode. Also
+    #: ``sqlite:///path`` or ``postgresql://user:password@host:port/database`` (psycopg 3),
+    #: for workers on several hosts. Checked at load: scheme, and that a server answers.
     database_url: str = ""
     upload_limit_mb: float = 500.0
     default_profile: str = DEFAULT_PROFILE
