@@ -62,13 +62,12 @@ class MinimaFinder:
         """Vertices below all their neighbours (ties by index) with a down-facing normal:
         (m,) int64, for unit ``up`` (3,)."""
         h = self.vertices @ up
-        n = len(h)
-        rank = np.empty(n, dtype=np.int64)
-        rank[np.argsort(h, kind="stable")] = np.arange(n)  # ties broken by index
         e0, e1 = self.edges[:, 0], self.edges[:, 1]
-        # the higher end of every edge has a lower neighbour: not a minimum
-        not_min = np.zeros(n, dtype=bool)
-        not_min[np.where(rank[e0] > rank[e1], e0, e1)] = True
+        h0, h1 = h[e0], h[e1]
+        # the higher end of every edge (ties: the larger index) has a lower neighbour
+        e0_higher = (h0 > h1) | ((h0 == h1) & (e0 > e1))
+        not_min = np.zeros(len(h), dtype=bool)
+        not_min[np.where(e0_higher, e0, e1)] = True
         return np.nonzero(~not_min & (self.vnormals @ up < 0.0))[0]
 
     def shallow(
@@ -93,10 +92,24 @@ class MinimaFinder:
             nb = nb[h[nb] <= h[m] + depth_mm]
             if len(nb) < 2 or not (h[nb] < h[m]).any():
                 continue
-            _, labels = connected_components(self.adj[nb][:, nb], directed=False)
+            _, labels = connected_components(self._local_graph(nb), directed=False)
             mine = labels[np.searchsorted(nb, m)]
             out[k] = bool((h[nb][labels == mine] < h[m]).any())
         return out
+
+    def _local_graph(self, nb: np.ndarray) -> csr_matrix:
+        """The mesh edges among sorted vertices ``nb`` (k,) as a (k, k) graph, gathered
+        from the adjacency rows of ``nb`` alone (slicing the whole matrix is slower)."""
+        ptr, ind = self.adj.indptr, self.adj.indices
+        starts, counts = ptr[nb], ptr[nb + 1] - ptr[nb]
+        total = int(counts.sum())
+        first = np.repeat(np.cumsum(counts) - counts, counts)
+        nbrs = ind[np.repeat(starts, counts) + np.arange(total) - first]
+        src = np.repeat(np.arange(len(nb)), counts)
+        pos = np.clip(np.searchsorted(nb, nbrs), 0, len(nb) - 1)
+        inside = nb[pos] == nbrs
+        k = len(nb)
+        return csr_matrix((np.ones(int(inside.sum()), dtype=bool), (src[inside], pos[inside])), shape=(k, k))
 
     def _shallow_sliced(self, up: np.ndarray, minima: np.ndarray, layer_mm: float, limit: int) -> np.ndarray:
         """The layer check's own question, asked of cross-sections: the region around the

@@ -251,7 +251,12 @@ def choose_orientation(
     normals = mesh.face_normals[faces]
     area = mesh.area_faces[faces]
     det = detail[faces].astype(float)
-    hull_vertices = mesh.convex_hull.vertices
+    if len(mesh.vertices) > 100_000:
+        # the hull of the sampled faces' corners: heights and footprint within a hair,
+        # at a fraction of the cost of qhull over every vertex
+        hull_vertices = trimesh.convex.convex_hull(mesh.vertices[np.unique(mesh.faces[faces])]).vertices
+    else:
+        hull_vertices = mesh.convex_hull.vertices
     if ring is True:
         axis = ring_axis(mesh, engine)
     elif ring is False or ring is None:
@@ -264,7 +269,9 @@ def choose_orientation(
     vhard = np.zeros(len(mesh.vertices), dtype=bool)
     vhard[mesh.faces[detail if hard is None else hard].ravel()] = True
     finder = MinimaFinder.of(mesh)
-    depth = s.island_depth_mm
+    # the depth test is exact (cross-sections) up to 200k faces; above, the vertex flood
+    # costs more than it tells a search: hard minima count as islands, as they always did
+    depth = s.island_depth_mm if finder.solid is not None else 0.0
 
     def counts(cand: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return island_counts(cand, finder, vdetail, vhard, depth)
