@@ -9,6 +9,9 @@ layer-check rounds) and of write_prepared() (STLs, slicing, preview), peak memor
 RSS of a fresh process per mesh); the peer is ``prusa-slicer --export-sla
 --supports-enable`` on the same mesh and display, run side by side, with the ratio.
 
+Each run prints the machine's load average before and after: the figures are wall times
+on a shared machine.
+
 compare: every piece of the Proof (rings, pendants, bracelet, necklace) is prepared by
 printprep; the same oriented casting mesh (part + sprues) goes to prusa-slicer with its
 default SLA supports and pad. Both archives get the same layer check
@@ -65,6 +68,7 @@ def one(path: str, out_dir: str) -> None:
         "faces": len(mesh.faces), "load_s": t_load, "prepare_s": t_prep, "write_s": t_write,
         "stages_s": prepared.report["timings_s"], "peak_mb": _maxrss_mb(),
         "islands": len(layers.get("islands", [])), "supports": prepared.report["supports"]["count"],
+        "verify": prepared.report["verify_rounds"],
     }))  # fmt: skip
 
 
@@ -193,6 +197,8 @@ def speed() -> None:
             print(f"{path.name:22s} {r['faces']:9d} {st['analyse']:8.2f} {st['sprues']:7.2f} {st['orient']:7.2f} "
                   f"{st['supports']:8.2f} {r['prepare_s']:8.2f} {r['write_s']:7.2f} {total:7.2f} {r['peak_mb']:8.0f} | "
                   f"{pw:8.2f} {pm:8.0f} {total / pw:6.2f}", flush=True)  # fmt: skip
+            print(f"{'':22s} islands left {r['islands']}, verify rounds (islands, layers checked): "
+                  f"{[(v['islands'], v.get('layers_checked')) for v in r['verify']]}", flush=True)  # fmt: skip
 
 
 def compare() -> None:
@@ -201,7 +207,7 @@ def compare() -> None:
     from printprep.slicing import check_layers, read_archive
 
     print(f"{'piece':24s} {'islands':>8s} {'ps isl':>7s} {'reach mm2':>9s} {'ps reach':>9s} "
-          f"{'tips':>5s} {'on det':>6s} {'det hit':>7s} {'ps det hit':>10s} {'sup mm3':>8s} {'ps sup mm3':>10s} {'s':>6s} {'ps s':>6s}")  # fmt: skip
+          f"{'tips':>5s} {'on det':>6s} {'on hard':>7s} {'det hit':>7s} {'ps det hit':>10s} {'sup mm3':>8s} {'ps sup mm3':>10s} {'s':>6s} {'ps s':>6s}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for name in PROOF:
@@ -244,10 +250,14 @@ def compare() -> None:
                 ps_det = -1
             s = p.report["supports"]
             print(f"{name:24s} {len(lay['islands']):8d} {ps_isl:7d} {lay['overhang_reach_area_mm2']:9.2f} {ps_reach:9.2f} "
-                  f"{s['count']:5d} {s['on_detail']:6d} {ours_det:7d} {ps_det:10d} {ours_sup:8.1f} {ps_sup:10.1f} {ours_s:6.1f} {ps_s:6.1f}", flush=True)  # fmt: skip
+                  f"{s['count']:5d} {s['on_detail']:6d} {s.get('on_hard_core', -1):7d} {ours_det:7d} {ps_det:10d} {ours_sup:8.1f} {ps_sup:10.1f} {ours_s:6.1f} {ps_s:6.1f}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
+    import os
+
+    if sys.argv[1:2] != ["one"]:
+        print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
     if len(sys.argv) > 1 and sys.argv[1] == "one":
         one(sys.argv[2], sys.argv[3])
     else:
@@ -256,3 +266,5 @@ if __name__ == "__main__":
             speed()
         if what in ("compare", "both"):
             compare()
+    if sys.argv[1:2] != ["one"]:
+        print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
