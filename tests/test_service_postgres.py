@@ -24,6 +24,7 @@ pytest_plugins = ["helpers.postgres"]
 RING = "jewelry/solitaire_ring.stl"
 PROFILE = "elegoo-mars-4-dlp"
 JOBS = 5
+PIPELINE = ("checking", "repairing", "preparing", "slicing")
 
 
 def _wait_for_text(path: Path, pattern: str, timeout_s: float) -> None:
@@ -136,6 +137,51 @@ def test_serve_and_standalone_workers_share_one_postgresql_database(
         assert states == [("done", JOBS)]
         held = conn.execute("SELECT count(*) FROM jobs WHERE claimed_by IS NOT NULL")
         assert held.fetchone()[0] == 0
+
+
+def test_sigkill_of_serve_on_postgresql_loses_no_job(tmp_path: Path, meshes: Path,
+                                                    postgres_url: str) -> None:
+    """SIGKILL the server (its worker dies with it) while jobs are in the pipeline and
+    others wait; after a restart on the same database every job ends ``done``."""
+    srv = make_server(tmp_path, {
+        "server": {"database_url": postgres_url},
+        "workers": {"count": 1, "max_attempts": 4},
+        "watch": {"enabled": False},
+        "pipeline": {"prepare": False},
+        "printers": [{"name": "v1", "type": "virtual", "profile": PROFILE,
+                      "time_scale": 0.0002}],
+    })
+    srv.start()
+    try:
+        ids = []
+        with srv.client() as c:
+            data = (meshes / RING).read_bytes()
+            for i in range(3):
+                r = c.post("/api/jobs", files={"file": (f"ring{i}.stl", data)},
+                           data={"profile": PROFILE})
+                assert r.status_code == 201, r.text
+                ids.append(r.json()["id"])
+        deadline = time.monotonic() + 120
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            while True:
+                states = dict(conn.execute("SELECT id, state FROM jobs").fetchall())
+                if (set(states.values()) & set(PIPELINE) and "received" in states.values()
+                        and "printing" not in states.values()):
+                    break
+                assert time.monotonic() < deadline, f"never saw a job in the pipeline: {states}"
+                time.sleep(0.05)
+        srv.kill()
+        srv.start()
+        for job_id in ids:
+            job = srv.wait_for(job_id, ("done", "failed", "needs_attention", "cancelled"), 240)
+            assert job["state"] == "done", (states, job["error"],
+                                            [e["message"] for e in job["events"]])
+        with srv.client() as c:
+            events = [e["message"] for job_id in ids
+                      for e in c.get(f"/api/jobs/{job_id}").json()["events"]]
+        assert any("stopped while the job was" in m for m in events), (states, events)
+    finally:
+        srv.stop()
 
 
 def _serve_exit(tmp_path: Path, database_url: str) -> subprocess.CompletedProcess:
