@@ -18,6 +18,7 @@ forget them.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,10 @@ from printprep.service.dispatch.prints import ActivePrint
 log = logging.getLogger("printprep.dispatch")
 
 PLATES_FILE = "plates.json"
+
+#: Who is clearing a plate in this thread (:meth:`Plates.clear_by`): the printer's
+#: ``clear()`` calls its listeners in the caller's thread, so the name reaches the event.
+_clearing = threading.local()
 
 
 class PlateLedger(JsonLedger):
@@ -89,18 +94,29 @@ class Plates:
                 f"page, or printprep printers clear {printer.name})",
             )
 
+    def clear_by(self, name: str, by: str | None) -> None:
+        """Call printer ``name``'s ``clear()`` for the person ``by`` (the API token's
+        name): the events of the jobs on the plate say who cleared it."""
+        _clearing.by = by
+        try:
+            self.printers[name].clear()
+        finally:
+            _clearing.by = None
+
     def _plate_cleared(self, name: str, before: str) -> None:
         """``clear()`` was called on printer ``name``: release its plate, show it at once."""
         printer = self.printers[name]
+        by = getattr(_clearing, "by", None)
+        said = f"plate of {name} cleared{f' by {by}' if by else ''}; it takes the next job"
         with self._lock:
             plate = self.plates.release(name)
             for job_id in (plate or {}).get("job_ids", []):
-                self._event(job_id, f"plate of {name} cleared; it takes the next job")
+                self._event(job_id, said, {"cleared_by": by} if by else None)
             st = printer.status()
             self._statuses[name] = st
             self.events.publish("printer", st.to_dict())
         if plate is not None or before in ("finished", "error"):
-            log.info("printer %s: cleared (was %s)", name, before)
+            log.info("printer %s: cleared (was %s)%s", name, before, f" by {by}" if by else "")
         self.wake()
 
     def _with_plate(self, name: str, st: PrinterStatus) -> PrinterStatus:

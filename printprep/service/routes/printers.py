@@ -51,22 +51,33 @@ def get_printer(name: str, request: Request, store: StoreDep, _: TokenName) -> d
     return printer_view(request, store, name)
 
 
-def _act(request: Request, store: Any, name: str, action: str) -> dict[str, Any]:
+def _act(
+    request: Request, store: Any, name: str, action: str, who: str | None = None
+) -> dict[str, Any]:
+    """Call ``action`` on printer ``name`` for the caller ``who`` (the token's name): 404
+    for an unknown printer, 409 when it refuses; returns its status after the action.
+
+    A clear goes through the dispatcher when there is one, so the events of the jobs on
+    the plate say who cleared it ("plate of sl1s cleared by anna; it takes the next job").
+    """
     printer_view(request, store, name)  # 404 for unknown names
     printer = request.app.state.printers[name]
+    dispatcher = getattr(request.app.state, "dispatcher", None)
     try:
-        getattr(printer, action)()
+        if action == "clear" and dispatcher is not None:
+            dispatcher.clear_by(name, who)
+        else:
+            getattr(printer, action)()
     except PrinterError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    dispatcher = getattr(request.app.state, "dispatcher", None)
     if dispatcher is not None:
         dispatcher.wake()
     return printer_view(request, store, name)
 
 
 @router.post("/{name}/clear", summary="Acknowledge a finished or failed print (plate cleared)")
-def clear_printer(name: str, request: Request, store: StoreDep, _: TokenName) -> dict[str, Any]:
-    return _act(request, store, name, "clear")
+def clear_printer(name: str, request: Request, store: StoreDep, who: TokenName) -> dict[str, Any]:
+    return _act(request, store, name, "clear", who)
 
 
 @router.post("/{name}/pause", summary="Pause the print on this printer")
