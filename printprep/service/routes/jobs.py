@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Response, UploadFile, status
@@ -140,20 +141,27 @@ def retry_job(job_id: str, store: StoreDep, who: TokenName) -> dict[str, Any]:
     return job_detail(store, job_actions.retry(store, job_id, by=who))
 
 
+def _decide(
+    decision: Callable[..., Any], store: Any, job_id: str, who: str, body: Decision | None
+) -> dict[str, Any]:
+    """Approve or reject (``decision``: :func:`printprep.service.jobs.approve` or
+    ``reject``) job ``job_id`` for ``who`` with the body's reason; the job as it is now."""
+    reason = body.reason if body else None
+    return job_detail(store, decision(store, job_id, by=who, reason=reason))
+
+
 @router.post("/{job_id}/approve", summary="Go on with a job that needs attention")
 def approve_job(
     job_id: str, store: StoreDep, who: TokenName, body: Decision | None = None
 ) -> dict[str, Any]:
-    reason = body.reason if body else None
-    return job_detail(store, job_actions.approve(store, job_id, by=who, reason=reason))
+    return _decide(job_actions.approve, store, job_id, who, body)
 
 
 @router.post("/{job_id}/reject", summary="Stop a job that needs attention (it fails)")
 def reject_job(
     job_id: str, store: StoreDep, who: TokenName, body: Decision | None = None
 ) -> dict[str, Any]:
-    reason = body.reason if body else None
-    return job_detail(store, job_actions.reject(store, job_id, by=who, reason=reason))
+    return _decide(job_actions.reject, store, job_id, who, body)
 
 
 @router.get("/{job_id}/files/{name}", summary="Download one artifact of a job")
