@@ -13,6 +13,10 @@ Prints p50/p99 of both runs and the ratio busy/idle. Target: p99 of ``GET /api/j
 under 100 ms while the workers slice.
 
     .venv/bin/python bench/service_bench.py [--uploads 200] [--window-s 60] [--workers N]
+        [--postgres | --database-url URL]
+
+The job store is a SQLite file in the temporary folder unless ``--postgres`` (a throwaway
+PostgreSQL server on 127.0.0.1, as the test suite starts one) or ``--database-url`` is given.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+from helpers.postgres import start_postgres, stop_postgres  # noqa: E402
 from helpers.server import PRINTPREP, make_server  # noqa: E402
 
 MESHES = Path(os.environ.get("PRINTPREP_SHARED", REPO.parent / "shared")) / "meshes"
@@ -85,11 +90,19 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=200)
     ap.add_argument("--window-s", type=float, default=120.0)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    store = ap.add_mutually_exclusive_group()
+    store.add_argument("--postgres", action="store_true",
+                       help="job store on a throwaway PostgreSQL server on 127.0.0.1")
+    store.add_argument("--database-url", default="", help="job store at this database URL")
     args = ap.parse_args()
+    pg = start_postgres() if args.postgres else None
+    database_url = pg.url(pg.create_database()) if pg else args.database_url
     tmp = Path(tempfile.mkdtemp(prefix="printprep-bench-"))
-    srv = make_server(tmp, {"workers": {"count": 0, "heartbeat_s": 2.0, "stale_after_s": 30.0,
+    srv = make_server(tmp, {"server": {"database_url": database_url},
+                            "workers": {"count": 0, "heartbeat_s": 2.0, "stale_after_s": 30.0,
                                         "nice": 10},
                             "watch": {"enabled": False}, "printers": []})
+    print(f"job store: {'postgresql (' + database_url.split('@')[-1] + ')' if database_url else 'sqlite'}")
     srv.start()
     workers: list[subprocess.Popen] = []
     try:
@@ -136,6 +149,8 @@ def main() -> int:
                 w.kill()
         srv.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+        if pg is not None:
+            stop_postgres(pg)
 
 
 if __name__ == "__main__":
