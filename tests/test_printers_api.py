@@ -8,6 +8,7 @@ the printer's status changes and the job's state changes arriving as server-sent
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -131,6 +132,28 @@ def test_cli_check_shows_who_waits_for_the_plate(tmp_path: Path):
     usb, v = out.stdout.splitlines()
     assert usb.startswith("usb") and "waits for plate cleared" in usb and usb.endswith("ok")
     assert v.startswith("v ") and "clears its plate itself" in v
+
+
+def test_cli_check_and_clients_do_not_need_the_database(tmp_path: Path):
+    """A technician's host may reach the service but not its PostgreSQL: checking the
+    printers and asking the service for jobs need only the configuration's address."""
+    from helpers.server import free_port
+
+    dead = free_port()  # nothing listens there
+    cfg = tmp_path / "printprep.toml"
+    cfg.write_text(f'[server]\nport = {dead}\n'
+                   f'database_url = "postgresql://u:pw@127.0.0.1:{dead}/printprep"\n\n'
+                   '[[printers]]\nname = "v"\ntype = "virtual"\nprofile = "prusa-sl1s"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRINTPREP_")}
+    check = subprocess.run([sys.executable, "-m", "printprep", "printers", "check", "--config",
+                            str(cfg)], capture_output=True, text=True, timeout=60, env=env)
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.startswith("v ")
+    jobs = subprocess.run([sys.executable, "-m", "printprep", "jobs", "--config", str(cfg),
+                           "--token", "t"], capture_output=True, text=True, timeout=60, env=env)
+    # it got as far as the (absent) service at the configured port, not a database error
+    assert jobs.returncode == 2
+    assert "database_url" not in jobs.stderr and str(dead) in jobs.stderr, jobs.stderr
 
 
 def test_cli_check_names_the_bad_key(tmp_path: Path):

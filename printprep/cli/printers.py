@@ -114,7 +114,7 @@ def _check(args: argparse.Namespace) -> int:
     from printprep.printers.registry import validate_printers
     from printprep.service.config import load_settings
 
-    settings = load_settings(args.config)
+    settings = load_settings(args.config, check_database=False)  # printers only
     checked = validate_printers(list(settings.printers))
     if args.json:
         print_json({"printers": checked})

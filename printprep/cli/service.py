@@ -141,7 +141,7 @@ def _client(args: argparse.Namespace) -> Any:
     if not url:
         from printprep.service.config import load_settings
 
-        s = load_settings(args.config)
+        s = load_settings(args.config, check_database=False)  # a client needs only the address
         host = "127.0.0.1" if s.server.host in ("0.0.0.0", "::") else s.server.host
         url = f"http://{host}:{s.server.port}"
     token = args.token or os.environ.get("PRINTPREP_TOKEN")
