@@ -35,16 +35,6 @@ _TICK_S = 0.25
 _KEEPALIVE_S = 10.0
 
 
-def _last_event_id(store: Any) -> int:
-    """The newest job event's id (0 when there is none)."""
-    import sqlalchemy as sa
-
-    from printprep.service.store import events_table
-
-    with store.engine.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.max(events_table.c.id))).scalar() or 0)
-
-
 def _sse(kind: str, data: dict[str, Any], event_id: int | None = None) -> bytes:
     head = f"id: {event_id}\n" if event_id is not None else ""
     return f"{head}event: {kind}\ndata: {json.dumps(data, default=str)}\n\n".encode()
@@ -60,7 +50,7 @@ async def _stream(request: Request, store: Any, after_id: int, max_s: float
             for st in dispatcher.statuses():
                 yield _sse("printer", st.to_dict())
         if after_id < 0:  # start from now
-            after_id = await asyncio.to_thread(_last_event_id, store)
+            after_id = await asyncio.to_thread(store.last_event_id)
         t_end = time.monotonic() + max_s
         last_sent = time.monotonic()
         while time.monotonic() < t_end:
