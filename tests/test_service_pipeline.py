@@ -3,7 +3,9 @@
 - ``run_job`` in this process on a real SQLite store and real meshes: a sound part ends
   ``queued`` with its report in the store and in ``report.json`` (one and the same), the
   work folder gone; a watch job that fails files its upload under ``failed/`` with the
-  stored reason (the job the failing transition returned, not a second read).
+  stored reason (the job the failing transition returned, not a second read); thin
+  walls with an alloy wait for a person with ``report.json`` in the job's folder, and
+  go on once approved.
 - :func:`~printprep.service.pipeline.attention.question` on real check reports.
 - ``POST /api/printers/{name}/clear`` on a real ``printprep serve``: the job's history
   says who cleared the plate (the caller's token name).
@@ -103,6 +105,31 @@ def test_a_failed_watch_job_is_filed_with_its_reason(store, tmp_path: Path) -> N
     assert f"reason: {failed.error}" in txt.read_text()
     assert not (processed / f"{job.id}--block.stl").exists()
     assert failed.report["error"] == failed.error
+
+
+def test_thin_walls_wait_for_a_person_then_go_on_when_approved(store, tmp_path: Path) -> None:
+    from printprep.service import jobs as job_actions
+
+    st, settings = store
+    plate = trimesh.creation.box(extents=(12.0, 8.0, PLATE_MM))
+    job_id = _run(st, settings, _stl(plate), "plate.stl", alloy="18k-yellow")
+    held = st.get(job_id)
+    assert held.state == "needs_attention"
+    assert held.error.startswith("walls below the casting minimum for 18k-yellow")
+    assert held.error.endswith("Approve to print it anyway, or reject it.")
+    assert held.claimed_by is None and held.archive is None
+    assert held.report["attention"] and held.report["check"]["thin_regions"]
+    # report.json is in the job's folder for the person deciding, and no work folder
+    assert json.loads((held.folder / REPORT_NAME).read_text()) == held.report
+    assert not list(held.folder.glob(".work-*"))
+
+    job_actions.approve(st, job_id, by="anna", reason="thin on purpose")
+    run_job(st, settings, st.claim_next("test-worker"))
+    after = st.get(job_id)
+    assert after.state == "queued", after.error
+    assert "approved earlier: going on past the open questions" in [
+        e.message for e in st.events(job_id)]
+    assert "attention" not in after.report
 
 
 def test_the_questions_a_check_report_asks(tmp_path: Path, meshes: Path) -> None:

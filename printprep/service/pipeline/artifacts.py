@@ -78,9 +78,17 @@ class Artifacts:
         return names
 
     def write_report(self, report: dict[str, Any]) -> None:
-        """Write ``report.json`` and publish it."""
-        (self.work / REPORT_NAME).write_text(json.dumps(report, indent=2, default=str))
-        self.publish(REPORT_NAME)
+        """Write ``report.json`` and publish it; after :meth:`close` too (a job that stops
+        for a person ends after its stages' work folder is gone)."""
+        reopened = not self.work.is_dir()
+        if reopened:
+            self.work.mkdir(parents=True)
+        try:
+            (self.work / REPORT_NAME).write_text(json.dumps(report, indent=2, default=str))
+            self.publish(REPORT_NAME)
+        finally:
+            if reopened:
+                self.close()
 
     def preview(self, mesh: Any, render: Any, job_id: str) -> None:
         """A small PNG picture of ``mesh`` by ``render(mesh, path)``, unless a stage

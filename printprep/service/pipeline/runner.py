@@ -219,38 +219,41 @@ class JobRun:
 
     # -- endings -------------------------------------------------------------------------
     def finish_failed(self, error: str, data: dict[str, Any] | None = None) -> None:
+        """End ``failed`` with ``error`` (naming the user's file, not the job folder's
+        copy); a watch job's file goes to ``failed/`` with the reason beside it."""
         if self.job.original_path is not None:  # name the user's file, not our copy
             error = error.replace(
                 str(self.job.original_path),
                 str(self.job.options.get("original_filename", self.job.original)),
             )
         self.report["error"] = error
-        try:
-            failed = self.store.transition(
-                self.job.id, "failed", error, expect=self.state, owner=self.owner,
-                error=error, data=data,
-                report=self.report, claimed_by=None, heartbeat_at=None,
-            )
-        except (JobStateError, JobNotFoundError):
-            return
-        if failed.source == "watch":
+        failed = self._end("failed", error, data=data)
+        if failed is not None and failed.source == "watch":
             from printprep.service.watch import report_failed_watch_job
 
             report_failed_watch_job(self.settings, failed)  # the job as just stored
 
     def finish_attention(self, why: str) -> None:
+        """End ``needs_attention`` with the question ``why``; ``report.json`` shows what
+        the checks found."""
         try:
             self.files.write_report(self.report)
         except OSError:
             pass
+        self._end("needs_attention", why)
+
+    def _end(self, to_state: str, why: str, data: dict[str, Any] | None = None) -> Job | None:
+        """Leave the pipeline in ``to_state`` with ``why`` as the job's error, the report
+        stored and the claim released; the job as stored, or None when it is no longer
+        this worker's to move (cancelled, taken back)."""
         try:
-            self.store.transition(
-                self.job.id, "needs_attention", why, expect=self.state, owner=self.owner,
-                error=why,
+            return self.store.transition(
+                self.job.id, to_state, why, expect=self.state, owner=self.owner,
+                error=why, data=data,
                 report=self.report, claimed_by=None, heartbeat_at=None,
             )
         except (JobStateError, JobNotFoundError):
-            return
+            return None
 
 
 def run_job(
