@@ -239,8 +239,11 @@ def compare() -> None:
             # ours: the casting sits in the print where prepare put it
             plo, phi = p.print_mesh.bounds
             clo, chi = p.casting_mesh.bounds
-            ours_xy = (w / 2 + (clo[0] + chi[0]) / 2 - (plo[0] + phi[0]) / 2,
-                       h / 2 + (clo[1] + chi[1]) / 2 - (plo[1] + phi[1]) / 2)  # fmt: skip
+            if "placement_mm" in p.report["slice"]:  # the print frame's origin on the display centre
+                ours_xy = (w / 2 + (clo[0] + chi[0]) / 2, h / 2 + (clo[1] + chi[1]) / 2)
+            else:  # the print's box centre on the display centre
+                ours_xy = (w / 2 + (clo[0] + chi[0]) / 2 - (plo[0] + phi[0]) / 2,
+                           h / 2 + (clo[1] + chi[1]) / 2 - (plo[1] + phi[1]) / 2)  # fmt: skip
             ours_det = detail_touched(tmp / f"{name}.sl1", cast, p.casting_detail, prof, ours_xy,
                                       int(round((clo[2] - plo[2]) / prof.layer_height_mm)))  # fmt: skip
             try:

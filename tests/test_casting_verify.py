@@ -103,3 +103,31 @@ def test_reach_matches_a_brute_force_distance_on_shifted_layers(coarse):
         got.append(round(checker.report().overhang_reach_area_mm2, 6))
     assert got == expected
     assert expected[0] == 0.0 and expected[-1] > 0.0  # both outcomes are exercised
+
+
+def test_recheck_near_the_casting_only_equals_a_fresh_check(solitaire, coarse):
+    """With near_fixed_only, a support change far from the casting (a pillar's middle)
+    is not re-checked, a change at the casting (a head cut off) is, and the findings
+    equal a fresh check's."""
+    cast = to_manifold(solitaire.casting_mesh)
+    sup = solitaire.supports.solid
+    first = check_mesh_layers([cast, sup], coarse, centre_mm=(0.0, 0.0))
+    lo, hi = np.asarray(sup.bounding_box()).reshape(2, 3)
+    # a thin slab through the pillars just above the base: far below the casting
+    low = manifold3d.Manifold.cube((hi[0] - lo[0] + 2, hi[1] - lo[1] + 2, 0.3)).translate((lo[0] - 1, lo[1] - 1, 1.6))
+    cut = sup - low
+    again = check_mesh_layers([cast, cut], coarse, previous=first, centre_mm=(0.0, 0.0), near_fixed_only=True)
+    fresh = check_mesh_layers([cast, cut], coarse, centre_mm=(0.0, 0.0))
+    assert again.checked_layers < 3  # nothing near the casting changed
+    # the pillars cut through their middles now start in mid-air: an island each, which
+    # near_fixed_only does not look for (supports built by prepare never do that)
+    assert len(fresh.report.islands) >= len(again.report.islands)
+    # remove the heads (the top 1.5 mm of the supports' reach under the casting)
+    part_lo = float(np.asarray(cast.bounding_box()).reshape(2, 3)[0, 2])
+    heads = manifold3d.Manifold.cube((hi[0] - lo[0] + 2, hi[1] - lo[1] + 2, 40.0)).translate((lo[0] - 1, lo[1] - 1, part_lo + 1.0))
+    headless = sup - heads
+    again = check_mesh_layers([cast, headless], coarse, previous=first, centre_mm=(0.0, 0.0), near_fixed_only=True)
+    fresh = check_mesh_layers([cast, headless], coarse, centre_mm=(0.0, 0.0))
+    assert _summary(again.report) == _summary(fresh.report)
+    assert len(fresh.report.islands) > len(first.report.islands)
+    assert 0 < again.checked_layers < fresh.checked_layers

@@ -46,10 +46,19 @@ def write_prepared(prepared: Prepared, out_dir: str | Path, stem: str, profile: 
         else:
             p.write_bytes(b"printprep empty".ljust(80, b" ") + (0).to_bytes(4, "little"))
         paths[kind] = p
-    result = slice_for_profile([prepared.print_mesh], prof, out, stem)
+    kw = {}
+    if getattr(prof, "kind", "") == "resin":
+        # the casting's XY box centre (the print frame's origin) on the display centre,
+        # as the verify rounds checked it: the print's box centre is that far off it
+        lo, hi = prepared.print_mesh.bounds
+        w_mm, h_mm = prof.display_mm
+        kw["placements_mm"] = [(w_mm / 2 + (lo[0] + hi[0]) / 2, h_mm / 2 + (lo[1] + hi[1]) / 2)]
+    result = slice_for_profile([prepared.print_mesh], prof, out, stem, **kw)
     paths["archive"] = Path(result.path)
     report = dict(prepared.report)
     report["slice"] = result.to_dict()
+    if "placements_mm" in kw:
+        report["slice"]["placement_mm"] = [round(float(v), 4) for v in kw["placements_mm"][0]]
     if result.print_time_s:
         report["print_time_s"] = round(float(result.print_time_s), 1)
     paths["preview"] = write_preview(

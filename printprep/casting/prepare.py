@@ -24,6 +24,7 @@ from scipy.spatial import cKDTree
 
 from printprep.casting import solids
 from printprep.casting.analysis import DetailSettings, SurfaceAnalysis, analyse_surface, ray_engine
+from printprep.casting.islands import MinimaFinder
 from printprep.casting.orient import Orientation, OrientSettings, choose_orientation, ring_axis
 from printprep.casting.sprues import Gate, SprueSettings, build_sprues
 from printprep.casting.supports import SupportPlan, SupportSettings, plan_supports
@@ -190,7 +191,10 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
     verify: list[dict[str, Any]] = []
     if use_supports:
         engine_p = ray_engine(casting_p)
-        plan = plan_supports(casting_p, c_detail, support_s, engine_p, hard=c_hard, island_hard=c_island_hard)
+        finder = MinimaFinder.of(casting_p)
+        plan = plan_supports(
+            casting_p, c_detail, support_s, engine_p, hard=c_hard, island_hard=c_island_hard, finder=finder
+        )
         extra_pts = np.zeros((0, 3))
         extra_faces = np.zeros(0, dtype=np.int64)
         rounds = opt.verify_rounds if getattr(prof, "kind", "") == "resin" else 0
@@ -231,6 +235,7 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
                 hard=c_hard,
                 island_hard=c_island_hard,
                 extra_tips=(extra_pts, extra_faces),
+                finder=finder,
             )
         support_p = solids.to_trimesh(plan.solid) if plan.solid is not None else _empty()
         if opt.support_mode == "fused" and len(support_p.faces):

@@ -87,7 +87,10 @@ class SupportPlan:
 
 
 def island_points(
-    mesh: trimesh.Trimesh, hard: np.ndarray | None = None, depth_mm: float = 0.0
+    mesh: trimesh.Trimesh,
+    hard: np.ndarray | None = None,
+    depth_mm: float = 0.0,
+    finder: MinimaFinder | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Down-facing local minima of height: (vertex indices (m,), a face of each (m,)).
 
@@ -96,9 +99,11 @@ def island_points(
     bool faces that joins lower metal within ``depth_mm`` (a layer) prints from it and
     gets no tip: nothing touches hard detail that the layer stack does not need.
     """
-    finder = MinimaFinder.of(mesh)
+    finder = finder or MinimaFinder.of(mesh)
     minima = finder.minima(UP)
-    if hard is not None and depth_mm > 0 and len(minima):
+    # the depth test where it is exact (cross-sections, up to 200k faces); a bigger
+    # mesh's hard minima all get tips, as they always did
+    if hard is not None and depth_mm > 0 and len(minima) and finder.solid is not None:
         vhard = np.zeros(len(mesh.vertices), dtype=bool)
         vhard[mesh.faces[hard].ravel()] = True
         on_hard = np.nonzero(vhard[minima])[0]
@@ -181,18 +186,22 @@ def plan_supports(
     hard: np.ndarray | None = None,
     extra_tips: tuple[np.ndarray, np.ndarray] | None = None,
     island_hard: np.ndarray | None = None,
+    finder: MinimaFinder | None = None,
 ) -> SupportPlan:
     """Support points and routes for ``mesh`` (print frame, mm).
 
     detail, hard : (f,) bool per face — no overhang tip on ``detail``; a pillar may land
     on the part only off ``hard`` (defaults to ``detail``). island_hard : (f,) bool, hard
     detail without its margin (defaults to ``hard``): a minimum on it that joins lower
-    metal within a layer gets no tip.
+    metal within a layer gets no tip. finder : the mesh's MinimaFinder, kept between
+    re-plans of the same mesh.
     extra_tips : (points (k, 3) mm, faces (k,)) more island tips, e.g. from a layer check.
     """
     s = settings or SupportSettings()
     engine = engine or ray_engine(mesh)
-    minima, min_faces = island_points(mesh, hard if island_hard is None else island_hard, s.island_depth_mm)
+    minima, min_faces = island_points(
+        mesh, hard if island_hard is None else island_hard, s.island_depth_mm, finder
+    )
     isl = mesh.vertices[minima]
     if extra_tips is not None and len(extra_tips[0]):
         isl = np.vstack([isl, extra_tips[0]])

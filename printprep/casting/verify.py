@@ -5,8 +5,11 @@ and rasterized as ``printprep.slicing`` will slice it, without writing images. I
 left and layers that reach too far get tips at the part's underside straight above them
 (:func:`problem_tips`); :func:`prepare` re-plans the supports with those and checks
 again. The casting (part + sprues, the big mesh) is sliced once: each later round passes
-the earlier result, so only the support solid is sliced again and only the layers whose
-cross-sections it changed (and the layer above each) are rasterized and checked.
+the earlier result, so only the support solid is sliced again, and only the layers where
+its cross-sections changed within the reach of the casting (or of an earlier finding),
+and the layer above each, are rasterized and checked. The casting's box centre (the
+print frame's origin) sits on the display centre in every round and in the archive
+(write_prepared places it so), so rounds share one raster grid.
 """
 
 from __future__ import annotations
@@ -30,7 +33,13 @@ def check_print(
     parts = [casting] if supports is None or supports.is_empty() else [casting, supports]
     if previous is not None and len(previous.parts) != len(parts):
         previous = None
-    return check_mesh_layers(parts, profile, layer_height_mm, previous=previous)
+    # the casting's XY box centre (the print frame's origin) goes on the display centre,
+    # as write_prepared places it: supports growing a side do not move the raster grid
+    # supports stand on themselves (pillars from the base, trees into pillars, struts on
+    # the casting): a layer is checked again only where they changed near the casting
+    return check_mesh_layers(
+        parts, profile, layer_height_mm, previous=previous, centre_mm=(0.0, 0.0), near_fixed_only=True
+    )
 
 
 def problem_tips(

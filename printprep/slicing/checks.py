@@ -363,6 +363,8 @@ def check_mesh_layers(
     *,
     previous: MeshLayers | None = None,
     reach_mm: float = 3.0,
+    centre_mm: tuple[float, float] | None = None,
+    near_fixed_only: bool = False,
 ) -> MeshLayers:
     """Run the layer checks on ``parts`` as they would print on ``profile``.
 
@@ -370,11 +372,19 @@ def check_mesh_layers(
         (they print as their union, the raster's non-zero fill), placed as
         slice_to_archive places their union: the XY bounding-box centre on the display
         centre, the lowest point on the plate, cut at the layer centres.
+    centre_mm : the point (x, y) of the parts' frame that goes on the display centre
+        (as slice_to_archive's ``placements_mm`` can put it); default the XY
+        bounding-box centre of all parts
     previous : an earlier result for the same display, layer height and placement: a part
         that is the same object reuses its rings, and only layers whose cross-sections
         changed (and the layer above each) are rasterized and checked again; the other
         layers keep the earlier findings. With another placement or height, all layers
         are checked.
+    near_fixed_only : with ``previous``, a changed layer is checked again only where a
+        part's cross-sections changed within the reach (plus 3 px) of a reused part's, or
+        of an earlier finding: for parts that stand on themselves (support pillars and
+        trees, which rise from the base or from the reused part) a change far from
+        everything else cannot make or mend an island or a reach.
     """
     from printprep.slicing.layers import layer_heights
 
@@ -383,7 +393,8 @@ def check_mesh_layers(
     boxes = np.array([np.asarray(m.bounding_box(), float).reshape(2, 3) for m in solids if not m.is_empty()])
     lo, hi = boxes[:, 0].min(axis=0), boxes[:, 1].max(axis=0)
     w_mm, h_mm = profile.display_mm
-    shift = np.array([w_mm / 2 - (lo[0] + hi[0]) / 2, h_mm / 2 - (lo[1] + hi[1]) / 2, -lo[2]])
+    cx, cy = ((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2) if centre_mm is None else centre_mm
+    shift = np.array([w_mm / 2 - cx, h_mm / 2 - cy, -lo[2]])
     zs = layer_heights(float(hi[2] - lo[2]), lh) + lo[2]
     reuse = (
         previous is not None
@@ -393,15 +404,22 @@ def check_mesh_layers(
     )
     rings: list[list[list[np.ndarray]]] = []
     changed = np.zeros(len(zs), dtype=bool) if reuse else np.ones(len(zs), dtype=bool)
+    fixed: list[int] = []  # parts reused as they were
+    moved: list[tuple[list[list[np.ndarray]], list[list[np.ndarray]]]] = []  # (new, old) rings
     for k, (src, m) in enumerate(zip(parts, solids, strict=True)):
         if reuse and (src is previous.sources[k] or m is previous.parts[k]):
             rings.append(previous.rings_mm[k])
+            fixed.append(k)
             continue
         mine = [m.slice(float(z)).to_polygons() for z in zs]
         if reuse:
             old = previous.rings_mm[k]
             changed |= np.array([not _same_rings(a, b) for a, b in zip(mine, old, strict=True)])
+            moved.append((mine, old))
         rings.append(mine)
+    if reuse and near_fixed_only and changed.any():
+        pitch = max(DisplayTransform.for_profile(profile).image_pitch_mm)
+        changed = _near_changes(changed, [rings[k] for k in fixed], moved, previous.report, shift, reach_mm + 3 * pitch)
     tr = DisplayTransform.for_profile(profile)
     origin = tr.to_image(np.zeros((1, 2)))[0]
     lin = np.column_stack([tr.to_image(np.array([[1.0, 0.0]]))[0] - origin, tr.to_image(np.array([[0.0, 1.0]]))[0] - origin])
@@ -446,3 +464,59 @@ def check_mesh_layers(
         new.empty_layers = sorted([x for x in old.empty_layers if keep[x]] + new.empty_layers)
         new.touching_frame = sorted([x for x in old.touching_frame if keep[x]] + new.touching_frame)
     return MeshLayers(new, shift, zs, solids, rings, list(parts), int(todo.sum()))
+
+
+def _ring_key(ring: np.ndarray) -> bytes:
+    """A ring's bytes from its lowest-sorting vertex on (the slicer may start it anywhere)."""
+    start = int(np.lexsort((ring[:, 1], ring[:, 0]))[0])
+    return np.roll(ring, -start, axis=0).tobytes()
+
+
+def _boxes(rings: list[np.ndarray]) -> np.ndarray:
+    """(k, 4) float64 [xmin, ymin, xmax, ymax] of each ring."""
+    if not rings:
+        return np.zeros((0, 4))
+    return np.array([[*r.min(axis=0), *r.max(axis=0)] for r in rings])
+
+
+def _near_changes(
+    changed: np.ndarray,
+    fixed: list[list[list[np.ndarray]]],
+    moved: list[tuple[list[list[np.ndarray]], list[list[np.ndarray]]]],
+    old_report: LayerReport,
+    shift: np.ndarray,
+    grow_mm: float,
+) -> np.ndarray:
+    """Layers (n,) bool whose check a change can affect: the changed rings of layer i
+    (added or gone) within ``grow_mm`` of a fixed part's rings or of an earlier finding
+    in layer i or i + 1 mark those layers."""
+    n = len(changed)
+    findings: dict[int, list[tuple[float, float]]] = {}
+    for f in [*old_report.islands, *old_report.reach_layers]:
+        findings.setdefault(f.layer, []).append((f.x_mm - shift[0], f.y_mm - shift[1]))
+    out = np.zeros(n, dtype=bool)
+    for i in np.flatnonzero(changed):
+        diff: list[np.ndarray] = []
+        for new, old in moved:
+            a = {_ring_key(r): r for r in new[i]}
+            b = {_ring_key(r): r for r in old[i]}
+            diff += [r for key, r in a.items() if key not in b] + [r for key, r in b.items() if key not in a]
+        if not diff:
+            continue
+        box = _boxes(diff)
+        box[:, :2] -= grow_mm
+        box[:, 2:] += grow_mm
+        for j in (i, i + 1):
+            if j >= n or out[j]:
+                continue
+            near = np.concatenate([_boxes(part[layer]) for part in fixed for layer in (j - 1, j) if 0 <= layer < n] or [np.zeros((0, 4))])
+            pts = np.array(findings.get(j, []), dtype=float).reshape(-1, 2)
+            hit = (
+                (near[:, None, 0] <= box[None, :, 2]) & (near[:, None, 2] >= box[None, :, 0])
+                & (near[:, None, 1] <= box[None, :, 3]) & (near[:, None, 3] >= box[None, :, 1])
+            ).any() or (
+                (pts[:, None, 0] >= box[None, :, 0]) & (pts[:, None, 0] <= box[None, :, 2])
+                & (pts[:, None, 1] >= box[None, :, 1]) & (pts[:, None, 1] <= box[None, :, 3])
+            ).any()
+            out[j] = bool(hit)
+    return out
