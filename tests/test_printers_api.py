@@ -215,7 +215,7 @@ def test_a_finished_print_waits_for_the_plate_to_be_cleared(server):
     assert done["state"] == "done" and done["printer"] == "mk4"
     with server.client() as c:
         events = [e["message"] for e in c.get(f"/api/jobs/{first}").json()["events"]]
-        assert "plate of mk4 cleared; it takes the next job" in events, events
+        assert "plate of mk4 cleared by test; it takes the next job" in events, events
         assert c.get("/api/printers/mk4").json()["state"] == "finished"  # the pendant now
         assert c.post("/api/printers/mk4/clear").json()["state"] == "idle"
         assert c.post("/api/printers/nope/clear").status_code == 404

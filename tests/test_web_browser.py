@@ -683,7 +683,7 @@ def test_plate_cleared_button_frees_a_finished_printer(
         with server.client() as c:
             assert c.get("/api/printers/hand-1").json()["state"] == "idle"
             events = [e["message"] for e in c.get(f"/api/jobs/{job.id}").json()["events"]]
-        assert "plate of hand-1 cleared; it takes the next job" in events, events
+        assert "plate of hand-1 cleared by test; it takes the next job" in events, events
     finally:
         ctx.close()
     rec.check()
