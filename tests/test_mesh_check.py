@@ -226,3 +226,21 @@ def test_genuine_thin_walls_are_still_found(meshes: Path) -> None:
     sagitta = 10 * (1 - np.cos(np.pi / 50))
     assert pendant["min_thickness_mm"] == pytest.approx(sagitta, abs=0.002)
     assert any("needs 3 pixels" in p for p in pendant["problems"]), pendant["problems"]
+
+
+def test_coplanar_overlaps_are_found_where_nothing_crosses(meshes: Path) -> None:
+    """Two blocks pressed face to face (one slid 0.3 mm so no corner is shared) overlap in
+    one plane without any edge passing through a face; so do parts of
+    franout_fa_symbol.stl. Check names them as a warning; clean pieces have none."""
+    a = trimesh.creation.box(extents=[1, 1, 1]).apply_translation([0.5, 0.5, 0.5])
+    b = trimesh.creation.box(extents=[1, 1, 1]).apply_translation([1.5, 0.8, 0.5])
+    pressed = check_mesh(trimesh.util.concatenate([a, b]), thickness=False).to_dict()
+    assert pressed["self_intersecting_faces"] == 0
+    assert pressed["coplanar_contact_faces"] >= 2  # the x = 1 faces of both blocks
+    assert any("coplanar overlap" in w for w in pressed["warnings"])
+    apart = check_mesh(trimesh.util.concatenate([a, b.copy().apply_translation([0.01, 0, 0])]), thickness=False)
+    assert apart.to_dict()["coplanar_contact_faces"] == 0  # 10 µm apart is a gap, not a contact
+    symbol = check_mesh(load_mesh(meshes / "jewelry/franout_fa_symbol.stl"), thickness=False).to_dict()
+    assert symbol["coplanar_contact_faces"] > 0
+    for clean in ("jewelry/solitaire_ring.stl", "jewelry/diara628_necklace.stl"):
+        assert check_mesh(load_mesh(meshes / clean), thickness=False).to_dict()["coplanar_contact_faces"] == 0

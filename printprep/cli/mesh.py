@@ -112,7 +112,8 @@ def _print_report(d: dict[str, Any], alloy: str | None) -> None:
         f"inverted shells {d['inverted_shells']}",
         f"  boundary edges {d['boundary_edges']}, non-manifold edges {d['non_manifold_edges']}, "
         f"degenerate faces {d['degenerate_faces']}, duplicate faces {d['duplicate_faces']}",
-        f"  self-intersecting faces {d['self_intersecting_faces']}, debris shells {d['debris_shells']}",
+        f"  self-intersecting faces {d['self_intersecting_faces']}, coplanar contact faces {d.get('coplanar_contact_faces', 0)}, "
+        f"debris shells {d['debris_shells']}",
     ]
     if d.get("min_thickness_mm") is not None:
         lines.append(f"  thinnest wall {d['min_thickness_mm']:.3f} mm (limit {d['wall_limit_mm']} mm)")

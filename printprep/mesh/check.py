@@ -15,7 +15,7 @@ import numpy as np
 import trimesh
 
 from printprep.mesh.clean import drop_duplicates
-from printprep.mesh.intersect import self_intersecting_faces
+from printprep.mesh.intersect import coplanar_contacts, self_intersecting_faces
 from printprep.mesh.load import LoadedMesh
 from printprep.mesh.measure import (
     ALLOY_MIN_WALL_MM,
@@ -159,6 +159,8 @@ def check_mesh(
     else:
         scene = RayScene(vertices, faces)
         crossing = self_intersecting_faces(vertices, faces, info, scene)
+    ca, cb = coplanar_contacts(vertices, faces, cross)
+    n_contact = int(len(np.unique(np.concatenate([ca, cb]))))
 
     limit_mm = min_wall_mm or (ALLOY_MIN_WALL_MM[alloy] if alloy else DEFAULT_MIN_WALL_MM)
     floor_mm, floor_reason = _printer_floor(prof)
@@ -214,6 +216,11 @@ def check_mesh(
         )
     if volume <= 0:
         problems.append("the mesh encloses no positive volume: it cannot be printed as a solid")
+    if n_contact:
+        warnings.append(
+            f"{n_contact} faces lie face to face on other faces of the mesh (coplanar overlap): "
+            "parts pressed together without being joined; they print as one piece"
+        )
     if bodies > 1:
         warnings.append(
             f"{bodies - 1} of {bodies} parts are loose (not connected to the largest): they "
@@ -242,6 +249,7 @@ def check_mesh(
         "degenerate_faces": n_degenerate,
         "duplicate_faces": n_duplicate,
         "self_intersecting_faces": len(crossing),
+        "coplanar_contact_faces": n_contact,
         "debris_shells": int(debris.sum()),
         "debris_volume_mm3": debris_mm3,
         "units": loaded.units,
