@@ -1,0 +1,56 @@
+"""``PRINTPREP_*`` environment variables: ``PRINTPREP_<SECTION>_<KEY>`` for every key,
+plus the short forms of :data:`SHORT_ENV`. Values are typed here and bounded later,
+with the file's values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from printprep.errors import ConfigError
+from printprep.service.config.schema import SECTIONS, key_types
+
+SHORT_ENV = {
+    "PRINTPREP_HOST": ("server", "host"),
+    "PRINTPREP_PORT": ("server", "port"),
+    "PRINTPREP_DATA_DIR": ("server", "data_dir"),
+    "PRINTPREP_DATABASE_URL": ("server", "database_url"),
+    "PRINTPREP_WORKERS": ("workers", "count"),
+}
+
+
+def parse_env_value(text: str, expected: type, where: str) -> Any:
+    """``text`` of variable ``where`` as ``expected`` (bool: 1/0, true/false, yes/no, on/off)."""
+    if expected is bool:
+        low = text.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"must be true or false, got {text!r}", where=where)
+    if expected is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"must be a whole number, got {text!r}", where=where) from None
+    if expected is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"must be a number, got {text!r}", where=where) from None
+    return text
+
+
+def env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """``PRINTPREP_*`` variables as {section: {key: value}} (values typed, not bounded)."""
+    targets: dict[str, tuple[str, str]] = dict(SHORT_ENV)
+    types = {section: key_types(section) for section in SECTIONS}
+    for section, keys in types.items():
+        for key in keys:
+            targets[f"PRINTPREP_{section.upper()}_{key.upper()}"] = (section, key)
+    out: dict[str, dict[str, Any]] = {}
+    for var, (section, key) in targets.items():
+        if var in env:
+            value = parse_env_value(env[var], types[section][key], var)
+            out.setdefault(section, {})[key] = value
+    return out
