@@ -41,16 +41,20 @@ def parse_env_value(text: str, expected: type, where: str) -> Any:
     return text
 
 
-def env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    """``PRINTPREP_*`` variables as {section: {key: value}} (values typed, not bounded)."""
+def env_overrides(
+    env: Mapping[str, str],
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]]]:
+    """``PRINTPREP_*`` variables as {section: {key: value}} (values typed, not bounded),
+    and {section: {key: variable name}} saying which variable set each."""
     targets: dict[str, tuple[str, str]] = dict(SHORT_ENV)
     types = {section: key_types(section) for section in SECTIONS}
     for section, keys in types.items():
         for key in keys:
             targets[f"PRINTPREP_{section.upper()}_{key.upper()}"] = (section, key)
-    out: dict[str, dict[str, Any]] = {}
+    values: dict[str, dict[str, Any]] = {}
+    names: dict[str, dict[str, str]] = {}
     for var, (section, key) in targets.items():
         if var in env:
-            value = parse_env_value(env[var], types[section][key], var)
-            out.setdefault(section, {})[key] = value
-    return out
+            values.setdefault(section, {})[key] = parse_env_value(env[var], types[section][key], var)
+            names.setdefault(section, {})[key] = var
+    return values, names

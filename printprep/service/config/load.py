@@ -51,12 +51,20 @@ def load_settings(
     where = "defaults" if path is None else str(Path(path))
     raw = _read_toml(Path(path), explicit=explicit) if path is not None else {}
     sections = _section_tables(raw, where)
-    for layer in (env_overrides(env), overrides or {}):
+    # Where each value that is not the file's came from, for the error messages.
+    sources: dict[str, dict[str, str]] = {name: {} for name in SECTIONS}
+    env_values, env_names = env_overrides(env)
+    for layer, origin in ((env_values, env_names), (overrides or {}, None)):
         for name, values in layer.items():
             if name not in SECTIONS:
                 raise ConfigError(f"unknown section {name!r}", where="overrides")
-            sections[name].update({k: v for k, v in values.items() if v is not None})
-    built = {name: build_section(name, sections[name], where=where) for name in SECTIONS}
+            given = {k: v for k, v in values.items() if v is not None}
+            sections[name].update(given)
+            sources[name].update(
+                origin[name] if origin else {k: f"command line: [{name}] {k}" for k in given}
+            )
+    built = {name: build_section(name, sections[name], where=where, sources=sources[name])
+             for name in SECTIONS}
     # Folders become absolute now, so every process (workers too) sees the same ones.
     built["server"] = dataclasses.replace(
         built["server"], data_dir=str(Path(built["server"].data_dir).expanduser().resolve())
@@ -72,8 +80,11 @@ def load_settings(
     # registry and profiles module check that the profile exists.
     dispatch = validate_dispatch(raw.get("dispatch", {}), where)
     if check_database and built["server"].database_url:
-        check_database_url(built["server"].database_url, f"{where}: [server] database_url",
-                           connect=True)
+        check_database_url(
+            built["server"].database_url,
+            sources["server"].get("database_url") or f"{where}: [server] database_url",
+            connect=True,
+        )
     return Settings(
         **built,
         printers=printers,

@@ -172,6 +172,11 @@ BOUNDS: dict[tuple[str, str], tuple[float | None, float | None]] = {
     ("watch", "poll_s"): (0.05, 3600),
     ("watch", "stable_s"): (0, 3600),
     ("watch", "max_per_scan"): (1, 100000),
+    ("dispatch", "poll_s"): (0.01, 60),
+    ("dispatch", "offline_grace_s"): (0, None),
+    ("dispatch", "reconnect_s"): (0.05, 3600),
+    ("dispatch", "batch_max"): (1, None),
+    ("dispatch", "batch_gap_mm"): (0, None),
 }
 
 _TYPES = {"int": int, "float": float, "bool": bool, "str": str}

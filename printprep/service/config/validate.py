@@ -5,11 +5,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import fields
 from typing import Any
 
-from printprep.errors import ConfigError
+from printprep.errors import ConfigError, PrintprepError
 from printprep.service.config.database import check_database_url
 from printprep.service.config.schema import (
     BOUNDS,
@@ -17,6 +18,7 @@ from printprep.service.config.schema import (
     NAME_RE,
     PRINTER_TYPES,
     SECTIONS,
+    ServerSettings,
     key_types,
 )
 
@@ -34,14 +36,31 @@ def check_type(value: Any, expected: type, where: str) -> Any:
     if expected is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"must be a number, got {value!r}", where=where)
+        if not math.isfinite(value):
+            raise ConfigError(f"must be a finite number, got {value!r}", where=where)
         return float(value)
     if not isinstance(value, str):
         raise ConfigError(f"must be a string, got {value!r}", where=where)
     return value
 
 
-def build_section(name: str, raw: Mapping[str, Any], *, where: str) -> Any:
-    """The dataclass of section ``name`` from ``raw`` values, every key checked."""
+def check_value(section: str, key: str, value: Any, expected: type, where: str) -> Any:
+    """``value`` of ``[section] key`` as ``expected`` and within :data:`BOUNDS`."""
+    value = check_type(value, expected, where)
+    lo, hi = BOUNDS.get((section, key), (None, None))
+    if lo is not None and value < lo or hi is not None and value > hi:
+        raise ConfigError(f"{value} is outside [{lo}, {hi}]", where=where)
+    return value
+
+
+def build_section(
+    name: str, raw: Mapping[str, Any], *, where: str, sources: Mapping[str, str] | None = None
+) -> Any:
+    """The dataclass of section ``name`` from ``raw`` values, every key checked.
+
+    ``where`` names the file; ``sources`` {key: origin} names where a value came from
+    instead when it was not the file (a ``PRINTPREP_*`` variable, the command line).
+    """
     cls = SECTIONS[name]
     types = key_types(name)
     unknown = sorted(set(raw) - set(types))
@@ -50,45 +69,82 @@ def build_section(name: str, raw: Mapping[str, Any], *, where: str) -> Any:
             f"unknown key(s) {', '.join(unknown)} in [{name}]; known: {', '.join(types)}",
             where=where,
         )
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        key_where = f"{where}: [{name}] {key}"
-        value = check_type(value, types[key], key_where)
-        lo, hi = BOUNDS.get((name, key), (None, None))
-        if lo is not None and value < lo or hi is not None and value > hi:
-            raise ConfigError(f"{value} is outside [{lo}, {hi}]", where=key_where)
-        values[key] = value
+
+    def at(key: str) -> str:
+        return (sources or {}).get(key) or f"{where}: [{name}] {key}"
+
+    values = {key: check_value(name, key, value, types[key], at(key))
+              for key, value in raw.items()}
     section = cls(**values)
     if name == "server":
-        _check_server(section, where)
+        _check_server(section, at)
+    if name in ("server", "pipeline"):
+        _check_names(section, at)
     if name == "workers" and section.stale_after_s <= section.heartbeat_s:
+        # Blame the key that did not come from the file when only one of them did not.
+        given = sources or {}
+        key = "heartbeat_s" if "heartbeat_s" in given and "stale_after_s" not in given else (
+            "stale_after_s")
         raise ConfigError(
             f"stale_after_s ({section.stale_after_s}) must exceed heartbeat_s "
             f"({section.heartbeat_s}), or live workers would lose their jobs",
-            where=f"{where}: [workers] stale_after_s",
+            where=at(key),
         )
     return section
 
 
-def _check_server(section: Any, where: str) -> None:
-    """The rules of ``[server]`` beyond types and bounds."""
+def _check_server(section: Any, at: Callable[[str], str]) -> None:
+    """The rules of ``[server]`` beyond types and bounds; ``at(key)`` names the origin."""
     if section.log_level not in LOG_LEVELS:
         raise ConfigError(
             f"log_level must be one of {', '.join(LOG_LEVELS)}, got {section.log_level!r}",
-            where=f"{where}: [server] log_level",
+            where=at("log_level"),
         )
     if not section.host:
-        raise ConfigError("host must not be empty", where=f"{where}: [server] host")
+        raise ConfigError("host must not be empty", where=at("host"))
     if not section.data_dir:
-        raise ConfigError("data_dir must not be empty", where=f"{where}: [server] data_dir")
+        raise ConfigError("data_dir must not be empty", where=at("data_dir"))
     if section.database_url and "://" not in section.database_url:
         raise ConfigError(
             f"database_url must be a URL such as sqlite:///path or "
             f"postgresql://user@host/db, got {section.database_url!r}",
-            where=f"{where}: [server] database_url",
+            where=at("database_url"),
         )
     if section.database_url:
-        check_database_url(section.database_url, f"{where}: [server] database_url")
+        check_database_url(section.database_url, at("database_url"))
+
+
+def _check_names(section: Any, at: Callable[[str], str]) -> None:
+    """The profile, alloy and material a section names exist, so a typo stops startup
+    instead of failing every job (``[server] default_profile``, ``[pipeline] alloy`` and
+    ``material``; empty alloy and material mean none)."""
+    if isinstance(section, ServerSettings):
+        from printprep.service.intake import check_profile_name
+
+        checks = [("default_profile", check_profile_name)]
+    else:
+        checks = [("alloy", _check_alloy), ("material", _check_material)]
+    for key, check in checks:
+        value = getattr(section, key)
+        if not value and key != "default_profile":
+            continue
+        try:
+            check(value)
+        except PrintprepError as exc:
+            raise ConfigError(str(exc), where=at(key)) from None
+
+
+def _check_alloy(alloy: str) -> None:
+    from printprep.mesh import ALLOYS
+
+    if alloy not in ALLOYS:
+        raise ConfigError(f"unknown alloy {alloy!r}; known: {', '.join(sorted(ALLOYS))}")
+
+
+def _check_material(material: str) -> None:
+    from printprep.profiles import load_material
+
+    load_material(material)
 
 
 def validate_printers(raw: Any, where: str) -> tuple[dict[str, Any], ...]:
@@ -140,12 +196,14 @@ def validate_dispatch(raw: Any, where: str) -> dict[str, Any]:
             f"unknown key(s) {', '.join(unknown)} in [dispatch]; known: {', '.join(known)}",
             where=where,
         )
+    defaults = DispatchSettings()
+    values = {}
     for key, value in raw.items():
-        default = getattr(DispatchSettings(), key)
+        default = getattr(defaults, key)
         expected = type(default) if default is not None else str
-        check_type(value, expected, f"{where}: [dispatch] {key}")
+        values[key] = check_value("dispatch", key, value, expected, f"{where}: [dispatch] {key}")
     try:
-        DispatchSettings(**raw)
+        DispatchSettings(**values)
     except (TypeError, ValueError) as exc:
         raise ConfigError(str(exc), where=f"{where}: [dispatch]") from None
-    return dict(raw)
+    return values
