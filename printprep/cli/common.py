@@ -1,13 +1,18 @@
-"""Helpers shared by the CLI modules: JSON output, progress bars, stderr messages."""
+"""Helpers shared by the CLI modules: JSON output, progress bars, stderr messages, and the
+client side of the REST API (``--server``/``--token`` options, one request, its answer)."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from printprep.errors import PrintprepError
 
 
 def print_json(obj: Any) -> None:
@@ -73,3 +78,71 @@ def progress(total: int, *, enabled: bool = True) -> Iterator[Progress]:
         yield bar
     finally:
         bar.close()
+
+
+# -- REST API clients ---------------------------------------------------------------------
+class ClientError(PrintprepError):
+    """The service answered with an error (exit 1)."""
+
+    exit_code = 1
+
+
+def client_args(p: argparse.ArgumentParser) -> None:
+    """``--server``, ``--token``, ``--json`` (and a hidden ``--config``) of a client command."""
+    p.add_argument("--server", metavar="URL", help="service URL (default: $PRINTPREP_SERVER or "
+                   "the configured host and port)")
+    p.add_argument("--token", help="API token (default: $PRINTPREP_TOKEN)")
+    p.add_argument("--config", metavar="FILE", help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", help="print the service's JSON answer")
+
+
+def open_client(args: argparse.Namespace) -> Any:
+    """An ``httpx.Client`` on the service with the caller's token. The address comes from
+    ``--server``, ``$PRINTPREP_SERVER`` or the configuration (host and port only: the
+    service's database need not be reachable from here)."""
+    import httpx
+
+    url = args.server or os.environ.get("PRINTPREP_SERVER")
+    if not url:
+        from printprep.service.config import load_settings
+
+        s = load_settings(args.config, check_database=False)  # a client needs only the address
+        host = "127.0.0.1" if s.server.host in ("0.0.0.0", "::") else s.server.host
+        url = f"http://{host}:{s.server.port}"
+    token = args.token or os.environ.get("PRINTPREP_TOKEN")
+    if not token:
+        raise PrintprepError("no API token: pass --token or set PRINTPREP_TOKEN "
+                             "(create one with 'printprep token create --name NAME')")
+    return httpx.Client(base_url=url.rstrip("/"), timeout=120.0,
+                        headers={"Authorization": f"Bearer {token}"})
+
+
+def call(client: Any, method: str, path: str, **kw: Any) -> Any:
+    """One request; its JSON answer, ClientError (exit 1) for a 4xx/5xx answer, or
+    PrintprepError (exit 2) when the service cannot be reached."""
+    import httpx
+
+    try:
+        r = client.request(method, path, **kw)
+    except httpx.HTTPError as exc:
+        raise PrintprepError(f"cannot reach the service: {exc}", where=str(client.base_url)) from None
+    if r.status_code >= 400:
+        try:
+            detail = r.json().get("detail", r.text)
+        except ValueError:
+            detail = r.text
+        raise ClientError(f"{r.status_code}: {detail}", where=f"{method} {path}")
+    return r.json()
+
+
+def call_and_show(args: argparse.Namespace, method: str, path: str,
+                  show: Callable[[dict[str, Any]], str], **kw: Any) -> int:
+    """One request to the service; print its JSON answer with ``--json``, else
+    ``show(answer)``. Exit code 0 (errors raise)."""
+    with open_client(args) as client:
+        data = call(client, method, path, **kw)
+    if args.json:
+        print_json(data)
+    else:
+        print(show(data))
+    return 0

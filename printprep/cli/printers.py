@@ -22,8 +22,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from printprep.cli.common import print_json
-from printprep.cli.service import _call, _client, _client_args
+from printprep.cli.common import call, call_and_show, client_args, open_client, print_json
 
 
 def _temps(t: dict[str, float]) -> str:
@@ -69,9 +68,9 @@ def printer_line(p: dict[str, Any]) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    with _client(args) as client:
+    with open_client(args) as client:
         while True:
-            data = _call(client, "GET", "/api/printers")
+            data = call(client, "GET", "/api/printers")
             if args.json:
                 print_json(data)
             else:
@@ -88,24 +87,12 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        data = _call(client, "GET", f"/api/printers/{args.name}")
-    if args.json:
-        print_json(data)
-    else:
-        print(printer_line(data))
-    return 0
+    return call_and_show(args, "GET", f"/api/printers/{args.name}", printer_line)
 
 
 def _action(action: str) -> Any:
     def run(args: argparse.Namespace) -> int:
-        with _client(args) as client:
-            data = _call(client, "POST", f"/api/printers/{args.name}/{action}")
-        if args.json:
-            print_json(data)
-        else:
-            print(printer_line(data))
-        return 0
+        return call_and_show(args, "POST", f"/api/printers/{args.name}/{action}", printer_line)
 
     return run
 
@@ -137,7 +124,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``printers`` and its subcommands to the ``printprep`` parser."""
     p = sub.add_parser("printers", help="live printer status (from the running service)",
                        description=__doc__.split("\n\n")[0])
-    _client_args(p)
+    client_args(p)
     p.add_argument("--watch", type=float, metavar="S", nargs="?", const=2.0,
                    help="refresh every S seconds (default 2) until interrupted")
     p.set_defaults(handler=_list)

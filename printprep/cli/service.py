@@ -14,22 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from printprep.cli.common import print_json
+from printprep.cli.common import call, call_and_show, client_args, open_client, print_json
 from printprep.errors import PrintprepError
 
 FINAL = ("done", "failed", "cancelled", "needs_attention")
-
-
-class ClientError(PrintprepError):
-    """The service answered with an error (exit 1)."""
-
-    exit_code = 1
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
@@ -126,48 +119,6 @@ def _token_create(args: argparse.Namespace) -> int:
 
 
 # -- API clients --------------------------------------------------------------------------
-def _client_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--server", metavar="URL", help="service URL (default: $PRINTPREP_SERVER or "
-                   "the configured host and port)")
-    p.add_argument("--token", help="API token (default: $PRINTPREP_TOKEN)")
-    p.add_argument("--config", metavar="FILE", help=argparse.SUPPRESS)
-    p.add_argument("--json", action="store_true", help="print the service's JSON answer")
-
-
-def _client(args: argparse.Namespace) -> Any:
-    import httpx
-
-    url = args.server or os.environ.get("PRINTPREP_SERVER")
-    if not url:
-        from printprep.service.config import load_settings
-
-        s = load_settings(args.config, check_database=False)  # a client needs only the address
-        host = "127.0.0.1" if s.server.host in ("0.0.0.0", "::") else s.server.host
-        url = f"http://{host}:{s.server.port}"
-    token = args.token or os.environ.get("PRINTPREP_TOKEN")
-    if not token:
-        raise PrintprepError("no API token: pass --token or set PRINTPREP_TOKEN "
-                             "(create one with 'printprep token create --name NAME')")
-    return httpx.Client(base_url=url.rstrip("/"), timeout=120.0,
-                        headers={"Authorization": f"Bearer {token}"})
-
-
-def _call(client: Any, method: str, path: str, **kw: Any) -> Any:
-    import httpx
-
-    try:
-        r = client.request(method, path, **kw)
-    except httpx.HTTPError as exc:
-        raise PrintprepError(f"cannot reach the service: {exc}", where=str(client.base_url)) from None
-    if r.status_code >= 400:
-        try:
-            detail = r.json().get("detail", r.text)
-        except ValueError:
-            detail = r.text
-        raise ClientError(f"{r.status_code}: {detail}", where=f"{method} {path}")
-    return r.json()
-
-
 def _job_line(j: dict[str, Any]) -> str:
     pct = f"{j.get('progress_pct') or 0:5.1f}%"
     extra = j.get("error") or j.get("stage_detail") or ""
@@ -184,13 +135,13 @@ def _submit(args: argparse.Namespace) -> int:
     for key in ("alloy", "material", "name", "notes", "order_ref"):
         if getattr(args, key):
             data[key] = getattr(args, key)
-    with _client(args) as client, open(path, "rb") as fh:
-        job = _call(client, "POST", "/api/jobs", data=data,
+    with open_client(args) as client, open(path, "rb") as fh:
+        job = call(client, "POST", "/api/jobs", data=data,
                     files={"file": (path.name, fh, "application/octet-stream")})
         if args.wait:
             while job["state"] not in FINAL:
                 time.sleep(1.0)
-                job = _call(client, "GET", f"/api/jobs/{job['id']}")
+                job = call(client, "GET", f"/api/jobs/{job['id']}")
     if args.json:
         print_json(job)
     else:
@@ -203,8 +154,8 @@ def _jobs(args: argparse.Namespace) -> int:
     for key in ("state", "profile", "printer"):
         if getattr(args, key):
             params[key] = getattr(args, key)
-    with _client(args) as client:
-        page = _call(client, "GET", "/api/jobs", params=params)
+    with open_client(args) as client:
+        page = call(client, "GET", "/api/jobs", params=params)
     if args.json:
         print_json(page)
         return 0
@@ -216,34 +167,26 @@ def _jobs(args: argparse.Namespace) -> int:
 
 
 def _jobs_show(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        job = _call(client, "GET", f"/api/jobs/{args.id}")
-    if args.json:
-        print_json(job)
-        return 0
-    for key in ("id", "name", "order_ref", "state", "progress_pct", "profile", "material",
-                "alloy", "priority", "printer", "source", "submitter", "notes", "archive", "error",
-                "created_at", "updated_at"):
-        if job.get(key) not in (None, ""):
-            print(f"{key + ':':<14}{job[key]}")
+    return call_and_show(args, "GET", f"/api/jobs/{args.id}", _job_detail)
+
+
+def _job_detail(job: dict[str, Any]) -> str:
+    """One job as ``key: value`` lines, its artifacts and its events."""
+    lines = [f"{key + ':':<14}{job[key]}" for key in (
+        "id", "name", "order_ref", "state", "progress_pct", "profile", "material", "alloy",
+        "priority", "printer", "source", "submitter", "notes", "archive", "error",
+        "created_at", "updated_at") if job.get(key) not in (None, "")]
     if job.get("artifacts"):
-        print(f"{'artifacts:':<14}{', '.join(job['artifacts'])}")
-    print("events:")
-    for e in job.get("events", []):
-        print(f"  {e['at']}  {e['state']:<15} {e['message']}")
-    return 0
+        lines.append(f"{'artifacts:':<14}{', '.join(job['artifacts'])}")
+    lines.append("events:")
+    lines += [f"  {e['at']}  {e['state']:<15} {e['message']}" for e in job.get("events", [])]
+    return "\n".join(lines)
 
 
 def _jobs_action(action: str) -> Any:
     def run(args: argparse.Namespace) -> int:
         body = {"reason": args.reason} if getattr(args, "reason", None) else None
-        with _client(args) as client:
-            job = _call(client, "POST", f"/api/jobs/{args.id}/{action}", json=body)
-        if args.json:
-            print_json(job)
-        else:
-            print(_job_line(job))
-        return 0
+        return call_and_show(args, "POST", f"/api/jobs/{args.id}/{action}", _job_line, json=body)
 
     return run
 
@@ -284,11 +227,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the file's units (default: detected from the size)")
     p.add_argument("--wait", action="store_true",
                    help="wait until the job is done, failed, cancelled or needs attention")
-    _client_args(p)
+    client_args(p)
     p.set_defaults(handler=_submit)
 
     p = sub.add_parser("jobs", help="list jobs of a running service (or: show, cancel, ...)")
-    _client_args(p)
+    client_args(p)
     p.add_argument("--state", help="only jobs in this state (comma-separated for several)")
     p.add_argument("--profile", help="only jobs for this printer profile")
     p.add_argument("--printer", help="only jobs sent to this printer")
@@ -298,7 +241,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     jsub = p.add_subparsers(dest="jobs_command", metavar="ACTION")
     s = jsub.add_parser("show", help="one job with its events and artifacts")
     s.add_argument("id")
-    _client_args(s)
+    client_args(s)
     s.set_defaults(handler=_jobs_show)
     for action, text in (("cancel", "cancel a job"), ("retry", "run a failed job again"),
                          ("approve", "go on with a job that needs attention"),
@@ -307,5 +250,5 @@ def register(sub: argparse._SubParsersAction) -> None:
         s.add_argument("id")
         if action in ("approve", "reject"):
             s.add_argument("--reason")
-        _client_args(s)
+        client_args(s)
         s.set_defaults(handler=_jobs_action(action))
