@@ -64,3 +64,18 @@ def test_one_request_commands_print_the_api_answer(
         assert code == 0 and out.startswith(f"{job_id}  received")
         code, out, err = run("printers", "pause", "nope")
         assert code == 1 and out == "" and "404" in err
+
+        # Options given before the action are kept (the action's own copies used to
+        # reset them: 'jobs --token T show ID' said there was no token).
+        monkeypatch.delenv("PRINTPREP_TOKEN")
+        monkeypatch.delenv("PRINTPREP_SERVER")
+        code, out, err = run("jobs", "--server", srv.base_url, "--token", srv.token, "--json",
+                             "show", job_id)
+        assert code == 0, err
+        assert json.loads(out)["id"] == job_id
+        code, out, err = run("printers", "--server", srv.base_url, "--token", srv.token,
+                             "show", "v1")
+        assert code == 0 and out.startswith("v1 "), err
+        code, out, err = run("jobs", "show", job_id, "--server", srv.base_url,
+                             "--token", srv.token)
+        assert code == 0 and f"{'id:':<14}{job_id}" in out, err

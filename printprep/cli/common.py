@@ -87,13 +87,20 @@ class ClientError(PrintprepError):
     exit_code = 1
 
 
-def client_args(p: argparse.ArgumentParser) -> None:
-    """``--server``, ``--token``, ``--json`` (and a hidden ``--config``) of a client command."""
-    p.add_argument("--server", metavar="URL", help="service URL (default: $PRINTPREP_SERVER or "
-                   "the configured host and port)")
-    p.add_argument("--token", help="API token (default: $PRINTPREP_TOKEN)")
-    p.add_argument("--config", metavar="FILE", help=argparse.SUPPRESS)
-    p.add_argument("--json", action="store_true", help="print the service's JSON answer")
+def client_args(p: argparse.ArgumentParser, *, subcommand: bool = False) -> None:
+    """``--server``, ``--token``, ``--json`` (and a hidden ``--config``) of a client command.
+
+    ``subcommand``: ``p`` is an action (``jobs show``) of a command that has these options
+    too; the action's copies then have no defaults, so ``printprep jobs --token T show ID``
+    keeps the token given before the action instead of resetting it.
+    """
+    default = argparse.SUPPRESS if subcommand else None
+    p.add_argument("--server", metavar="URL", default=default, help="service URL (default: "
+                   "$PRINTPREP_SERVER or the configured host and port)")
+    p.add_argument("--token", default=default, help="API token (default: $PRINTPREP_TOKEN)")
+    p.add_argument("--config", metavar="FILE", default=default, help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", default=default if subcommand else False,
+                   help="print the service's JSON answer")
 
 
 def open_client(args: argparse.Namespace) -> Any:

@@ -112,14 +112,6 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sub_client_args(p: argparse.ArgumentParser) -> None:
-    """The client options on a subcommand too, without overwriting the parent's values."""
-    p.add_argument("--server", metavar="URL", default=argparse.SUPPRESS, help="service URL")
-    p.add_argument("--token", default=argparse.SUPPRESS, help="API token")
-    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                   help="print the service's JSON answer")
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``printers`` and its subcommands to the ``printprep`` parser."""
     p = sub.add_parser("printers", help="live printer status (from the running service)",
@@ -131,14 +123,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     ps = p.add_subparsers(dest="printers_command", metavar="ACTION")
     s = ps.add_parser("show", help="one printer's status")
     s.add_argument("name")
-    _sub_client_args(s)
+    client_args(s, subcommand=True)
     s.set_defaults(handler=_show)
     for action, text in (("clear", "the plate is cleared (or the error dealt with): the printer "
                                    "takes its next job"),
                          ("pause", "pause the print"), ("resume", "resume the paused print")):
         a = ps.add_parser(action, help=text)
         a.add_argument("name")
-        _sub_client_args(a)
+        client_args(a, subcommand=True)
         a.set_defaults(handler=_action(action))
     c = ps.add_parser("check", help="validate the [[printers]] tables of the configuration")
     c.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,

@@ -241,7 +241,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     jsub = p.add_subparsers(dest="jobs_command", metavar="ACTION")
     s = jsub.add_parser("show", help="one job with its events and artifacts")
     s.add_argument("id")
-    client_args(s)
+    client_args(s, subcommand=True)
     s.set_defaults(handler=_jobs_show)
     for action, text in (("cancel", "cancel a job"), ("retry", "run a failed job again"),
                          ("approve", "go on with a job that needs attention"),
@@ -250,5 +250,5 @@ def register(sub: argparse._SubParsersAction) -> None:
         s.add_argument("id")
         if action in ("approve", "reject"):
             s.add_argument("--reason")
-        client_args(s)
+        client_args(s, subcommand=True)
         s.set_defaults(handler=_jobs_action(action))
