@@ -105,14 +105,16 @@ def test_existing_names_and_bounded_dispatch_values_are_accepted_and_round_trip(
     tmp_path: Path,
 ) -> None:
     alloy = sorted(ALLOYS)[0]
+    # Written as the mesh stage accepts it: any case, spaces or underscores for dashes.
+    spelled = alloy.upper().replace("-", " ")
     material = list_materials()[0].name
     profile = list_profiles()[-1].name
     p = _write(tmp_path, f'[server]\ndefault_profile = "{profile}"\n'
-                         f'[pipeline]\nalloy = "{alloy}"\nmaterial = "{material}"\n'
+                         f'[pipeline]\nalloy = "{spelled}"\nmaterial = "{material}"\n'
                          "[dispatch]\npoll_s = 1\nbatch_max = 4\nbatching = true\n")
     s = load_settings(p, env={})
     assert (s.server.default_profile, s.pipeline.alloy, s.pipeline.material) == (
-        profile, alloy, material)
+        profile, spelled, material)
     # A whole number given for a seconds key is read as a number of seconds, as in the
     # other sections.
     assert s.dispatch == {"poll_s": 1.0, "batch_max": 4, "batching": True}

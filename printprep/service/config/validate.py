@@ -135,10 +135,13 @@ def _check_names(section: Any, at: Callable[[str], str]) -> None:
 
 
 def _check_alloy(alloy: str) -> None:
-    from printprep.mesh import ALLOYS
+    """An alloy the mesh stage knows, written as it accepts it ("18K Yellow" too)."""
+    from printprep.mesh.measure import ALLOYS, alloy_key
 
-    if alloy not in ALLOYS:
-        raise ConfigError(f"unknown alloy {alloy!r}; known: {', '.join(sorted(ALLOYS))}")
+    try:
+        alloy_key(alloy)
+    except PrintprepError:
+        raise ConfigError(f"unknown alloy {alloy!r}; known: {', '.join(sorted(ALLOYS))}") from None
 
 
 def _check_material(material: str) -> None:
