@@ -1,15 +1,17 @@
 """Speed and memory of ``printprep check`` and ``printprep repair`` beside admesh.
 
-Inputs: ../shared/meshes/bench/pave_band_336k.stl, its 1M- and 4M-triangle subdivisions
-(each triangle split in four at its edge midpoints: same shape, same volume) and a damaged
-copy of the 1M mesh (holes + 1 % flipped faces). Each command runs as its own process
-under /usr/bin/time, so the figures are whole-process wall time and peak resident memory,
-for printprep and for admesh on the same file side by side, with the ratio.
+Inputs: ../shared/meshes/bench/pave_band_336k.stl, its "1m" and "4m" subdivisions (each
+triangle split in four at its edge midpoints: same shape, same volume; 1.35M and 5.4M
+triangles) and a damaged copy of the 1m mesh (holes + 1 % flipped faces). Each command
+runs as its own process under /usr/bin/time, so the figures are whole-process wall time,
+CPU time and peak resident memory, for printprep and for admesh on the same file side by
+side, with the ratios, our exit code and the load average when the row finished (the
+figures mean little on a busy machine without it).
 
 Targets (issue 2): check of 1M triangles within 2x admesh; repair of the damaged 1M mesh
 under 3 s; peak memory under 1.5 GB at 1M, growing linearly.
 
-    .venv/bin/python bench/mesh_bench.py [--sizes 336k,1m,4m] [--keep DIR]
+    .venv/bin/python bench/mesh_bench.py [--sizes 336k,1m,4m] [--ops check,repair,repair-nothick] [--keep DIR]
 """
 
 from __future__ import annotations
