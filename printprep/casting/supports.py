@@ -68,7 +68,8 @@ class SupportPlan:
     kinds : (n,) str — "island" or "overhang"
     on_detail : (n,) bool — tip on a detail face (islands only, when unavoidable)
     routes : per tip: "straight", "bent", "tree", "on-part", "thin" (an island in a gap
-        narrower than a pillar, held by a rod of the tip's diameter)
+        narrower than a pillar, held by a rod of the tip's diameter), "side" (an island
+        with no room below, reached by a beam of the tip's diameter from the side)
     dropped_mm : points that found no path; landings_mm : feet standing on the part
     """
 
@@ -263,6 +264,55 @@ def route_legs(
     return out
 
 
+def route_side(
+    engine, tips: np.ndarray, s: SupportSettings, mesh: trimesh.Trimesh | None = None, hard: np.ndarray | None = None
+) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
+    """For island tips with no room below, the end of a thin beam (the tip's diameter)
+    0-30 degrees below horizontal, 0.8-2.5 mm long, clear of the part, from which a
+    pillar falls clear to the base, or (given ``mesh`` and its ``hard`` faces) stands on
+    an upward face of the part off hard detail at least two heads below. Returns
+    {index into tips: (end (3,), landing (3,) or None)}; a clear fall wins, then the
+    shortest beam, the steepest, azimuth order (deterministic)."""
+    tip_r, pil_r = s.tip_diameter_mm / 2, s.pillar_diameter_mm / 2
+    az = np.arange(16) * np.pi / 8
+    el = np.radians([-30.0, -15.0, 0.0])
+    dirs = np.array([[np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)] for e in el for a in az])
+    lengths = np.array([0.8, 1.2, 1.6, 2.0, 2.5])
+    n, nd = len(tips), len(dirs)
+    o = np.repeat(tips, nd, axis=0) - np.array([0.0, 0.0, tip_r])
+    d = np.tile(dirs, (n, 1))
+    free = _clear_along(engine, o + d * tip_r, d, 0.75 * tip_r).reshape(n, nd) + tip_r
+    ends = tips[:, None, None] + dirs[None, :, None] * lengths[None, None, :, None]  # (n, nd, nl, 3)
+    fits = (free[:, :, None] > lengths[None, None, :] + tip_r) & (
+        ends[..., 2] - s.head_length_mm > s.base_thickness_mm + s.min_pillar_length_mm
+    )
+    out: dict[int, np.ndarray] = {}
+    cand = np.argwhere(fits)
+    if len(cand) == 0:
+        return out
+    pts = ends[cand[:, 0], cand[:, 1], cand[:, 2]]
+    fall = _clear_down(engine, pts - UP * s.head_length_mm, pil_r)
+    clear = ~np.isfinite(fall)
+    landing = np.full((len(cand), 3), np.nan)
+    if mesh is not None and hard is not None and (~clear).any():
+        idx = np.nonzero(~clear)[0]
+        loc, ray, tri = engine.intersects_location(
+            pts[idx] - UP * 1e-3, np.broadcast_to(-UP, (len(idx), 3)).copy(), multiple_hits=False
+        )
+        loc = np.round(loc, 5)  # deterministic: see analysis.ray_distance_mm
+        good = ~hard[tri] & (mesh.face_normals[tri, 2] > 0.2) & (pts[idx[ray], 2] - loc[:, 2] > 2 * s.head_length_mm)
+        landing[idx[ray[good]]] = loc[good]
+    usable = clear | np.isfinite(landing[:, 0])
+    cand, landing, clear = cand[usable], landing[usable], clear[usable]
+    order = np.lexsort((cand[:, 1], cand[:, 2], ~clear, cand[:, 0]))  # tip, fall, length, direction
+    cand, landing = cand[order], landing[order]
+    first = np.ones(len(cand), dtype=bool)
+    first[1:] = cand[1:, 0] != cand[:-1, 0]
+    for (i, j, k), land_at in zip(cand[first], landing[first], strict=True):
+        out[int(i)] = (ends[i, j, k], None if np.isnan(land_at[0]) else land_at)
+    return out
+
+
 def _fib(n: int) -> np.ndarray:
     i = np.arange(n) + 0.5
     z = 1.0 - 2.0 * i / n
@@ -334,6 +384,15 @@ def build_routes(
             tips[left, 2] > base_top + s.head_length_mm
         )
 
+    # side: an island in a gap too low for any head (a prong's foot just above the band)
+    # is reached from the side by a beam of the tip's diameter, at most 30 degrees below
+    # horizontal and 2.5 mm long (well inside the 3 mm reach: it prints as a bridge from
+    # its pillar), whose end has a clear fall to the base
+    side_to: dict[int, np.ndarray] = {}
+    still = np.array([i for i in rest if i not in land and plan.kinds[i] == "island" and not thin[i]], dtype=np.int64)
+    if len(still):
+        side_to = {int(still[k]): v for k, v in route_side(engine, tips[still], s, mesh, hard).items()}
+
     routes: list[str] = []
     landings: list[np.ndarray] = []
     parts: list[manifold3d.Manifold] = []
@@ -395,6 +454,17 @@ def build_routes(
             parts.append(solids.rod(centre[i], foot, tip_r, tip_r))
             feet.append(foot[:2])
             routes.append("thin")
+        elif i in side_to:
+            end, land_at = side_to[i]
+            parts.append(solids.capsule(centre[i], end, tip_r, tip_r))
+            parts.append(solids.capsule(end, end - UP * s.head_length_mm, tip_r, pil_r))
+            if land_at is None:
+                parts.append(solids.rod(end - UP * s.head_length_mm, [end[0], end[1], base_top], pil_r, pil_r))
+                feet.append(end[:2])
+            else:  # the pillar stands on the part, tapering to a tip there
+                parts.append(solids.capsule(end - UP * s.head_length_mm, land_at + UP * (s.penetration_mm - tip_r), pil_r, tip_r))
+                landings.append(land_at)
+            routes.append("side")
         else:
             continue
         keep[i] = True
