@@ -133,3 +133,44 @@ def test_serve_with_an_unknown_default_profile_exits_2(tmp_path: Path) -> None:
                        capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert r.returncode == 2, r.stderr
     assert r.stderr.startswith(f"printprep: {p}: [server] default_profile: ")
+
+
+def test_dispatch_keys_have_environment_variables_too(tmp_path: Path) -> None:
+    p = _write(tmp_path, "[dispatch]\npoll_s = 0.25\nbatch_max = 3\n")
+    s = load_settings(p, env={"PRINTPREP_DISPATCH_POLL_S": "2",
+                              "PRINTPREP_DISPATCH_BATCHING": "yes"})
+    assert s.dispatch == {"poll_s": 2.0, "batch_max": 3, "batching": True}
+    s = load_settings(p, env={"PRINTPREP_DISPATCH_OFFLINE_GRACE_S": "45"})
+    assert s.dispatch == {"poll_s": 0.25, "batch_max": 3, "offline_grace_s": 45.0}
+    with pytest.raises(ConfigError) as info:
+        load_settings(p, env={"PRINTPREP_DISPATCH_RECONNECT_S": "0"})
+    assert str(info.value).startswith("PRINTPREP_DISPATCH_RECONNECT_S: 0.0 is outside")
+
+
+@pytest.mark.parametrize(
+    ("var", "known"),
+    [("PRINTPREP_WORKERS_CONUT", "PRINTPREP_WORKERS_COUNT"),
+     ("PRINTPREP_WATCH_STABLE", "PRINTPREP_WATCH_STABLE_S"),
+     ("PRINTPREP_DISPATCH_POL_S", "PRINTPREP_DISPATCH_POLL_S")],
+)
+def test_a_misspelt_section_variable_is_refused_not_ignored(
+    var: str, known: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no printprep.toml of the working tree
+    with pytest.raises(ConfigError) as info:
+        load_settings(env={var: "1"})
+    message = str(info.value)
+    assert message.startswith(f"{var}: names no key of [")
+    assert known in message
+
+
+def test_variables_of_other_tools_and_the_short_forms_are_not_taken_for_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    # PRINTPREP_SERVER is the clients' service URL, not a [server] key; the short forms
+    # are read, and a long form wins over its short form.
+    s = load_settings(env={"PRINTPREP_SERVER": "http://127.0.0.1:9", "PRINTPREP_TOKEN": "t",
+                           "PRINTPREP_WORKERS": "2", "PRINTPREP_PORT": "9001",
+                           "PRINTPREP_SERVER_PORT": "9000"})
+    assert (s.server.port, s.worker_count) == (9000, 2)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from printprep.errors import ConfigError
-from printprep.service.config.schema import SECTIONS, key_types
+from printprep.service.config.schema import SECTIONS, dispatch_key_types, key_types
 
 SHORT_ENV = {
     "PRINTPREP_HOST": ("server", "host"),
@@ -45,16 +45,28 @@ def env_overrides(
     env: Mapping[str, str],
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]]]:
     """``PRINTPREP_*`` variables as {section: {key: value}} (values typed, not bounded),
-    and {section: {key: variable name}} saying which variable set each."""
-    targets: dict[str, tuple[str, str]] = dict(SHORT_ENV)
+    and {section: {key: variable name}} saying which variable set each. ``[dispatch]``
+    keys count as a section here. A ``PRINTPREP_<SECTION>_...`` variable that names no
+    key of its section is refused (a typo would otherwise change nothing, silently)."""
     types = {section: key_types(section) for section in SECTIONS}
+    if any(var.startswith("PRINTPREP_DISPATCH_") for var in env):
+        types["dispatch"] = dispatch_key_types() or {}
+    targets: dict[str, tuple[str, str]] = dict(SHORT_ENV)
     for section, keys in types.items():
         for key in keys:
             targets[f"PRINTPREP_{section.upper()}_{key.upper()}"] = (section, key)
     values: dict[str, dict[str, Any]] = {}
     names: dict[str, dict[str, str]] = {}
-    for var, (section, key) in targets.items():
+    for var, (section, key) in targets.items():  # long forms after short: they win
         if var in env:
             values.setdefault(section, {})[key] = parse_env_value(env[var], types[section][key], var)
             names.setdefault(section, {})[key] = var
+    for var in sorted(set(env) - set(targets)):
+        for section, keys in types.items():
+            if var.startswith(f"PRINTPREP_{section.upper()}_"):
+                raise ConfigError(
+                    f"names no key of [{section}]; known: "
+                    + ", ".join(f"PRINTPREP_{section.upper()}_{k.upper()}" for k in keys),
+                    where=var,
+                )
     return values, names

@@ -54,6 +54,7 @@ def load_settings(
     # Where each value that is not the file's came from, for the error messages.
     sources: dict[str, dict[str, str]] = {name: {} for name in SECTIONS}
     env_values, env_names = env_overrides(env)
+    env_dispatch = env_values.pop("dispatch", {})
     for layer, origin in ((env_values, env_names), (overrides or {}, None)):
         for name, values in layer.items():
             if name not in SECTIONS:
@@ -78,7 +79,10 @@ def load_settings(
     )
     # A printer that names no valid profile is caught here only for the shape; the
     # registry and profiles module check that the profile exists.
-    dispatch = validate_dispatch(raw.get("dispatch", {}), where)
+    dispatch_raw = raw.get("dispatch", {})
+    if env_dispatch and isinstance(dispatch_raw, dict):
+        dispatch_raw = {**dispatch_raw, **env_dispatch}
+    dispatch = validate_dispatch(dispatch_raw, where, env_names.get("dispatch"))
     if check_database and built["server"].database_url:
         check_database_url(
             built["server"].database_url,

@@ -185,3 +185,15 @@ _TYPES = {"int": int, "float": float, "bool": bool, "str": str}
 def key_types(section: str) -> dict[str, type]:
     """{key: int | float | bool | str} of one of :data:`SECTIONS`."""
     return {f.name: _TYPES[str(f.type)] for f in fields(SECTIONS[section])}
+
+
+def dispatch_key_types() -> dict[str, type] | None:
+    """{key: type} of ``[dispatch]``, from the dispatcher's ``DispatchSettings`` and its
+    defaults; None when this build has no dispatcher."""
+    try:
+        from printprep.service.dispatch import DispatchSettings
+    except ImportError:
+        return None
+    defaults = DispatchSettings()
+    return {f.name: str if getattr(defaults, f.name) is None else type(getattr(defaults, f.name))
+            for f in fields(DispatchSettings)}

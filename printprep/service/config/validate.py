@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import fields
 from typing import Any
 
 from printprep.errors import ConfigError, PrintprepError
@@ -19,6 +18,7 @@ from printprep.service.config.schema import (
     PRINTER_TYPES,
     SECTIONS,
     ServerSettings,
+    dispatch_key_types,
     key_types,
 )
 
@@ -182,29 +182,31 @@ def validate_printers(raw: Any, where: str) -> tuple[dict[str, Any], ...]:
     return tuple(out)
 
 
-def validate_dispatch(raw: Any, where: str) -> dict[str, Any]:
-    """``[dispatch]`` checked against the dispatcher's own settings class."""
+def validate_dispatch(
+    raw: Any, where: str, sources: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """``[dispatch]`` checked against the dispatcher's own settings class; ``sources``
+    {key: origin} as in :func:`build_section`."""
     if not isinstance(raw, dict):
         raise ConfigError("[dispatch] must be a table", where=where)
     if not raw:
         return {}
-    try:
-        from printprep.service.dispatch import DispatchSettings
-    except ImportError:
-        raise ConfigError("[dispatch] is not supported by this build", where=where) from None
-    known = {f.name: f for f in fields(DispatchSettings)}
-    unknown = sorted(set(raw) - set(known))
+    types = dispatch_key_types()
+    if types is None:
+        raise ConfigError("[dispatch] is not supported by this build", where=where)
+    unknown = sorted(set(raw) - set(types))
     if unknown:
         raise ConfigError(
-            f"unknown key(s) {', '.join(unknown)} in [dispatch]; known: {', '.join(known)}",
+            f"unknown key(s) {', '.join(unknown)} in [dispatch]; known: {', '.join(types)}",
             where=where,
         )
-    defaults = DispatchSettings()
-    values = {}
-    for key, value in raw.items():
-        default = getattr(defaults, key)
-        expected = type(default) if default is not None else str
-        values[key] = check_value("dispatch", key, value, expected, f"{where}: [dispatch] {key}")
+    values = {
+        key: check_value("dispatch", key, value, types[key],
+                         (sources or {}).get(key) or f"{where}: [dispatch] {key}")
+        for key, value in raw.items()
+    }
+    from printprep.service.dispatch import DispatchSettings
+
     try:
         DispatchSettings(**values)
     except (TypeError, ValueError) as exc:
