@@ -174,3 +174,17 @@ def test_variables_of_other_tools_and_the_short_forms_are_not_taken_for_keys(
                            "PRINTPREP_WORKERS": "2", "PRINTPREP_PORT": "9001",
                            "PRINTPREP_SERVER_PORT": "9000"})
     assert (s.server.port, s.worker_count) == (9000, 2)
+
+
+def test_replace_checks_and_makes_folders_absolute_like_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    s = load_settings(env={})
+    moved = s.replace("server", data_dir="elsewhere").replace("watch", dir="inbox")
+    # Worker processes start elsewhere: the folders they receive must not depend on it.
+    assert moved.server.data_dir == str(tmp_path / "elsewhere")
+    assert moved.watch.dir == str(tmp_path / "inbox")
+    assert moved.server.port == s.server.port
+    with pytest.raises(ConfigError, match=r"^command line: \[pipeline\] alloy: unknown alloy"):
+        s.replace("pipeline", alloy="sterlin")

@@ -3,7 +3,6 @@ command line's overrides, each layer over the one before, all validated at once.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
@@ -66,14 +65,6 @@ def load_settings(
             )
     built = {name: build_section(name, sections[name], where=where, sources=sources[name])
              for name in SECTIONS}
-    # Folders become absolute now, so every process (workers too) sees the same ones.
-    built["server"] = dataclasses.replace(
-        built["server"], data_dir=str(Path(built["server"].data_dir).expanduser().resolve())
-    )
-    if built["watch"].dir:
-        built["watch"] = dataclasses.replace(
-            built["watch"], dir=str(Path(built["watch"].dir).expanduser().resolve())
-        )
     printers = (
         validate_printers(raw["printers"], where) if "printers" in raw else default_printers()
     )

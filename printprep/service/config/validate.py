@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from printprep.errors import ConfigError, PrintprepError
@@ -80,6 +82,11 @@ def build_section(
         _check_server(section, at)
     if name in ("server", "pipeline"):
         _check_names(section, at)
+    # Folders become absolute now, so every process (workers too) sees the same ones.
+    if name == "server":
+        section = dataclasses.replace(section, data_dir=_absolute(section.data_dir))
+    if name == "watch" and section.dir:
+        section = dataclasses.replace(section, dir=_absolute(section.dir))
     if name == "workers" and section.stale_after_s <= section.heartbeat_s:
         # Blame the key that did not come from the file when only one of them did not.
         given = sources or {}
@@ -91,6 +98,10 @@ def build_section(
             where=at(key),
         )
     return section
+
+
+def _absolute(folder: str) -> str:
+    return str(Path(folder).expanduser().resolve())
 
 
 def _check_server(section: Any, at: Callable[[str], str]) -> None:
