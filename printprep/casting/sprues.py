@@ -462,7 +462,7 @@ def _clear_faces(
     thickest first: (k,) int64."""
     if len(faces) == 0:
         return faces
-    from printprep.casting.supports import _clear_along
+    from printprep.casting.routes import clear_along
 
     # at most 2,000 candidates, spread over the section order
     faces = faces[np.argsort(-section[faces], kind="stable")]
@@ -471,7 +471,7 @@ def _clear_faces(
     n = mesh.face_normals[faces]
     stub_r = max((s.stub_diameter_mm or 3.0) / 2, s.max_diameter_mm * s.taper * 0.6)
     need = s.length_mm + s.stub_length_mm + 0.5
-    room = _clear_along(engine, c + n * 0.05, n, stub_r + s.body_gap_mm)
+    room = clear_along(engine, c + n * 0.05, n, stub_r + s.body_gap_mm)
     ok = room > need
     away, _ = cKDTree(mesh.triangles_center[other]).query(c) if other.any() else (np.zeros(len(c)), None)
     order = np.lexsort((-section[faces], detail[faces], -np.floor(away / 0.25), ~ok))
