@@ -112,7 +112,7 @@ def _print_report(d: dict[str, Any], alloy: str | None) -> None:
         f"inverted shells {d['inverted_shells']}",
         f"  boundary edges {d['boundary_edges']}, non-manifold edges {d['non_manifold_edges']}, "
         f"degenerate faces {d['degenerate_faces']}, duplicate faces {d['duplicate_faces']}",
-        f"  self-intersecting faces {d['self_intersecting_faces']}, coplanar contact faces {d.get('coplanar_contact_faces', 0)}, "
+        f"  self-intersecting faces {d['self_intersecting_faces']}, coplanar contact faces {_na(d.get('coplanar_contact_faces'))}, "
         f"debris shells {d['debris_shells']}",
     ]
     if d.get("min_thickness_mm") is not None:
@@ -126,6 +126,10 @@ def _print_report(d: dict[str, Any], alloy: str | None) -> None:
     lines += [f"  - {p}" for p in d["problems"]]
     lines += [f"  note: {w}" for w in d["warnings"]]
     print("\n".join(lines))
+
+
+def _na(v: Any) -> str:
+    return "n/a (winding inconsistent)" if v is None else str(v)
 
 
 def _yn(v: bool) -> str:

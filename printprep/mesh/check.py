@@ -159,8 +159,10 @@ def check_mesh(
     else:
         scene = RayScene(vertices, faces)
         crossing = self_intersecting_faces(vertices, faces, info, scene)
-    ca, cb = coplanar_contacts(vertices, faces, cross)
-    n_contact = int(len(np.unique(np.concatenate([ca, cb]))))
+    n_contact = None  # faces pressed face to face: only meaningful once the winding is
+    if n_inconsistent == 0:  # consistent (a flipped face faces its neighbours already)
+        ca, cb = coplanar_contacts(vertices, faces, cross)
+        n_contact = int(len(np.unique(np.concatenate([ca, cb]))))
 
     limit_mm = min_wall_mm or (ALLOY_MIN_WALL_MM[alloy] if alloy else DEFAULT_MIN_WALL_MM)
     floor_mm, floor_reason = _printer_floor(prof)
