@@ -17,9 +17,10 @@ from typing import Any
 import trimesh
 
 from printprep.profiles import PrinterProfile, ResinPrinterProfile, load_profile
-from printprep.slicing.checks import Island, LayerReport, Reach, check_layers, check_mesh_layers
+from printprep.slicing.checks import Island, LayerReport, Reach, check_layers
 from printprep.slicing.formats.reader import Archive, read_archive
 from printprep.slicing.gcode import slice_gcode
+from printprep.slicing.meshcheck import MeshLayers, check_mesh_layers
 from printprep.slicing.resin import SliceResult, slice_to_archive
 from printprep.slicing.thumbnail import render_preview
 
@@ -27,6 +28,7 @@ __all__ = [
     "Archive",
     "Island",
     "LayerReport",
+    "MeshLayers",
     "Reach",
     "SliceResult",
     "check_layers",
