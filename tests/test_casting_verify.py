@@ -19,7 +19,7 @@ from printprep.casting import PrepareOptions, prepare
 from printprep.casting.solids import to_manifold
 from printprep.profiles import load_profile
 from printprep.slicing import check_layers, slice_to_archive
-from printprep.slicing.checks import check_mesh_layers
+from printprep.slicing.meshcheck import check_mesh_layers
 
 
 @pytest.fixture(scope="module")

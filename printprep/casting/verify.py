@@ -17,7 +17,8 @@ from __future__ import annotations
 import manifold3d
 import numpy as np
 
-from printprep.slicing.checks import LayerReport, MeshLayers, check_mesh_layers
+from printprep.slicing.checks import LayerReport
+from printprep.slicing.meshcheck import MeshLayers, check_mesh_layers
 
 
 def check_print(

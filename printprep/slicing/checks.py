@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 import numpy as np
@@ -30,34 +30,15 @@ import numpy as np
 from printprep.slicing.formats.reader import Archive, read_archive
 from printprep.slicing.raster import Band, DisplayTransform
 
-if TYPE_CHECKING:
-    from printprep.slicing.meshcheck import MeshLayers, check_mesh_layers
-
 __all__ = [
     "Island",
     "LayerChecker",
     "LayerReport",
-    "MeshLayers",
     "Reach",
     "check_layers",
-    "check_mesh_layers",
 ]
 
 LIT = 128
-
-#: names that moved to printprep.slicing.meshcheck, still importable from here
-_MOVED = frozenset({"MeshLayers", "check_mesh_layers"})
-
-
-def __getattr__(name: str) -> Any:
-    """``from printprep.slicing.checks import check_mesh_layers`` (the old place) keeps
-    working: loaded on first use, as meshcheck itself imports this module."""
-    if name in _MOVED:
-        from printprep.slicing import meshcheck
-
-        return getattr(meshcheck, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 @dataclass(frozen=True)
 class Island:
