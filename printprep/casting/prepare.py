@@ -28,7 +28,7 @@ from printprep.casting.islands import MinimaFinder
 from printprep.casting.orient import Orientation, OrientSettings, choose_orientation, ring_axis
 from printprep.casting.sprues import Gate, SprueSettings, build_sprues
 from printprep.casting.supports import SupportPlan, SupportSettings, plan_supports
-from printprep.casting.verify import check_print, problem_tips
+from printprep.casting.verify import check_fused, check_print, problem_tips
 from printprep.errors import CastingError
 
 #: share of metal added for the tree and button (domain.md §1: 5–50 %)
@@ -199,7 +199,9 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
         extra_faces = np.zeros(0, dtype=np.int64)
         rounds = opt.verify_rounds if getattr(prof, "kind", "") == "resin" else 0
         casting_solid_p = casting_solid.transform(_affine(rot, offset))
+        fused = opt.support_mode == "fused"
         checked = None
+        print_mesh = None
         for r in range(rounds + 1 if rounds else 0):
             # overlapping shells slice as their union (non-zero fill): no boolean needed.
             # Every re-plan moves trees and can bare a new sliver elsewhere, so the loop
@@ -214,15 +216,26 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
                     "layers_checked": checked.checked_layers,
                 }
             )
-            if r == rounds:
-                break
-            pts, faces = problem_tips(layer_report, shift, engine_p, layer_h, min(prof.pitch_mm))
-            if len(extra_pts) and len(pts):
-                # a spot that already has a tip from an earlier round and is still an
-                # island cannot be helped by another one there: stop instead of looping
-                near, _ = cKDTree(extra_pts).query(pts)
-                fresh = near > 0.5 * opt.support.tip_diameter_mm
-                pts, faces = pts[fresh], faces[fresh]
+            pts, faces = np.zeros((0, 3)), np.zeros(0, dtype=np.int64)
+            if r < rounds:
+                pts, faces = _fresh_tips(layer_report, shift, engine_p, layer_h, prof, extra_pts, opt)
+            print_mesh = None
+            if len(pts) == 0 and fused and plan.solid is not None and not plan.solid.is_empty():
+                # the shells are done (or the rounds are): confirm on the fused mesh
+                # exactly as the archive will slice it, whose raster edges can fall
+                # otherwise; what it finds gets tips like a shell round's findings
+                print_mesh = solids.to_trimesh(casting_solid_p + plan.solid)
+                confirm = check_fused(print_mesh, checked, prof, layer_h)
+                verify.append(
+                    {
+                        "islands": len(confirm.report.islands),
+                        "reach_mm2": round(confirm.report.overhang_reach_area_mm2, 3),
+                        "layers_checked": confirm.checked_layers,
+                        "fused": True,
+                    }
+                )
+                if r < rounds:
+                    pts, faces = _fresh_tips(confirm.report, confirm.shift_mm, engine_p, layer_h, prof, extra_pts, opt)
             if len(pts) == 0:
                 break
             extra_pts = np.vstack([extra_pts, pts])
@@ -237,11 +250,13 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
                 extra_tips=(extra_pts, extra_faces),
                 finder=finder,
             )
+            print_mesh = None
         support_p = solids.to_trimesh(plan.solid) if plan.solid is not None else _empty()
-        if opt.support_mode == "fused" and len(support_p.faces):
-            print_mesh = solids.to_trimesh(casting_solid_p + plan.solid)
-        else:
-            print_mesh = trimesh.util.concatenate([casting_p, support_p])
+        if print_mesh is None:  # else: the fused mesh the last round confirmed
+            if fused and len(support_p.faces):
+                print_mesh = solids.to_trimesh(casting_solid_p + plan.solid)
+            else:
+                print_mesh = trimesh.util.concatenate([casting_p, support_p])
     else:
         print_mesh = casting_p
     timings["supports"] = time.perf_counter() - t
@@ -314,6 +329,20 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
         casting_detail=c_detail,
         casting_hard=c_hard,
     )
+
+
+def _fresh_tips(
+    report: Any, shift: np.ndarray, engine: Any, layer_h: float, prof: Any, extra_pts: np.ndarray, opt: PrepareOptions
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tips (points (k, 3) mm, faces (k,) int64) for the findings of ``report``, without
+    those at a spot that already has a tip from an earlier round (``extra_pts``, (m, 3)
+    mm): an island there cannot be helped by another tip, and the loop stops instead."""
+    pts, faces = problem_tips(report, shift, engine, layer_h, min(prof.pitch_mm))
+    if len(extra_pts) and len(pts):
+        near, _ = cKDTree(extra_pts).query(pts)
+        fresh = near > 0.5 * opt.support.tip_diameter_mm
+        pts, faces = pts[fresh], faces[fresh]
+    return pts, faces
 
 
 def _affine(rot: np.ndarray, offset: np.ndarray) -> np.ndarray:

@@ -10,6 +10,14 @@ its cross-sections changed within the reach of the casting (or of an earlier fin
 and the layer above each, are rasterized and checked. The casting's box centre (the
 print frame's origin) sits on the display centre in every round and in the archive
 (write_prepared places it so), so rounds share one raster grid.
+
+Overlapping shells and their boolean union cover the same points, but not the same
+pixels: the union's new edges (where a support tip enters the casting) and its
+re-rounded vertices can move a raster edge by one pixel, and an island can appear in
+the archive that no shell round saw. A fused print is therefore confirmed by
+:func:`check_fused`: the fused mesh exactly as write_prepared slices it, rasterized
+again only in the layers whose cross-sections differ from the shells' (and the layer
+above each); the other layers keep the shell round's findings.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import manifold3d
 import numpy as np
 
 from printprep.slicing.checks import LayerReport
+from printprep.slicing.layers import layer_heights
 from printprep.slicing.meshcheck import MeshLayers, check_mesh_layers
 
 
@@ -41,6 +50,41 @@ def check_print(
     return check_mesh_layers(
         parts, profile, layer_height_mm, previous=previous, centre_mm=(0.0, 0.0), near_fixed_only=True
     )
+
+
+def check_fused(print_mesh, shells: MeshLayers, profile, layer_height_mm: float) -> MeshLayers:
+    """Layer checks of the fused ``print_mesh`` (trimesh.Trimesh, print frame, mm: the
+    mesh write_prepared slices) on ``profile``, the casting's box centre (the frame's
+    origin) on the display centre as in the archive.
+
+    ``shells`` is the last :func:`check_print` of the same casting and supports as
+    separate shells: where the union's cross-sections equal the shells' (ring for ring),
+    the rasters and so the findings are the same, and only the other layers (and the
+    layer above each) are rasterized and checked. ``checked_layers`` of the result
+    counts those.
+    """
+    fused = manifold3d.Manifold(
+        manifold3d.Mesh(
+            vert_properties=np.ascontiguousarray(print_mesh.vertices, dtype=np.float32),
+            tri_verts=np.ascontiguousarray(print_mesh.faces, dtype=np.uint32),
+        )
+    )
+    lo, hi = np.asarray(fused.bounding_box(), float).reshape(2, 3)
+    w_mm, h_mm = profile.display_mm
+    shift = np.array([w_mm / 2, h_mm / 2, -lo[2]])
+    zs = layer_heights(float(hi[2] - lo[2]), layer_height_mm) + lo[2]
+    if len(zs) == len(shells.z_mm):
+        # the shells' cross-sections, all parts' rings of a layer together, stand in as
+        # an "earlier result" of one part: check_mesh_layers compares the union's rings
+        # with them and re-checks only where they differ (a baseline cut at other
+        # heights differs wherever that matters, so it is only slower, never wrong)
+        rings = [[r for part in shells.rings_mm for r in part[i]] for i in range(len(zs))]
+        baseline: MeshLayers | None = MeshLayers(
+            shells.report, shift, zs, [manifold3d.Manifold()], [rings], [None], 0
+        )
+    else:
+        baseline = None
+    return check_mesh_layers([fused], profile, layer_height_mm, previous=baseline, centre_mm=(0.0, 0.0))
 
 
 def problem_tips(
