@@ -131,3 +131,36 @@ def test_recheck_near_the_casting_only_equals_a_fresh_check(solitaire, coarse):
     assert _summary(again.report) == _summary(fresh.report)
     assert len(fresh.report.islands) > len(first.report.islands)
     assert 0 < again.checked_layers < fresh.checked_layers
+
+
+def test_fused_confirmation_matches_the_archive_of_the_fused_print(solitaire, coarse, tmp_path):
+    """check_fused (the round that ends prepare's verify loop) finds what check_layers
+    finds in the archive write_prepared slices from the fused print, whether it re-checks
+    only the layers where the union's rings differ from the shells' or all of them; the
+    supports cut under the casting make islands, so it is not two empty lists."""
+    from printprep.casting import solids
+    from printprep.casting.verify import check_fused, check_print
+
+    cast = to_manifold(solitaire.casting_mesh)
+    sup = solitaire.supports.solid
+    lo, hi = np.asarray(sup.bounding_box()).reshape(2, 3)
+    part_lo = float(np.asarray(cast.bounding_box()).reshape(2, 3)[0, 2])
+    # cut the support heads off on one half: islands in the casting's underside
+    heads = manifold3d.Manifold.cube((hi[0] - lo[0] + 2, (hi[1] - lo[1]) / 2 + 1, 40.0)).translate(
+        (lo[0] - 1, lo[1] - 1, part_lo + 0.5)
+    )
+    for supports in (sup, sup - heads):
+        shells = check_print(cast, supports, coarse, 0.1)
+        print_mesh = solids.to_trimesh(cast + supports)
+        confirm = check_fused(print_mesh, shells, coarse, 0.1)
+        # as write_prepared places it: the casting's box centre on the display centre
+        plo, phi = print_mesh.bounds
+        w, h = coarse.display_mm
+        place = [(w / 2 + (plo[0] + phi[0]) / 2, h / 2 + (plo[1] + phi[1]) / 2)]
+        res = slice_to_archive([print_mesh], coarse, tmp_path / "fused.sl1", placements_mm=place)
+        from_file = check_layers(res.path)
+        assert _summary(confirm.report) == _summary(from_file)
+        fresh = check_mesh_layers([print_mesh], coarse, 0.1, centre_mm=(0.0, 0.0))
+        assert _summary(fresh.report) == _summary(from_file)
+        assert confirm.checked_layers <= fresh.checked_layers
+    assert len(from_file.islands) > 0  # the headless half floats
