@@ -357,6 +357,10 @@ def test_api_errors_appear_as_messages(
 ) -> None:
     ctx, _ = context
     page = ctx.new_page()
+    # Turn Playwright's file-chooser interception on now, long before the key press:
+    # enabled lazily by expect_file_chooser, it could race the press on a loaded machine,
+    # and the chooser Chromium then opened for real stayed pending and swallowed the rest.
+    page.on("filechooser", lambda _chooser: None)
     sign_in(page, server)
     page.wait_for_selector('#profile option[value="phrozen-sonic-4k"]', state="attached")
     # Submitting with no file: said on the page, nothing sent.
@@ -372,15 +376,13 @@ def test_api_errors_appear_as_messages(
     page.focus("#profile")
     page.keyboard.press("Shift+Tab")
     assert page.evaluate("document.activeElement.id") == "dropzone"
-    chooser = None
-    for _ in range(2):  # headless Chromium now and then drops the first activation
-        try:
-            with page.expect_file_chooser(timeout=5_000) as waiting:
-                page.keyboard.press("Enter")
-            chooser = waiting.value
-            break
-        except PlaywrightTimeout:
-            page.focus("#dropzone")
+    # One press: Chromium ignores a second request while a first chooser is still open.
+    try:
+        with page.expect_file_chooser(timeout=30_000) as waiting:
+            page.keyboard.press("Enter")
+        chooser = waiting.value
+    except PlaywrightTimeout:
+        chooser = None
     assert chooser is not None, "Enter on the drop zone opens no file chooser"
     assert chooser.element.get_attribute("id") == "file"
     # A job that does not exist: the server's 404 becomes a sentence.
