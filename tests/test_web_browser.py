@@ -12,6 +12,7 @@ import re
 import time
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,14 @@ class Recorder:
 @pytest.fixture
 def context(browser: Any, server: Server) -> Iterator[tuple[Any, Recorder]]:
     """A fresh browser profile (no cookie) that records every request."""
+    with recording_context(browser, server) as pair:
+        yield pair
+
+
+@contextmanager
+def recording_context(browser: Any, server: Server) -> Iterator[tuple[Any, Recorder]]:
+    """A fresh browser profile on ``server`` that records every request and page error;
+    on leaving, checks that nothing went to another site and no page raised."""
     ctx = browser.new_context(viewport={"width": 1200, "height": 900}, accept_downloads=True)
     ctx.set_default_timeout(20_000)
     rec = Recorder(server.base_url)
@@ -584,12 +593,7 @@ def test_queue_filters_and_pages_on_the_server(
     browser: Any, crowded: tuple[Server, list[dict]], artifacts: Path
 ) -> None:
     server, jobs = crowded
-    ctx = browser.new_context(viewport={"width": 1200, "height": 900})
-    ctx.set_default_timeout(20_000)
-    rec = Recorder(server.base_url)
-    ctx.route("**/*", rec.route)
-    ctx.on("page", lambda p: p.on("pageerror", lambda e: rec.page_errors.append(str(e))))
-    try:
+    with recording_context(browser, server) as (ctx, rec):
         page = ctx.new_page()
         page.goto(server.base_url + "/signin")
         page.fill("#token", server.token)
@@ -633,9 +637,6 @@ def test_queue_filters_and_pages_on_the_server(
         asked = [u for u in rec.urls if "/api/jobs?" in u]
         assert any("offset=50" in u and f"profile={PROFILE_B}" in u for u in asked), asked
         assert all("limit=50" in u for u in asked), "never more than a page at a time"
-    finally:
-        ctx.close()
-    rec.check()
 
 
 
@@ -660,12 +661,7 @@ def test_plate_cleared_button_frees_a_finished_printer(
                          archive="signet.gcode")
     finally:
         store.close()
-    ctx = browser.new_context(viewport={"width": 1200, "height": 900})
-    ctx.set_default_timeout(20_000)
-    rec = Recorder(server.base_url)
-    ctx.route("**/*", rec.route)
-    ctx.on("page", lambda p: p.on("pageerror", lambda e: rec.page_errors.append(str(e))))
-    try:
+    with recording_context(browser, server) as (ctx, rec):
         page = ctx.new_page()
         page.goto(server.base_url + "/signin?next=%2Fprinters")
         page.fill("#token", server.token)
@@ -686,6 +682,3 @@ def test_plate_cleared_button_frees_a_finished_printer(
             assert c.get("/api/printers/hand-1").json()["state"] == "idle"
             events = [e["message"] for e in c.get(f"/api/jobs/{job.id}").json()["events"]]
         assert "plate of hand-1 cleared by test; it takes the next job" in events, events
-    finally:
-        ctx.close()
-    rec.check()
