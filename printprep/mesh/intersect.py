@@ -59,32 +59,89 @@ def _strict_crossing(tri: np.ndarray, p0: np.ndarray, p1: np.ndarray) -> np.ndar
     return opposite & inside
 
 
+def only_mask(only: np.ndarray | None, m: int) -> np.ndarray | None:
+    """``only`` (a (m,) bool face mask or (k,) int face ids) as a (m,) bool mask; None
+    stays None (all faces)."""
+    if only is None:
+        return None
+    only = np.asarray(only)
+    if only.dtype == bool:
+        if only.shape != (m,):
+            raise ValueError(f"only= mask has shape {only.shape}, the mesh has {m} faces")
+        return only
+    mask = np.zeros(m, dtype=bool)
+    mask[only.astype(np.int64)] = True
+    return mask
+
+
 def self_intersecting_faces(
-    vertices: np.ndarray, faces: np.ndarray, info: EdgeInfo, scene: RayScene
+    vertices: np.ndarray, faces: np.ndarray, info: EdgeInfo, scene: RayScene, *, only: np.ndarray | None = None
 ) -> np.ndarray:
     """Ids of self-intersecting faces: (k,) int64, sorted, unique.
 
     vertices : (n, 3) float64, mm; faces : (m, 3) int64; info from :func:`edge_info`.
+    only : (m,) bool mask or (k,) int face ids: test only these faces against all faces
+        (the result then holds them and the faces they cross).
     """
-    owner, hit = crossing_pairs(vertices, faces, info, scene)
+    owner, hit = crossing_pairs(vertices, faces, info, scene, only=only)
     return np.unique(np.concatenate([owner, hit]))
 
 
 def crossing_pairs(
-    vertices: np.ndarray, faces: np.ndarray, info: EdgeInfo, scene: RayScene
+    vertices: np.ndarray, faces: np.ndarray, info: EdgeInfo, scene: RayScene, *, only: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of crossing faces: (owner (p,) int64 a face of the piercing edge, pierced (p,)
-    int64 the face it passes through)."""
+    int64 the face it passes through).
+
+    only : (m,) bool mask or (k,) int face ids: only pairs with at least one of these faces.
+    """
+    mask = only_mask(only, len(faces))
+    if mask is None:
+        return _crossing_pairs_rays(vertices, faces, info, scene)
+    if not mask.any():
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    # edges of the chosen faces against everything, and every edge near them against
+    # the chosen faces alone
+    owned = np.zeros(len(info.edge_start), dtype=bool)
+    he_mask = mask[info.he_sorted // 3]
+    owned[np.repeat(np.arange(len(info.edge_start)), info.edge_count)[he_mask]] = True
+    a1, b1 = _crossing_pairs_rays(vertices, faces, info, scene, edges=np.flatnonzero(owned))
+    sel = np.flatnonzero(mask)
+    lo = vertices[faces[sel]].min(axis=(0, 1))
+    hi = vertices[faces[sel]].max(axis=(0, 1))
+    p0 = vertices[info.edge_vertices[:, 0]]
+    p1 = vertices[info.edge_vertices[:, 1]]
+    near = (np.minimum(p0, p1) <= hi).all(axis=1) & (np.maximum(p0, p1) >= lo).all(axis=1) & ~owned
+    sub = RayScene(vertices, faces[sel])
+    a2, b2 = _crossing_pairs_rays(vertices, faces, info, sub, edges=np.flatnonzero(near), hit_ids=sel)
+    a = np.concatenate([a1, a2])
+    b = np.concatenate([b1, b2])
+    keep = mask[a] | mask[b]
+    return a[keep], b[keep]
+
+
+def _crossing_pairs_rays(
+    vertices: np.ndarray, faces: np.ndarray, info: EdgeInfo, scene: RayScene,
+    edges: np.ndarray | None = None, hit_ids: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`crossing_pairs` by one ray per edge: edges (e,) int64 the edges to cast (all
+    when None); hit_ids (s,) int64 the face ids of the scene's faces when it holds a subset."""
     ev = info.edge_vertices
     p0 = vertices[ev[:, 0]]
     p1 = vertices[ev[:, 1]]
     seg = p1 - p0
     length = row_norm(seg)
     ok = length > 0
+    if edges is not None:
+        sel_edge = np.zeros(len(ok), dtype=bool)
+        sel_edge[edges] = True
+        ok &= sel_edge
     idx = np.flatnonzero(ok)
     d = seg[idx] / length[idx, None]
     margin = END_MARGIN * length[idx]
     hit, _ = scene.first_hit(p0[idx] + d * margin[:, None], d, length[idx] - 2 * margin)
+    if hit_ids is not None:
+        hit = np.where(hit >= 0, hit_ids[np.maximum(hit, 0)], -1)
     good = hit >= 0
     e = idx[good]
     hf = hit[good]
@@ -112,13 +169,16 @@ MIN_OVERLAP_MM = 1e-2
 MAX_CONTACT_PAIRS = 2_000_000
 
 
-def coplanar_contacts(vertices: np.ndarray, faces: np.ndarray, cross: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def coplanar_contacts(
+    vertices: np.ndarray, faces: np.ndarray, cross: np.ndarray | None = None, *, only: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of faces that lie in one plane facing each other and overlap: two parts of a
     surface pressed together face to face (zero-thickness contact), which no ray along an
     edge can find because nothing passes through anything.
 
     vertices : (n, 3) float64, mm; faces : (m, 3) int64; cross : (m, 3) float64 face cross
-    products when known. Faces are binned by their plane (unoriented normal and offset,
+    products when known; only : (m,) bool mask or (k,) int face ids: only pairs with at
+    least one of these faces. Faces are binned by their plane (unoriented normal and offset,
     rounded); within a bin only faces of opposite orientation are paired, so flat regions
     of one side cost nothing. Returns ((p,) int64, (p,) int64) face ids.
     """
@@ -157,6 +217,9 @@ def coplanar_contacts(vertices: np.ndarray, faces: np.ndarray, cross: np.ndarray
     a, b = pair // len(faces), pair % len(faces)
     overlap = _overlap_2d_mm(vertices[faces[a]], vertices[faces[b]], normal[a])
     hit = overlap > MIN_OVERLAP_MM
+    mask = only_mask(only, len(faces))
+    if mask is not None:
+        hit &= mask[a] | mask[b]
     return a[hit], b[hit]
 
 
