@@ -127,3 +127,26 @@ def test_serve_on_a_taken_port_exits_2(tmp_path: Path) -> None:
                            capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert r.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in r.stderr
+
+
+@pytest.mark.parametrize("name", ["a b", ".hidden", "-x", "x" * 65, "ok-1.2_x", "x" * 64, "ring/1"])
+def test_config_and_printer_registry_judge_names_alike(tmp_path: Path, name: str) -> None:
+    """One name rule: a printer name the service config accepts is one the connector
+    registry accepts, and a refused one is refused by both with the same wording."""
+    from printprep.printers.registry import NAME_RULE, validate_printer_config
+
+    p = _write(tmp_path, f'[[printers]]\nname = "{name}"\ntype = "virtual"\nprofile = "phrozen-sonic-4k"\n')
+    try:
+        load_settings(p, env={})
+        config_ok, config_msg = True, ""
+    except ConfigError as exc:
+        config_ok, config_msg = False, str(exc)
+    try:
+        validate_printer_config({"name": name, "type": "virtual", "profile": "phrozen-sonic-4k"})
+        registry_ok, registry_msg = True, ""
+    except ConfigError as exc:
+        registry_ok, registry_msg = False, str(exc)
+    assert config_ok == registry_ok, (config_msg, registry_msg)
+    assert config_ok == (name in ("ok-1.2_x", "x" * 64))
+    if not config_ok:
+        assert NAME_RULE in config_msg and NAME_RULE in registry_msg

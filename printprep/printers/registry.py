@@ -21,6 +21,7 @@ from typing import Any
 
 from printprep.errors import ConfigError, PrintprepError
 from printprep.printers.base import Printer
+from printprep.profiles.printer import DEFAULT_PROFILE
 
 #: Connector type -> "module:Class" (imported only when a printer of that type is built).
 CONNECTORS: dict[str, str] = {
@@ -31,8 +32,10 @@ CONNECTORS: dict[str, str] = {
     "folder": "printprep.printers.folder:FolderPrinter",
 }
 
-DEFAULT_PROFILE = "phrozen-sonic-4k"
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+#: What a printer name may be (it names folders, URLs and CLI arguments). The one rule:
+#: the service config and the API check names against it too.
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NAME_RULE = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
 
 
 @dataclass(frozen=True)
@@ -168,10 +171,8 @@ def validate_printer_config(config: Mapping[str, Any], *, where: str = "") -> di
         out[key] = value
     if out["auto_clear"] is None:
         out["auto_clear"] = bool(getattr(printer_class(ptype), "auto_clear", False))
-    if not _NAME_RE.match(out["name"]):
-        raise ConfigError(
-            "key 'name' must be 1-64 letters, digits, '.', '_' or '-'", where=label
-        )
+    if not NAME_RE.match(out["name"]):
+        raise ConfigError(f"key 'name' must be {NAME_RULE}", where=label)
     try:
         from printprep.profiles import load_profile
 

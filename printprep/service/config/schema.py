@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from printprep.printers.registry import CONNECTORS
+from printprep.profiles.printer import DEFAULT_PROFILE
+
 DEFAULT_CONFIG_NAME = "printprep.toml"
-DEFAULT_PROFILE = "phrozen-sonic-4k"
-PRINTER_TYPES = ("virtual", "serial", "octoprint", "prusalink", "folder")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+PRINTER_TYPES = tuple(CONNECTORS)
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from printprep.errors import ConfigError, PrintprepError
+from printprep.printers.registry import NAME_RE, NAME_RULE
 from printprep.service.config.database import check_database_url
 from printprep.service.config.schema import (
     BOUNDS,
     LOG_LEVELS,
-    NAME_RE,
     PRINTER_TYPES,
     SECTIONS,
     ServerSettings,
@@ -179,9 +179,7 @@ def validate_printers(raw: Any, where: str) -> tuple[dict[str, Any], ...]:
                 raise ConfigError(f"{key} must be a non-empty string", where=at)
         name = entry["name"]
         if not NAME_RE.match(name):
-            raise ConfigError(
-                f"name {name!r} must be 1-64 letters, digits, '.', '_' or '-'", where=at
-            )
+            raise ConfigError(f"name {name!r} must be {NAME_RULE}", where=at)
         if name in seen:
             raise ConfigError(f"printer name {name!r} is used twice", where=at)
         seen.add(name)
