@@ -192,3 +192,34 @@ def test_clearing_a_plate_says_who_cleared_it(tmp_path: Path) -> None:
             again = c.get(f"/api/jobs/{job_id}").json()["events"]
             assert len([e for e in again if e["message"].startswith("plate of")]) == 1
             assert c.post("/api/printers/nope/clear").status_code == 404
+
+
+def test_pausing_and_resuming_a_print_says_who_did_it(tmp_path: Path) -> None:
+    printer = {"name": "slow-1", "type": "virtual", "profile": PROFILE, "time_scale": 0.05}
+    with running_server(tmp_path, {"printers": [printer], "watch": {"enabled": False},
+                                   "pipeline": {"prepare": False}}) as srv:
+        box = trimesh.creation.box(extents=(6.0, 5.0, 4.0))
+        with srv.client() as c:
+            r = c.post("/api/jobs", files={"file": ("block.stl", _stl(box))},
+                       data={"profile": PROFILE})
+        assert r.status_code == 201, r.text
+        job_id = r.json()["id"]
+        printing = srv.wait_for(job_id, ("printing", "done", "failed", "needs_attention"), 120)
+        assert printing["state"] == "printing", printing
+
+        bob = create_token(srv.config_path, srv.env, "bob")
+        headers = {"Authorization": f"Bearer {bob}"}
+        url = f"{srv.base_url}/api/printers/slow-1"
+        assert httpx.post(f"{url}/pause", timeout=30).status_code == 401
+        r = httpx.post(f"{url}/pause", headers=headers, timeout=30)
+        assert r.status_code == 200 and r.json()["state"] == "paused", r.text
+        r = httpx.post(f"{url}/resume", headers=headers, timeout=30)
+        assert r.status_code == 200 and r.json()["state"] == "printing", r.text
+
+        with srv.client() as c:
+            events = c.get(f"/api/jobs/{job_id}").json()["events"]
+            said = [e for e in events if e["message"].startswith("print ")]
+            assert [e["message"] for e in said] == [
+                "print paused on slow-1 by bob", "print resumed on slow-1 by bob"], events
+            assert said[0]["data"] == {"paused_by": "bob"}
+            assert c.post(f"/api/jobs/{job_id}/cancel").status_code == 200

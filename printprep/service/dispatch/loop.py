@@ -106,6 +106,26 @@ class Dispatcher(Supervision, Plates, PendingCancels, Batching):
             pr = self._prints.get(name)
             return pr.job_id if pr else None
 
+    def act_by(self, name: str, action: str, by: str | None) -> None:
+        """Pause or resume printer ``name`` for the person ``by`` (the API token's name);
+        the events of the jobs it is printing say who did it. PrinterError passes through
+        (the caller answers 409)."""
+        printer = self.printers[name]
+        getattr(printer, action)()
+        with self._lock:
+            pr = self._prints.get(name)
+            job_ids = list(pr.job_ids) if pr else []
+            st = printer.status()  # shown at once, not at the next tick
+            self._statuses[name] = st
+            if pr is not None:  # the event below says it; supervision need not repeat it
+                pr.last_state = st.state
+            self.events.publish("printer", st.to_dict())
+        done = {"pause": "paused", "resume": "resumed"}.get(action, action)
+        for job_id in job_ids:
+            self._event(job_id, f"print {done} on {name}{f' by {by}' if by else ''}",
+                        {f"{done}_by": by} if by else None)
+        log.info("printer %s: %s%s", name, done, f" by {by}" if by else "")
+
     # -- the loop -------------------------------------------------------------------------
     def _loop(self) -> None:
         while not self._stop.is_set():

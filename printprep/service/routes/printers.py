@@ -66,6 +66,8 @@ def _act(
     try:
         if action == "clear" and dispatcher is not None:
             dispatcher.clear_by(name, who)
+        elif dispatcher is not None:
+            dispatcher.act_by(name, action, who)
         else:
             getattr(printer, action)()
     except PrinterError as exc:
@@ -81,10 +83,10 @@ def clear_printer(name: str, request: Request, store: StoreDep, who: TokenName) 
 
 
 @router.post("/{name}/pause", summary="Pause the print on this printer")
-def pause_printer(name: str, request: Request, store: StoreDep, _: TokenName) -> dict[str, Any]:
-    return _act(request, store, name, "pause")
+def pause_printer(name: str, request: Request, store: StoreDep, who: TokenName) -> dict[str, Any]:
+    return _act(request, store, name, "pause", who)
 
 
 @router.post("/{name}/resume", summary="Resume the paused print on this printer")
-def resume_printer(name: str, request: Request, store: StoreDep, _: TokenName) -> dict[str, Any]:
-    return _act(request, store, name, "resume")
+def resume_printer(name: str, request: Request, store: StoreDep, who: TokenName) -> dict[str, Any]:
+    return _act(request, store, name, "resume", who)
