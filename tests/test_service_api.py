@@ -208,6 +208,10 @@ def test_pipeline_outcomes_failed_needs_attention_approve_reject(tmp_path: Path,
         assert ring["state"] == "cancelled" and ring["archive"] is None
         assert not any(e["message"].startswith("sliced to") for e in ring["events"])
         assert "approved earlier: going on past the open questions" in messages
+        # it goes on from the first run's repaired copy: no second check or repair
+        assert "approved: the check and repair of the first run stand" in messages
+        assert messages.count("mesh checked") == 1, messages
+        assert after["report"]["repair"] == attention["report"]["repair"]
 
 
 

@@ -54,8 +54,12 @@ def test_thin_walls_stop_a_job_only_when_its_alloy_says_so(tmp_path: Path, meshe
         assert r.status_code == 200, r.text
         after = srv.wait_for(gold["id"], ("done", "failed", "needs_attention"), 120)
         assert after["state"] == "done", after["error"]
-        assert "approved earlier: going on past the open questions" in [
-            e["message"] for e in after["events"]]
+        messages = [e["message"] for e in after["events"]]
+        assert "approved earlier: going on past the open questions" in messages
+        # the check of the first run stands: the mesh is not checked a second time
+        assert "approved: the check and repair of the first run stand" in messages
+        assert messages.count("mesh checked") == 1, messages
+        assert after["report"]["check"] == held["report"]["check"]
 
 
 def test_an_alloy_set_for_the_whole_service_applies_to_jobs_without_one(

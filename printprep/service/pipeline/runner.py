@@ -90,9 +90,14 @@ class JobRun:
         material = stages.job_material(job, self.settings)
         alloy = stages.job_alloy(job, self.settings)
 
-        loaded, check = self._check(profile, alloy)  # checking
-        self.advance("repairing", "mesh checked", 15)
-        mesh, facts = self._repair(loaded, check, profile, alloy)
+        before = self._checked_before()
+        if before is None:
+            loaded, check = self._check(profile, alloy)  # checking
+            self.advance("repairing", "mesh checked", 15)
+            mesh, facts = self._repair(loaded, check, profile, alloy)
+        else:
+            mesh, facts = before
+            self.advance("repairing", "approved: the check and repair of the first run stand", 15)
         self._ask(facts, alloy)
 
         self.advance("preparing", "mesh ready for preparation", 35)
@@ -144,6 +149,39 @@ class JobRun:
         check = check_mesh(loaded, profile=profile, alloy=alloy)
         self.report["check"] = jsonable(check)
         return loaded, check
+
+    def _checked_before(self) -> tuple[Any, dict[str, Any] | None] | None:
+        """An approved job goes on from what its first run found: (the mesh that came out
+        of check and repair — the repaired copy when there was a repair, else the original —
+        and the facts the question was asked on). None when the job was not approved or
+        something is missing: then check and repair run again."""
+        before = self.job.report or {}
+        if not self.approved or not isinstance(before.get("check"), dict):
+            return None
+        load_mesh = stages.load_mesh_fn()
+        repaired = before.get("repair")
+        try:
+            if isinstance(repaired, dict):
+                path = self.job.folder / f"{self.stem}.repaired.stl"
+                if not path.is_file():
+                    return None
+                mesh = load_mesh(path, units="mm").mesh  # saved in mm, scale applied
+                facts = repaired.get("result")
+            else:
+                if self.job.original_path is None or not self.job.original_path.is_file():
+                    return None
+                units = self.job.options.get("units")
+                loaded = load_mesh(self.job.original_path, units=units) if units else load_mesh(
+                    self.job.original_path)
+                mesh = loaded.mesh
+                facts = before["check"]
+        except PrintprepError as exc:
+            log.info("job %s: first run's mesh unusable (%s): checking again", self.job.id, exc)
+            return None
+        for key in ("load", "check", "repair"):
+            if key in before:
+                self.report[key] = before[key]
+        return mesh, facts
 
     def _repair(
         self, loaded: Any, check: Any, profile: Any, alloy: str | None
