@@ -86,7 +86,7 @@ def _repair(args: argparse.Namespace) -> int:
             alloy=args.alloy, thickness=not args.no_thickness, on_step=bar.step,
         )
         bar.step("writing")
-        save_mesh(result.mesh, args.output)
+        save_mesh(result, args.output)  # from the arrays: STL needs no trimesh
     out = result.to_dict()
     out["output"] = str(args.output)
     if args.json:

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import trimesh
 
 from printprep.mesh.clean import drop_duplicates
 from printprep.mesh.intersect import coplanar_contacts, self_intersecting_faces
@@ -97,15 +96,17 @@ class CheckReport:
 
 
 def _as_loaded(mesh_or_loaded: Any) -> LoadedMesh:
+    """A LoadedMesh as is; a trimesh.Trimesh (or anything with ``vertices`` and ``faces``)
+    wrapped as given in mm."""
     if isinstance(mesh_or_loaded, LoadedMesh):
         return mesh_or_loaded
-    if isinstance(mesh_or_loaded, trimesh.Trimesh):
-        return LoadedMesh(mesh_or_loaded, "mm", 1.0, False, None, "mesh", "given in mm")  # type: ignore[arg-type]
+    if hasattr(mesh_or_loaded, "vertices") and hasattr(mesh_or_loaded, "faces"):
+        return LoadedMesh(mesh_or_loaded, "mm", 1.0, False, None, "mesh", "given in mm")
     raise TypeError(f"expected a LoadedMesh or trimesh.Trimesh, got {type(mesh_or_loaded).__name__}")
 
 
 def check_mesh(
-    mesh_or_loaded: LoadedMesh | trimesh.Trimesh, *, profile: Any = None, alloy: str | None = None,
+    mesh_or_loaded: Any, *, profile: Any = None, alloy: str | None = None,
     min_wall_mm: float | None = None, thickness: bool = True, on_step: StepCallback = None,
     _known: tuple[RayScene, np.ndarray, EdgeInfo] | None = None,
 ) -> CheckReport:
@@ -124,9 +125,8 @@ def check_mesh(
     loaded = _as_loaded(mesh_or_loaded)
     prof = resolve_profile(profile)
     alloy = alloy_key(alloy) if alloy else None
-    mesh = loaded.mesh
-    vertices = np.asarray(mesh.vertices, dtype=np.float64)
-    faces = np.asarray(mesh.faces, dtype=np.int64)
+    vertices = loaded.vertices
+    faces = loaded.faces
     problems: list[str] = []
     warnings: list[str] = []
 

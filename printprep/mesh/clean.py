@@ -4,8 +4,6 @@ orient, close holes. Each returns new arrays plus a count for the report."""
 from __future__ import annotations
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from printprep.mesh.holes import (
     boundary_loops,
@@ -18,7 +16,7 @@ from printprep.mesh.intersect import crossing_pairs
 from printprep.mesh.measure import row_norm, triangle_cross
 from printprep.mesh.raycast import RayScene
 from printprep.mesh.sorting import argsort_keys
-from printprep.mesh.topology import EdgeInfo, edge_info, orient_faces
+from printprep.mesh.topology import EdgeInfo, components, edge_info, orient_faces
 from printprep.mesh.weld import compact
 
 #: Zero-area faces whose shortest edge is below this are collapsed, mm (1 µm: far below
@@ -167,8 +165,7 @@ def split_fans(
     u = np.concatenate([a_src, a_dst])
     v = np.concatenate([np.where(same, b_src, b_dst), np.where(same, b_dst, b_src)])
     n_corner = 3 * len(faces)
-    graph = coo_matrix((np.ones(len(u), np.int8), (u, v)), shape=(n_corner, n_corner))
-    n_label, corner_label = connected_components(graph, directed=False)
+    n_label, corner_label = components(n_corner, u, v)
     # corners of one fan share a label; corners of different vertices never do
     first = np.zeros(n_label, dtype=np.int64)
     first[corner_label[::-1]] = np.arange(n_corner)[::-1]
@@ -176,7 +173,7 @@ def split_fans(
     new_faces = corner_label.reshape(-1, 3).astype(np.int64)
     # splitting renames vertices only: the faces joined across manifold edges stay joined
     m = len(faces)
-    _, patch = connected_components(coo_matrix((np.ones(len(fa), np.int8), (fa, fb)), shape=(m, m)), directed=False)
+    _, patch = components(m, fa, fb)
     edge_vertices = info.edge_vertices
     if n_label == len(vertices):  # nothing was split, vertices were only renumbered
         old_to_new = np.empty(len(vertices), dtype=np.int64)

@@ -5,15 +5,13 @@ shells that cross, touch or contain each other are fused with manifold3d. Used b
 from __future__ import annotations
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from printprep.mesh import clean, fuse
 from printprep.mesh.intersect import crossing_pairs
 from printprep.mesh.measure import signed_volumes_mm3
 from printprep.mesh.raycast import RayScene
 from printprep.mesh.shells import Shells, shell_measures
-from printprep.mesh.topology import EdgeInfo, edge_info, face_components
+from printprep.mesh.topology import EdgeInfo, components, edge_info, face_components
 from printprep.mesh.weld import compact
 
 #: Volume change of a shell that a repair must report, fraction.
@@ -59,8 +57,8 @@ def split_own_crossings(vertices, faces, patch, debris_mm3, info=None):
     # pieces: good faces joined across manifold edges; bad faces: their own components
     good_pair = ~bad[fa] & ~bad[fb]
     bad_pair = bad[fa] & bad[fb]
-    _, piece = connected_components(_graph(fa[good_pair], fb[good_pair], m), directed=False)
-    _, bad_comp = connected_components(_graph(fa[bad_pair], fb[bad_pair], m), directed=False)
+    _, piece = components(m, fa[good_pair], fb[good_pair])
+    _, bad_comp = components(m, fa[bad_pair], fb[bad_pair])
     mixed = bad[fa] != bad[fb]
     bf = np.where(bad[fa], fa, fb)[mixed]
     gf = np.where(bad[fa], fb, fa)[mixed]
@@ -123,10 +121,6 @@ def _drop_union_junk(vertices: np.ndarray, faces: np.ndarray, biggest_mm3: float
     if junk.all():
         return vertices, faces
     return compact(vertices, faces[~junk[labels]])
-
-
-def _graph(u: np.ndarray, v: np.ndarray, n: int) -> coo_matrix:
-    return coo_matrix((np.ones(len(u), np.int8), (u, v)), shape=(n, n))
 
 
 def fuse_shells(vertices, faces, patch, same_origin, cache=None):

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import manifold3d as m3d
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
-from printprep.mesh.topology import edge_info, inconsistent_edges
+from printprep.mesh.topology import components, edge_info, inconsistent_edges
 
 #: Shells closer than this are touching and get fused, mm.
 TOUCH_MM = 1e-3
@@ -49,8 +47,7 @@ def fuse_groups(unit_pairs: np.ndarray, n_units: int) -> tuple[int, np.ndarray]:
     """Group units connected by crossing/touching pairs (p, 2). Returns (count, labels)."""
     if len(unit_pairs) == 0:
         return n_units, np.arange(n_units)
-    g = coo_matrix((np.ones(len(unit_pairs), np.int8), (unit_pairs[:, 0], unit_pairs[:, 1])), shape=(n_units, n_units))
-    return connected_components(g, directed=False)
+    return components(n_units, unit_pairs[:, 0], unit_pairs[:, 1])
 
 
 def touching_pairs(solids: list[m3d.Manifold | None], lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

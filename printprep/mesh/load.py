@@ -8,11 +8,10 @@ Every failure is a :class:`~printprep.errors.MeshError` naming the file and the 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import trimesh
 
 from printprep.errors import MeshError
 from printprep.mesh.io_3mf import read_3mf
@@ -28,25 +27,69 @@ from printprep.mesh.limits import (  # noqa: F401  (re-exported)
 from printprep.mesh.weld import weld_soup
 
 
-@dataclass
 class LoadedMesh:
     """A loaded mesh and what loading assumed.
 
-    mesh : trimesh.Trimesh in mm (exactly welded; nothing else changed).
+    vertices : (n, 3) float64, mm (exactly welded; nothing else changed).
+    faces : (m, 3) int64 vertex ids.
+    mesh : the same as a trimesh.Trimesh, built on first use (checking and repairing work
+        on the arrays and never import trimesh; slicing, casting and the service use it).
     units : the file's units ("mm", "inch", "m", "cm"; 3MF may say "um" or "ft").
     scale : mm per file unit that was applied.
     units_detected : True when the units were guessed from the size, False when told
         (``units=`` argument or a 3MF ``unit`` attribute).
+
+    ``LoadedMesh(mesh, units, scale, units_detected, path, format, units_note)`` wraps a
+    trimesh (or anything with ``vertices`` and ``faces``); ``LoadedMesh(None, ...,
+    vertices=v, faces=f)`` wraps arrays.
     """
 
-    mesh: trimesh.Trimesh
-    units: str
-    scale: float
-    units_detected: bool
-    path: Path
-    format: str
-    units_note: str = ""
-    extra: dict = field(default_factory=dict)
+    def __init__(
+        self, mesh: Any = None, units: str = "mm", scale: float = 1.0, units_detected: bool = False,
+        path: Path | None = None, format: str = "mesh", units_note: str = "", extra: dict | None = None,
+        *, vertices: np.ndarray | None = None, faces: np.ndarray | None = None,
+    ) -> None:
+        if mesh is not None:
+            vertices, faces = mesh.vertices, mesh.faces
+        if vertices is None or faces is None:
+            raise TypeError("LoadedMesh needs a mesh or vertices and faces")
+        self.vertices = np.asarray(vertices, dtype=np.float64)
+        self.faces = np.asarray(faces, dtype=np.int64)
+        self._mesh = mesh
+        self.units = units
+        self.scale = scale
+        self.units_detected = units_detected
+        self.path = path
+        self.format = format
+        self.units_note = units_note
+        self.extra = extra if extra is not None else {}
+
+    @property
+    def mesh(self) -> Any:
+        """trimesh.Trimesh of :attr:`vertices` and :attr:`faces` (mm), built once."""
+        if self._mesh is None:
+            self._mesh = trimesh_of(self.vertices, self.faces)
+        return self._mesh
+
+    @mesh.setter
+    def mesh(self, value: Any) -> None:
+        self._mesh = value
+        self.vertices = np.asarray(value.vertices, dtype=np.float64)
+        self.faces = np.asarray(value.faces, dtype=np.int64)
+
+    def __repr__(self) -> str:
+        return (
+            f"LoadedMesh({len(self.faces)} triangles, {len(self.vertices)} vertices, units={self.units!r}, "
+            f"scale={self.scale!r}, path={str(self.path) if self.path else None!r})"
+        )
+
+
+def trimesh_of(vertices: np.ndarray, faces: np.ndarray) -> Any:
+    """A trimesh.Trimesh over ``vertices`` (n, 3) float64, mm and ``faces`` (m, 3) int64,
+    as they are (no merging, no validation). Imports trimesh (about 1.5 s) on first use."""
+    import trimesh  # noqa: PLC0415 - lazy: the check and repair path runs on arrays
+
+    return trimesh.Trimesh(vertices=vertices, faces=faces, process=False, validate=False)
 
 
 def detect_units(extent: float) -> tuple[str, str]:
@@ -81,6 +124,8 @@ def _format_of(path: Path) -> str:
 
 def _read_trimesh(path: Path, fmt: str) -> np.ndarray:
     """OBJ / PLY through trimesh, without its merging. Returns (m, 3, 3) float64."""
+    import trimesh  # noqa: PLC0415 - only these formats need trimesh's readers
+
     try:
         loaded = trimesh.load(str(path), file_type=fmt, process=False, force="mesh")
     except Exception as exc:  # trimesh raises many types for bad files
@@ -153,8 +198,7 @@ def load_mesh(path: str | os.PathLike, *, units: str | None = None, limits: Load
         vertices = vertices * scale
     if float(np.abs(vertices).max()) > ABSURD_MM:
         raise MeshError(f"absurd coordinates after scaling to mm (×{scale})", where=str(path))
-    mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False, validate=False)
     return LoadedMesh(
-        mesh=mesh, units=unit, scale=float(scale), units_detected=detected, path=path,
-        format=fmt, units_note=note,
+        None, units=unit, scale=float(scale), units_detected=detected, path=path,
+        format=fmt, units_note=note, vertices=vertices, faces=faces,
     )

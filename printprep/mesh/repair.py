@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import trimesh
 
 from printprep.mesh import clean
 from printprep.mesh.check import (
@@ -26,6 +25,7 @@ from printprep.mesh.check import (
     resolve_profile,
 )
 from printprep.mesh.crossings import VOLUME_TOLERANCE, fuse_shells, shell_info, split_own_crossings
+from printprep.mesh.load import LoadedMesh, trimesh_of
 from printprep.mesh.measure import signed_volumes_mm3
 from printprep.mesh.sorting import dense_labels
 from printprep.mesh.topology import edge_info, face_components, inconsistent_edges
@@ -37,13 +37,26 @@ NEAR_WELD_MM = 0.01
 
 @dataclass
 class RepairResult:
-    """What :func:`repair_mesh` made: the mesh (mm), the steps taken, its check report."""
+    """What :func:`repair_mesh` made: the mesh (mm), the steps taken, its check report.
 
-    mesh: trimesh.Trimesh
+    vertices : (n, 3) float64, mm; faces : (m, 3) int64. ``mesh`` is the same as a
+    trimesh.Trimesh, built on first use (writing an STL does not need it).
+    """
+
+    vertices: np.ndarray
+    faces: np.ndarray
     steps: list[dict[str, Any]]
     report: CheckReport
     volume_before_mm3: float
     problems: list[str] = field(default_factory=list)
+    _mesh: Any = field(default=None, repr=False)
+
+    @property
+    def mesh(self) -> Any:
+        """trimesh.Trimesh of the repaired mesh (mm), built once."""
+        if self._mesh is None:
+            self._mesh = trimesh_of(self.vertices, self.faces)
+        return self._mesh
 
     @property
     def sound(self) -> bool:
@@ -89,8 +102,8 @@ def repair_mesh(
     def record(name: str, count: int) -> None:
         steps.append({"step": name, "count": int(count)})
 
-    vertices = np.asarray(loaded.mesh.vertices, dtype=np.float64)
-    faces = np.asarray(loaded.mesh.faces, dtype=np.int64)
+    vertices = loaded.vertices
+    faces = loaded.faces
     face_vol0 = signed_volumes_mm3(vertices, faces)
     volume_before = float(face_vol0.sum())
     info0 = edge_info(faces, len(vertices))
@@ -108,7 +121,7 @@ def repair_mesh(
     step("welding")
     vertices, faces, n = weld_exact(vertices, faces)
     record("weld identical vertices", n)
-    info = info0 if n == 0 and len(vertices) == len(loaded.mesh.vertices) else edge_info(faces, len(vertices))
+    info = info0 if n == 0 and len(vertices) == len(loaded.vertices) else edge_info(faces, len(vertices))
     open_e = info.edge_vertices[info.edge_count != 2]
     open_v = np.unique(open_e)
     tol_mm = near_weld_mm
@@ -159,9 +172,9 @@ def repair_mesh(
         record("keep cavities (inward-facing inner shells)", n_cav)
 
     step("debris")
-    n_faces = len(faces)
+    n_faces, n_vertices = len(faces), len(vertices)
     vertices, faces, patch, n, removed_mm3, total_mm3 = _remove_debris(vertices, faces, patch, debris_mm3, sheets, shells)
-    if len(faces) != n_faces:
+    if len(faces) != n_faces or len(vertices) != n_vertices:  # unused vertices dropped: renumbered
         info = None
     record(f"remove debris shells (< {debris_mm3:.3g} mm³)", n)
     if total_mm3 > 0 and removed_mm3 > VOLUME_TOLERANCE * total_mm3:
@@ -191,7 +204,6 @@ def repair_mesh(
     if n_sliver:
         cache = None
 
-    result = trimesh.Trimesh(vertices, faces, process=False, validate=False)
     if vertices is vertices_pre and faces is faces_pre:
         volume_after = vol_pre  # fusing changed nothing
     else:
@@ -204,17 +216,22 @@ def repair_mesh(
                 f"the repair changed the volume by {100 * change:+.2f} % "
                 f"({volume_before:.3f} -> {volume_after:.3f} mm³)"
             )
+    nothing_left = False
     if len(faces) == 0:
         problems.append("nothing solid is left: the input cannot be made solid")
-        result = loaded.mesh.copy()
+        vertices, faces = loaded.vertices.copy(), loaded.faces.copy()
+        nothing_left = True
     step("report")
-    out_loaded = type(loaded)(result, loaded.units, loaded.scale, loaded.units_detected, loaded.path, loaded.format, loaded.units_note)
+    out_loaded = LoadedMesh(
+        None, loaded.units, loaded.scale, loaded.units_detected, loaded.path, loaded.format, loaded.units_note,
+        vertices=vertices, faces=faces,
+    )
     known = None
-    if cache is not None and n_fused == 0 and len(faces) and result is not loaded.mesh:
+    if cache is not None and n_fused == 0 and len(faces) and not nothing_left:
         scene, owner, hit, info = cache
         known = (scene, np.unique(np.concatenate([owner, hit])), info)
     report = check_mesh(out_loaded, profile=prof, alloy=alloy, thickness=thickness, _known=known)
-    return RepairResult(result, steps, report, volume_before, problems)
+    return RepairResult(vertices, faces, steps, report, volume_before, problems)
 
 
 def debris_volume_mm3_of(prof: Any) -> float:

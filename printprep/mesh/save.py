@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import trimesh
 
 from printprep.errors import MeshError
 from printprep.mesh.io_stl import write_stl_binary
@@ -14,9 +14,13 @@ from printprep.mesh.io_stl import write_stl_binary
 SAVE_FORMATS = ("stl", "3mf", "ply", "obj")
 
 
-def save_mesh(mesh: trimesh.Trimesh, path: str | os.PathLike) -> Path:
+def save_mesh(mesh: Any, path: str | os.PathLike) -> Path:
     """Save ``mesh`` (mm) to ``path``: .stl (binary), .3mf (unit millimeter), .ply
     (binary) or .obj; a path without a known extension gets binary STL. Returns the path.
+
+    mesh : a trimesh.Trimesh, or anything with ``vertices`` (n, 3) float, mm and ``faces``
+    (m, 3) int (a LoadedMesh, a RepairResult): STL is written from the arrays without
+    importing trimesh.
     """
     path = Path(path)
     ext = path.suffix.lower().lstrip(".")
@@ -31,6 +35,8 @@ def save_mesh(mesh: trimesh.Trimesh, path: str | os.PathLike) -> Path:
         if ext in ("stl", ""):
             write_stl_binary(path, vertices, faces)
         else:
+            import trimesh  # noqa: PLC0415 - lazy: STL needs no trimesh
+
             plain = trimesh.Trimesh(vertices, faces, process=False, validate=False)
             if ext == "3mf":
                 plain.units = "millimeters"

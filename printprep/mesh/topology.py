@@ -10,10 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
-from printprep.mesh.sorting import argsort_keys, group_starts
+from printprep.mesh import topology_kernels as kernels
 
 
 @dataclass
@@ -77,20 +75,11 @@ class EdgeInfo:
 
 
 def edge_info(faces: np.ndarray, n_vertices: int) -> EdgeInfo:
-    """Group the half-edges of ``faces`` (m, 3) int by undirected edge."""
-    src = faces.reshape(-1).astype(np.int64)
-    dst = faces[:, [1, 2, 0]].reshape(-1).astype(np.int64)
-    lo = np.minimum(src, dst)
-    hi = np.maximum(src, dst)
-    n = max(n_vertices, 1)
-    key = lo * np.int64(n) + hi
-    order, sk = argsort_keys(key, n * n - 1)
-    del key
-    edge_start = group_starts(sk)
-    edge_count = np.diff(np.append(edge_start, len(sk)))
-    first = order[edge_start]
-    edge_vertices = np.stack([lo[first], hi[first]], axis=1)
-    return EdgeInfo(order, edge_start, edge_count, edge_vertices, src)
+    """Group the half-edges of ``faces`` (m, 3) int by undirected edge (one compiled pass,
+    :func:`topology_kernels.edge_table`: the order of a stable sort by ``(lo, hi)``)."""
+    faces = np.ascontiguousarray(faces, dtype=np.int64)
+    he_sorted, edge_start, edge_count, edge_vertices, src = kernels.edge_table(faces, max(int(n_vertices), 1))
+    return EdgeInfo(he_sorted, edge_start, edge_count, edge_vertices, src)
 
 
 def inconsistent_edges(info: EdgeInfo) -> int:
@@ -105,47 +94,36 @@ def face_components(info: EdgeInfo, n_faces: int, *, through_non_manifold: bool 
     With ``through_non_manifold`` False only manifold edges (two faces) connect faces, so
     a mesh is cut apart along its non-manifold edges. Returns (count, labels (m,) int32).
     """
-    a, b = info.chained_pairs() if through_non_manifold else info.manifold_pairs()
-    fa, fb = a // 3, b // 3
-    graph = coo_matrix((np.ones(len(fa), dtype=np.int8), (fa, fb)), shape=(n_faces, n_faces))
-    count, labels = connected_components(graph, directed=False)
+    fa, fb = kernels.consecutive_pairs(info.he_sorted, info.edge_start, info.edge_count, not through_non_manifold)
+    return components(n_faces, fa, fb)
+
+
+def components(n: int, u: np.ndarray, v: np.ndarray) -> tuple[int, np.ndarray]:
+    """Connected components of the graph on ``n`` nodes with edges (u, v) (p,) int:
+    (count, labels (n,) int64 numbered by each component's smallest node, as scipy's
+    ``connected_components`` numbers them; union-find, :mod:`topology_kernels`)."""
+    count, labels = kernels.component_labels(
+        int(n), np.ascontiguousarray(u, dtype=np.int64), np.ascontiguousarray(v, dtype=np.int64)
+    )
     return int(count), labels
 
 
 def orient_faces(info: EdgeInfo, n_faces: int, patch: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Flips that make the winding consistent across manifold edges.
 
-    Builds the orientation double cover (node ``f`` = face as is, ``f + m`` = flipped) and
-    takes connected components once: faces whose "as is" node lies in the component of
-    their patch's first face keep their winding. Returns (flip (m,) bool, number of
-    non-orientable patches, e.g. Möbius strips, which are left as they are).
-    patch : (m,) int the components of the manifold pairs, when already known.
+    Union-find with parity over the manifold pairs (:func:`topology_kernels.orient_parity`;
+    the numpy reading is the orientation double cover, node ``f`` = face as is, ``f + m`` =
+    flipped, whose components say which faces share the winding of their patch's first
+    face). The first face of each patch keeps its winding. Returns (flip (m,) bool, number
+    of non-orientable patches, e.g. Möbius strips, which are left as they are).
+    patch : unused (kept for callers that pass the patches they know).
     """
     a, b = info.manifold_pairs()
-    fa, fb = a // 3, b // 3
     same_dir = info.src[a] == info.src[b]  # consistent neighbours run a shared edge opposite ways
-    m = n_faces
     if not same_dir.any():  # already consistent everywhere: nothing to flip
-        return np.zeros(m, dtype=bool), 0
-    # consistent: (fa, fb) and (fa+m, fb+m); inconsistent: (fa, fb+m) and (fa+m, fb)
-    u = np.concatenate([fa, fa + m])
-    v = np.concatenate([np.where(same_dir, fb + m, fb), np.where(same_dir, fb, fb + m)])
-    graph = coo_matrix((np.ones(len(u), dtype=np.int8), (u, v)), shape=(2 * m, 2 * m))
-    _, lab = connected_components(graph, directed=False)
-    if patch is None:
-        n_patch, patch = connected_components(
-            coo_matrix((np.ones(len(fa), dtype=np.int8), (fa, fb)), shape=(m, m)), directed=False
-        )
-    else:
-        n_patch = int(patch.max()) + 1 if m else 0
-    first = np.full(n_patch, -1, dtype=np.int64)
-    first[patch[::-1]] = np.arange(m)[::-1]
-    root_label = lab[first[patch]]
-    keep = lab[:m] == root_label
-    flip = lab[m:] == root_label
-    non_orientable = keep & flip
-    flip = flip & ~keep
-    return flip, int(len(np.unique(patch[non_orientable])))
+        return np.zeros(n_faces, dtype=bool), 0
+    flip, n_bad = kernels.orient_parity(int(n_faces), a // 3, b // 3, same_dir)
+    return flip, int(n_bad)
 
 
 def winding_numbers(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:

@@ -1,0 +1,213 @@
+"""Compiled kernels of the mesh topology (numba): the edge table, connected components by
+union-find, and orientation by union-find with parity.
+
+Each kernel is one pass (or two) over the half-edges instead of a chain of sorts and
+sparse-matrix builds. A half-edge ``h`` belongs to face ``h // 3`` and runs from
+``faces[h // 3, h % 3]`` to ``faces[h // 3, (h + 1) % 3]`` (as in :mod:`topology`).
+Compiled on first use and cached in ``__pycache__`` (``cache=True``).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+_NJIT = {"cache": True, "nogil": True}
+
+
+@numba.njit(**_NJIT)
+def edge_table(faces: np.ndarray, n_vertices: int):  # pragma: no cover - compiled
+    """Group the half-edges of ``faces`` (m, 3) int64 by undirected edge.
+
+    Half-edges are bucketed by their smaller vertex (a counting sort), and each bucket
+    (a vertex's few edges) is insertion-sorted by the larger vertex, then by half-edge id.
+    The result is exactly the grouping of a stable sort by the key ``lo * n + hi``::
+
+        lo, hi = np.minimum(src, dst), np.maximum(src, dst)
+        he_sorted = np.argsort(lo * n + hi, kind="stable")
+
+    Returns (he_sorted (3m,) int64, edge_start (e,) int64, edge_count (e,) int64,
+    edge_vertices (e, 2) int64 (smaller first), src (3m,) int64).
+    """
+    m = faces.shape[0]
+    n_he = 3 * m
+    src = np.empty(n_he, np.int64)
+    start = np.zeros(n_vertices + 1, np.int64)
+    for f in range(m):
+        for k in range(3):
+            a = faces[f, k]
+            b = faces[f, (k + 1) % 3]
+            src[3 * f + k] = a
+            start[min(a, b) + 1] += 1
+    for v in range(n_vertices):
+        start[v + 1] += start[v]
+    cursor = start[:-1].copy()
+    # scatter (hi, h) into the buckets once; everything after reads them in order
+    bucket_hi = np.empty(n_he, np.int64)
+    he_sorted = np.empty(n_he, np.int64)
+    for f in range(m):  # ascending h: each bucket holds its half-edges in id order
+        for k in range(3):
+            a = faces[f, k]
+            b = faces[f, (k + 1) % 3]
+            lo_v = min(a, b)
+            pos = cursor[lo_v]
+            cursor[lo_v] = pos + 1
+            bucket_hi[pos] = max(a, b)
+            he_sorted[pos] = 3 * f + k
+    # insertion sort of each bucket by hi (stable: ties keep id order); buckets are short
+    n_edges = 0
+    for v in range(n_vertices):
+        s, e = start[v], start[v + 1]
+        for i in range(s + 1, e):
+            key = bucket_hi[i]
+            h = he_sorted[i]
+            j = i - 1
+            while j >= s and bucket_hi[j] > key:
+                bucket_hi[j + 1] = bucket_hi[j]
+                he_sorted[j + 1] = he_sorted[j]
+                j -= 1
+            bucket_hi[j + 1] = key
+            he_sorted[j + 1] = h
+        for i in range(s, e):
+            if i == s or bucket_hi[i] != bucket_hi[i - 1]:
+                n_edges += 1
+    edge_start = np.empty(n_edges, np.int64)
+    edge_count = np.empty(n_edges, np.int64)
+    edge_vertices = np.empty((n_edges, 2), np.int64)
+    e_id = -1
+    for v in range(n_vertices):
+        for i in range(start[v], start[v + 1]):
+            if i == start[v] or bucket_hi[i] != bucket_hi[i - 1]:
+                e_id += 1
+                edge_start[e_id] = i
+                edge_count[e_id] = 0
+                edge_vertices[e_id, 0] = v
+                edge_vertices[e_id, 1] = bucket_hi[i]
+            edge_count[e_id] += 1
+    return he_sorted, edge_start, edge_count, edge_vertices, src
+
+
+@numba.njit(**_NJIT, inline="always")
+def _find(parent: np.ndarray, x: int) -> int:  # pragma: no cover - compiled
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]  # path halving
+        x = parent[x]
+    return x
+
+
+@numba.njit(**_NJIT)
+def component_labels(n: int, u: np.ndarray, v: np.ndarray):  # pragma: no cover - compiled
+    """Connected components of the undirected graph on ``n`` nodes with edges (u[i], v[i]).
+
+    u, v : (p,) int64 node ids. Union-find with path halving; the root of a component is
+    its smallest node, and labels are numbered in the order of those smallest nodes, as
+    ``scipy.sparse.csgraph.connected_components(..., directed=False)`` numbers them.
+    Returns (count, labels (n,) int64).
+    """
+    parent = np.arange(n)
+    for i in range(u.shape[0]):
+        a = _find(parent, u[i])
+        b = _find(parent, v[i])
+        if a < b:
+            parent[b] = a
+        elif b < a:
+            parent[a] = b
+    labels = np.empty(n, np.int64)
+    count = 0
+    for x in range(n):
+        r = _find(parent, x)
+        if r == x:
+            labels[x] = count
+            count += 1
+        else:
+            labels[x] = labels[r]  # r < x is labelled already
+    return count, labels
+
+
+@numba.njit(**_NJIT)
+def _find_parity(parent: np.ndarray, parity: np.ndarray, x: int):  # pragma: no cover - compiled
+    """Root of ``x`` and the parity of ``x`` to it; the path is compressed onto the root
+    (each node's parity then relative to the root)."""
+    r = x
+    p = 0
+    while parent[r] != r:
+        p ^= parity[r]
+        r = parent[r]
+    px = p
+    while parent[x] != x:  # second walk: point every node of the path at the root
+        nxt = parent[x]
+        p_next = px ^ parity[x]
+        parent[x] = r
+        parity[x] = px
+        x = nxt
+        px = p_next
+    return r, p
+
+
+@numba.njit(**_NJIT)
+def orient_parity(n: int, fa: np.ndarray, fb: np.ndarray, same_dir: np.ndarray):  # pragma: no cover - compiled
+    """Flips that make the winding consistent across manifold edges, by union-find with
+    parity.
+
+    fa, fb : (p,) int64 the two faces of each manifold edge; same_dir : (p,) bool their
+    half-edges run the same way (one of the two must flip). The smallest face of each
+    patch keeps its winding; ``flip[f]`` is the parity of ``f`` to it. A patch whose
+    constraints contradict each other (non-orientable, e.g. a Möbius strip) is left as
+    it is (no flips). numpy reading: the double cover of :func:`topology.orient_faces`.
+    Returns (flip (n,) bool, non-orientable patches).
+    """
+    parent = np.arange(n)
+    parity = np.zeros(n, np.uint8)  # parity of a node relative to its parent
+    bad = np.zeros(n, np.bool_)
+    for i in range(fa.shape[0]):
+        a, pa = _find_parity(parent, parity, fa[i])
+        b, pb = _find_parity(parent, parity, fb[i])
+        s = 1 if same_dir[i] else 0
+        if a == b:
+            if (pa ^ pb) != s:
+                bad[a] = True
+        elif a < b:
+            parent[b] = a
+            parity[b] = pa ^ pb ^ s
+            bad[a] = bad[a] or bad[b]
+        else:
+            parent[a] = b
+            parity[a] = pa ^ pb ^ s
+            bad[b] = bad[a] or bad[b]
+    flip = np.zeros(n, np.bool_)
+    n_bad = 0
+    for x in range(n):
+        r, p = _find_parity(parent, parity, x)
+        if r == x and bad[x]:
+            n_bad += 1
+        flip[x] = (p == 1) and not bad[r]
+    return flip, n_bad
+
+
+@numba.njit(**_NJIT)
+def consecutive_pairs(he_sorted: np.ndarray, edge_start: np.ndarray, edge_count: np.ndarray, manifold_only: bool):  # pragma: no cover - compiled
+    """Face pairs that share an edge: (fa (p,) int64, fb (p,) int64).
+
+    manifold_only : only edges used by exactly two faces; else consecutive half-edges of
+    every edge (a chain through the faces around a non-manifold edge).
+    """
+    n = 0
+    for e in range(edge_start.shape[0]):
+        c = edge_count[e]
+        if manifold_only:
+            n += 1 if c == 2 else 0
+        elif c > 1:
+            n += c - 1
+    fa = np.empty(n, np.int64)
+    fb = np.empty(n, np.int64)
+    i = 0
+    for e in range(edge_start.shape[0]):
+        c = edge_count[e]
+        if (manifold_only and c != 2) or c < 2:
+            continue
+        s = edge_start[e]
+        for j in range(c - 1):
+            fa[i] = he_sorted[s + j] // 3
+            fb[i] = he_sorted[s + j + 1] // 3
+            i += 1
+    return fa, fb
