@@ -1,0 +1,115 @@
+"""Uniform-grid broad phase over triangle boxes: which faces of a mesh cross each other or
+lie pressed together face to face, in one pass.
+
+Each face's axis-aligned box is entered in every cube of a grid it touches (cube size: a
+few typical faces, grown until the entries stay within a small multiple of the faces);
+cubes are hashed into buckets by a counting sort. Faces sharing a cube are the
+candidates; a numba kernel runs the exact float64 tests on each candidate pair, in
+parallel over buckets (:mod:`printprep.mesh.intersect_kernels`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from printprep.mesh import intersect_kernels as kern
+
+#: Grid cube edge in typical face sizes (the median of the faces' largest box extents).
+CELL_FACES = 1.0
+#: The cube grows (doubles) while the (face, cube) entries exceed this many per face.
+MAX_ENTRIES_PER_FACE = 6.0
+#: Buckets in the hash table per entry (rounded up to a power of two).
+BUCKETS_PER_ENTRY = 1.0
+
+
+@dataclass(frozen=True)
+class FacePairs:
+    """Result of one broad phase.
+
+    crossing : (p, 2) int64 rows (piercing face, pierced face): an edge of the first face
+        that shares no vertex with the second passes strictly through its interior.
+    contacts : (q, 2) int64 rows (negative-side face, positive-side face): coplanar faces
+        facing each other that overlap (None when not asked for).
+    """
+
+    crossing: np.ndarray
+    contacts: np.ndarray | None
+
+
+def only_mask(only: np.ndarray | None, m: int) -> np.ndarray | None:
+    """``only`` (a (m,) bool face mask or (k,) int face ids) as a (m,) bool mask; None
+    stays None (all faces)."""
+    if only is None:
+        return None
+    only = np.asarray(only)
+    if only.dtype == bool:
+        if only.shape != (m,):
+            raise ValueError(f"only= mask has shape {only.shape}, the mesh has {m} faces")
+        return only
+    mask = np.zeros(m, dtype=bool)
+    mask[only.astype(np.int64)] = True
+    return mask
+
+
+def _cells(box_lo: np.ndarray, box_hi: np.ndarray, origin: np.ndarray, cell_mm: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """First and last cube of each box ((m, 3) int64 each) and the number of entries."""
+    lo = np.floor((box_lo - origin) / cell_mm).astype(np.int64)
+    hi = np.floor((box_hi - origin) / cell_mm).astype(np.int64)
+    span = hi - lo + 1
+    return lo, hi, int((span[:, 0] * span[:, 1] * span[:, 2]).sum())
+
+
+def face_pairs(
+    vertices: np.ndarray, faces: np.ndarray, *, only: np.ndarray | None = None, coplanar: bool = True,
+) -> FacePairs:
+    """Crossing pairs and coplanar contacts of ``vertices[faces]`` in one grid pass.
+
+    vertices : (n, 3) float64, mm; faces : (m, 3) int64; only : (m,) bool mask or (k,) int
+    face ids: only pairs with at least one of these faces; coplanar : also look for
+    coplanar contacts.
+    """
+    vertices = np.ascontiguousarray(vertices, dtype=np.float64)
+    faces = np.ascontiguousarray(faces, dtype=np.int64)
+    m = len(faces)
+    empty = np.zeros((0, 2), dtype=np.int64)
+    mask = only_mask(only, m)
+    if m < 2 or (mask is not None and not mask.any()):
+        return FacePairs(empty, empty if coplanar else None)
+    if mask is not None:  # faces whose box misses the chosen faces' boxes cannot pair with them
+        corners = vertices[faces[mask]]
+        sel_lo = corners.min(axis=(0, 1))
+        sel_hi = corners.max(axis=(0, 1))
+        fl = np.minimum.reduce([vertices[faces[:, k]] for k in range(3)])
+        fh = np.maximum.reduce([vertices[faces[:, k]] for k in range(3)])
+        ids = np.flatnonzero((fl <= sel_hi).all(axis=1) & (fh >= sel_lo).all(axis=1))
+    else:
+        ids = np.arange(m, dtype=np.int64)
+    tri, lo_all, hi_all, normal, nlen, plane_d, sign = kern.face_frames(vertices, faces, ids)
+    sub_faces = faces[ids]
+    extent = (hi_all - lo_all).max(axis=1)
+    origin = lo_all.min(axis=0) - 1e-6
+    span_mm = float((hi_all.max(axis=0) - origin).max())
+    cell_mm = max(CELL_FACES * float(np.median(extent)), span_mm / ((1 << kern.CELL_BITS) - 2), 1e-9)
+    while True:
+        cell_lo, cell_hi, n_entries = _cells(lo_all, hi_all, origin, cell_mm)
+        if n_entries <= MAX_ENTRIES_PER_FACE * len(lo_all) + 64:
+            break
+        cell_mm *= 2.0
+    table_bits = max(int(np.ceil(np.log2(max(BUCKETS_PER_ENTRY * n_entries, 2)))), 4)
+    box32 = np.concatenate([
+        np.nextafter(lo_all.astype(np.float32), np.float32(-np.inf)),
+        np.nextafter(hi_all.astype(np.float32), np.float32(np.inf)),
+    ], axis=1)
+    start, entry_face, entry_key, entry_flag, entry_box = kern.bin_faces(cell_lo, cell_hi, box32, n_entries, table_bits)
+    del box32
+    kern.sort_buckets_by_flag(start, entry_face, entry_key, entry_flag, entry_box)
+    only_arr = mask[ids] if mask is not None else np.zeros(0, dtype=bool)
+    n_chunks = 64 * max(os.cpu_count() or 1, 1)
+    crossing, contacts = kern.find_pairs(
+        tri, sub_faces, normal, nlen, plane_d, sign, only_arr, start, entry_face, entry_key, entry_flag, entry_box,
+        coplanar, n_chunks,
+    )
+    return FacePairs(ids[crossing], ids[contacts] if coplanar else None)
