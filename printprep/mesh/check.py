@@ -45,6 +45,23 @@ DEGENERATE_AREA_MM2 = 1e-12
 StepCallback = Callable[[str], None] | None
 
 
+@dataclass
+class KnownFacts:
+    """Facts about exactly the vertices and faces being checked that a caller already
+    computed (repair passes what it knows of its result, so the final check does not
+    compute them again). Every field is optional.
+
+    info : the edge grouping. scene : a ray scene of these faces. crossing : (k,) int64
+    the self-intersecting face ids. shells : (count, labels (m,) int64, Shells) the
+    face-connected shells, measured and with the volume signs of these faces.
+    """
+
+    info: EdgeInfo | None = None
+    scene: RayScene | None = None
+    crossing: np.ndarray | None = None
+    shells: tuple[int, np.ndarray, Any] | None = None
+
+
 def debris_volume_mm3(profile: Any = None) -> float:
     """Volume below which a shell is debris: a cube of 3 × 3 pixels × 3 layers, mm³."""
     pitch, layer = DEFAULT_PITCH_MM, DEFAULT_LAYER_MM
@@ -108,7 +125,7 @@ def _as_loaded(mesh_or_loaded: Any) -> LoadedMesh:
 def check_mesh(
     mesh_or_loaded: Any, *, profile: Any = None, alloy: str | None = None,
     min_wall_mm: float | None = None, thickness: bool = True, on_step: StepCallback = None,
-    _known: tuple[RayScene, np.ndarray, EdgeInfo] | None = None,
+    _known: KnownFacts | None = None,
 ) -> CheckReport:
     """Check a mesh (mm) for printing and casting.
 
@@ -118,8 +135,8 @@ def check_mesh(
     min_wall_mm : overrides the casting minimum wall.
     thickness : False skips the wall-thickness ray casting.
     on_step : called with a label as each stage starts (progress bars).
-    _known : (ray scene, self-intersecting face ids, edge info) already computed for
-        exactly these vertices and faces (repair passes them on to spare a second pass).
+    _known : :class:`KnownFacts` already computed for exactly these vertices and faces
+        (repair passes them on to spare a second pass).
     """
     step = on_step or (lambda _label: None)
     loaded = _as_loaded(mesh_or_loaded)
@@ -131,7 +148,8 @@ def check_mesh(
     warnings: list[str] = []
 
     step("edges")
-    info = _known[2] if _known is not None else edge_info(faces, len(vertices))
+    known = _known or KnownFacts()
+    info = known.info if known.info is not None else edge_info(faces, len(vertices))
     n_inconsistent = inconsistent_edges(info)
     cross = triangle_cross(vertices, faces)
     area = 0.5 * row_norm(cross)
@@ -140,8 +158,14 @@ def check_mesh(
     n_duplicate = len(faces) - len(drop_duplicates(faces)[0])
 
     step("shells")
-    n_shells, labels = face_components(info, len(faces))
-    shells = shell_measures(vertices, faces, labels, n_shells, info, face_area_mm2=area)
+    scene = known.scene
+    if scene is None and (known.crossing is None or thickness):
+        scene = RayScene(vertices, faces)  # one scene for nesting, crossings and walls
+    if known.shells is not None:
+        n_shells, labels, shells = known.shells
+    else:
+        n_shells, labels = face_components(info, len(faces))
+        shells = shell_measures(vertices, faces, labels, n_shells, info, face_area_mm2=area, scene=scene)
     cavity = shells.depth % 2 == 1
     closed = shells.closed
     inverted = closed & (((shells.volume_mm3 < 0) & ~cavity) | ((shells.volume_mm3 > 0) & cavity))
@@ -154,10 +178,9 @@ def check_mesh(
     watertight = info.n_boundary == 0 and info.n_non_manifold == 0
 
     step("self-intersections")
-    if _known is not None:
-        scene, crossing, _ = _known
+    if known.crossing is not None:
+        crossing = known.crossing
     else:
-        scene = RayScene(vertices, faces)
         crossing = self_intersecting_faces(vertices, faces, info, scene)
     n_contact = None  # faces pressed face to face: only meaningful once the winding is
     if n_inconsistent == 0:  # consistent (a flipped face faces its neighbours already)

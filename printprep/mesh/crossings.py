@@ -4,9 +4,12 @@ shells that cross, touch or contain each other are fused with manifold3d. Used b
 
 from __future__ import annotations
 
+import inspect
+from dataclasses import dataclass
+
 import numpy as np
 
-from printprep.mesh import clean, fuse
+from printprep.mesh import clean, fuse, weld_kernels
 from printprep.mesh.intersect import crossing_pairs
 from printprep.mesh.measure import signed_volumes_mm3
 from printprep.mesh.raycast import RayScene
@@ -18,39 +21,110 @@ from printprep.mesh.weld import compact
 VOLUME_TOLERANCE = 0.005
 
 
-def shell_info(vertices: np.ndarray, faces: np.ndarray, patch: np.ndarray, info: EdgeInfo | None = None) -> tuple[EdgeInfo, Shells]:
+@dataclass
+class CrossingFacts:
+    """The crossing search of one mesh: ``vertices`` (n, 3) float64, mm and ``faces``
+    (m, 3) int64 as tested, its ray ``scene`` and edge grouping ``info``, and the crossing
+    pairs ``owner``, ``hit`` (p,) int64 (see :func:`intersect.crossing_pairs`)."""
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    scene: RayScene
+    info: EdgeInfo
+    owner: np.ndarray
+    hit: np.ndarray
+
+    def tested(self, vertices: np.ndarray, faces: np.ndarray) -> bool:
+        """Whether ``vertices`` and ``faces`` are the very arrays that were tested."""
+        return vertices is self.vertices and faces is self.faces
+
+
+def shell_info(
+    vertices: np.ndarray, faces: np.ndarray, patch: np.ndarray, info: EdgeInfo | None = None,
+    scene: RayScene | None = None,
+) -> tuple[EdgeInfo, Shells]:
     """Edge grouping (``info`` when already known) and per-shell measures for shells
-    labelled by ``patch``."""
+    labelled by ``patch`` (``scene``: a ray scene of these faces, when one exists)."""
     if info is None:
         info = edge_info(faces, len(vertices))
     n = int(patch.max()) + 1 if len(patch) else 0
-    return info, shell_measures(vertices, faces, patch, n, info)
+    return info, shell_measures(vertices, faces, patch, n, info, scene=scene)
 
 
-def split_own_crossings(vertices, faces, patch, debris_mm3, info=None):
+def matching_faces(old_vertices: np.ndarray, old_faces: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """For each face of ``faces`` (m, 3) int64, the id of a face of ``old_faces`` with
+    exactly the same corner coordinates in the same order, or -1: (m,) int64.
+
+    One hash pass over the nine coordinates' bits of both meshes
+    (:func:`weld_kernels.unique_rows_bits`).
+    """
+    rows = np.concatenate([old_vertices[old_faces].reshape(-1, 9), vertices[faces].reshape(-1, 9)]) + 0.0
+    first, inverse = weld_kernels.unique_rows_bits(rows.view(np.uint64))
+    del rows
+    src = first[inverse[len(old_faces):]]
+    return np.where(src < len(old_faces), src, -1)
+
+
+def recheck_crossings(facts: CrossingFacts, vertices: np.ndarray, faces: np.ndarray, info: EdgeInfo) -> tuple[np.ndarray, RayScene]:
+    """Self-intersecting faces of ``vertices``/``faces`` (a later state of the mesh that
+    ``facts`` describes), testing only the faces that changed.
+
+    A face whose corners are exactly those of a tested face keeps that face's crossings
+    with other unchanged faces; faces created or moved are tested against all faces
+    (``only=`` of :func:`intersect.crossing_pairs`; the whole mesh when that keyword is
+    missing). Returns (crossing face ids (k,) int64 sorted, the ray scene of ``faces``).
+    """
+    scene = RayScene(vertices, faces)
+    if len(faces) == 0:
+        return np.zeros(0, np.int64), scene
+    same = matching_faces(facts.vertices, facts.faces, vertices, faces)
+    changed = np.flatnonzero(same < 0)
+    if len(changed) > len(faces) // 2 or not _has_only():
+        owner, hit = crossing_pairs(vertices, faces, info, scene)
+        return np.unique(np.concatenate([owner, hit])), scene
+    old_to_new = np.full(len(facts.faces), -1, dtype=np.int64)
+    kept = np.flatnonzero(same >= 0)
+    old_to_new[same[kept]] = kept
+    a, b = old_to_new[facts.owner], old_to_new[facts.hit]
+    both = (a >= 0) & (b >= 0)
+    parts = [a[both], b[both]]
+    if len(changed):
+        owner, hit = crossing_pairs(vertices, faces, info, scene, only=changed)
+        parts += [owner, hit]
+    return np.unique(np.concatenate(parts)), scene
+
+
+def _has_only() -> bool:
+    """Whether :func:`intersect.crossing_pairs` takes ``only=`` (test some faces)."""
+    return "only" in inspect.signature(crossing_pairs).parameters
+
+
+def split_own_crossings(vertices, faces, patch, debris_mm3, info=None, scene=None):
     """Cut a shell that crosses itself into pieces that do not.
 
     Without the crossing faces a self-crossing shell falls apart into pieces (the lobes
     that pass through each other). Each crossing face is given back to every piece it
     borders, so the pieces overlap where the lobes did; each piece is closed and the
     pieces are fused again by a boolean union later. Returns (vertices, faces, patch,
-    crossing faces, same-origin pairs (p, 2) of patch ids to fuse, and when nothing was
-    cut (ray scene, crossing owner faces, crossing hit faces, edge info) for later steps).
-    info : the edge grouping of ``faces`` when already known.
+    crossing faces, same-origin pairs (p, 2) of patch ids to fuse, the
+    :class:`CrossingFacts` of the mesh as given). info, scene : the edge grouping and a
+    ray scene of ``faces`` when already known.
     """
     none = np.zeros((0, 2), dtype=np.int64)
     if len(faces) == 0:
         return vertices, faces, patch, 0, none, None
     if info is None:
         info = edge_info(faces, len(vertices))
-    scene = RayScene(vertices, faces)
+    if scene is None:
+        scene = RayScene(vertices, faces)
     owner, hit = crossing_pairs(vertices, faces, info, scene)
+    facts = CrossingFacts(vertices, faces, scene, info, owner, hit)
     own = patch[owner] == patch[hit]
     bad = np.zeros(len(faces), dtype=bool)
     bad[owner[own]] = True
     bad[hit[own]] = True
     if not bad.any():  # nothing changes: later steps reuse the scene and the crossings
-        return vertices, faces, patch, 0, none, (scene, owner, hit, info)
+        return vertices, faces, patch, 0, none, facts
     a, b = info.manifold_pairs()
     fa, fb = a // 3, b // 3
     m = len(faces)
@@ -102,7 +176,7 @@ def split_own_crossings(vertices, faces, patch, debris_mm3, info=None):
     order = np.argsort(origin, kind="stable")
     same = origin[order[1:]] == origin[order[:-1]]
     pairs = np.stack([order[:-1][same], order[1:][same]], axis=1)
-    return vertices, faces, piece.astype(np.int64), int(bad.sum()), pairs, None
+    return vertices, faces, piece.astype(np.int64), int(bad.sum()), pairs, facts
 
 
 def _drop_union_junk(vertices: np.ndarray, faces: np.ndarray, biggest_mm3: float) -> tuple[np.ndarray, np.ndarray]:
@@ -123,11 +197,12 @@ def _drop_union_junk(vertices: np.ndarray, faces: np.ndarray, biggest_mm3: float
     return compact(vertices, faces[~junk[labels]])
 
 
-def fuse_shells(vertices, faces, patch, same_origin, cache=None):
+def fuse_shells(vertices, faces, patch, same_origin, facts=None):
     """Union shells that cross, touch or contain each other; leave the rest as they are.
 
     same_origin : (p, 2) int64 pairs of ``patch`` ids that must be fused (pieces of one
-    shell cut apart where it crossed itself).
+    shell cut apart where it crossed itself). facts : the :class:`CrossingFacts` of
+    exactly these arrays when known.
     """
     problems: list[str] = []
     if len(faces) == 0:
@@ -136,7 +211,8 @@ def fuse_shells(vertices, faces, patch, same_origin, cache=None):
     n_shells = int(patch.max()) + 1
     if n_shells == 1:
         return vertices, faces, 0, problems
-    _, sh = shell_info(vertices, faces, labels, None if cache is None else cache[3])
+    cache = facts if facts is not None and facts.tested(vertices, faces) else None
+    _, sh = shell_info(vertices, faces, labels, None if cache is None else cache.info, None if cache is None else cache.scene)
     # units: each solid shell with the cavities directly inside it
     unit = np.arange(n_shells)
     cavity = (sh.depth % 2 == 1) & (sh.volume_mm3 < 0) & (sh.parent >= 0)  # oriented by now
@@ -145,7 +221,7 @@ def fuse_shells(vertices, faces, patch, same_origin, cache=None):
     pairs = [np.stack([unit[nested_solid], unit[sh.parent[nested_solid]]], 1), unit[same_origin]]
     if n_shells > 1:
         if cache is not None:
-            _, owner, hit, _ = cache
+            owner, hit = cache.owner, cache.hit
         else:
             owner, hit = crossing_pairs(vertices, faces, edge_info(faces, len(vertices)), RayScene(vertices, faces))
         a, b = unit[labels[owner]], unit[labels[hit]]

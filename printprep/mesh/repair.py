@@ -18,15 +18,24 @@ from printprep.mesh import clean
 from printprep.mesh.check import (
     DEGENERATE_AREA_MM2,
     CheckReport,
+    KnownFacts,
     StepCallback,
     _as_loaded,
     check_mesh,
     debris_volume_mm3,
     resolve_profile,
 )
-from printprep.mesh.crossings import VOLUME_TOLERANCE, fuse_shells, shell_info, split_own_crossings
+from printprep.mesh.crossings import (
+    VOLUME_TOLERANCE,
+    CrossingFacts,
+    fuse_shells,
+    recheck_crossings,
+    shell_info,
+    split_own_crossings,
+)
 from printprep.mesh.load import LoadedMesh, trimesh_of
 from printprep.mesh.measure import signed_volumes_mm3
+from printprep.mesh.raycast import RayScene
 from printprep.mesh.sorting import dense_labels
 from printprep.mesh.topology import edge_info, face_components, inconsistent_edges
 from printprep.mesh.weld import compact, weld_exact, weld_near
@@ -166,7 +175,7 @@ def repair_mesh(
         )
 
     step("shells")
-    vertices, faces, patch, n_flip, n_cav, shells, info = _orient_shells(vertices, faces, patch, sheets, info)
+    vertices, faces, patch, n_flip, n_cav, shells, info, scene = _orient_shells(vertices, faces, patch, sheets, info)
     record("turn inverted shells outward", n_flip)
     if n_cav:
         record("keep cavities (inward-facing inner shells)", n_cav)
@@ -176,18 +185,21 @@ def repair_mesh(
     vertices, faces, patch, n, removed_mm3, total_mm3 = _remove_debris(vertices, faces, patch, debris_mm3, sheets, shells)
     if len(faces) != n_faces or len(vertices) != n_vertices:  # unused vertices dropped: renumbered
         info = None
+    if len(faces) != n_faces:  # the scene holds face ids and their geometry: valid until faces go
+        scene = None
     record(f"remove debris shells (< {debris_mm3:.3g} mm³)", n)
     if total_mm3 > 0 and removed_mm3 > VOLUME_TOLERANCE * total_mm3:
         problems.append(f"debris removal took {removed_mm3:.3f} mm³ ({100 * removed_mm3 / total_mm3:.2f} % of the volume)")
 
     step("self-intersections")
-    vertices, faces, patch, n_cut, same_origin, cache = split_own_crossings(vertices, faces, patch, debris_mm3, info)
+    vertices, faces, patch, n_cut, same_origin, facts = split_own_crossings(vertices, faces, patch, debris_mm3, info, scene)
+    del scene
     record("cut shells apart where they cross themselves", n_cut)
 
     step("fusing shells")
     vol_pre = _closed_volume(vertices, faces)
     vertices_pre, faces_pre = vertices, faces
-    vertices, faces, n_fused, fuse_problems = fuse_shells(vertices, faces, patch, same_origin, cache)
+    vertices, faces, n_fused, fuse_problems = fuse_shells(vertices, faces, patch, same_origin, facts)
     record("fuse overlapping or touching shells", n_fused)
     problems += fuse_problems
     if n_cut or n_fused:
@@ -201,8 +213,9 @@ def repair_mesh(
     step("slivers")
     vertices, faces, n_sliver = clean.collapse_slivers(vertices, faces, DEGENERATE_AREA_MM2) if len(faces) else (vertices, faces, 0)
     record("collapse zero-area slivers", n_sliver)
-    if n_sliver:
-        cache = None
+    # the shells measured after orientation still describe the result when no step since
+    # removed, cut, fused or collapsed a face
+    shells_hold = n == 0 and n_cut == 0 and n_fused == 0 and n_sliver == 0 and shells is not None
 
     if vertices is vertices_pre and faces is faces_pre:
         volume_after = vol_pre  # fusing changed nothing
@@ -226,12 +239,26 @@ def repair_mesh(
         None, loaded.units, loaded.scale, loaded.units_detected, loaded.path, loaded.format, loaded.units_note,
         vertices=vertices, faces=faces,
     )
-    known = None
-    if cache is not None and n_fused == 0 and len(faces) and not nothing_left:
-        scene, owner, hit, info = cache
-        known = (scene, np.unique(np.concatenate([owner, hit])), info)
+    known = _known_facts(vertices, faces, facts, patch, shells if shells_hold else None) if len(faces) and not nothing_left else None
     report = check_mesh(out_loaded, profile=prof, alloy=alloy, thickness=thickness, _known=known)
     return RepairResult(vertices, faces, steps, report, volume_before, problems)
+
+
+def _known_facts(vertices: np.ndarray, faces: np.ndarray, facts: CrossingFacts | None, patch: np.ndarray, shells: Any) -> KnownFacts:
+    """What repair knows of its result, for the final check: the edge grouping, the ray
+    scene and the self-intersecting faces (unchanged faces keep the crossings found
+    before; only faces created or moved are tested again), and the shells when no face
+    changed since they were measured."""
+    known = KnownFacts()
+    if facts is not None and facts.tested(vertices, faces):
+        known.info, known.scene = facts.info, facts.scene
+        known.crossing = np.unique(np.concatenate([facts.owner, facts.hit]))
+    elif facts is not None:
+        known.info = edge_info(faces, len(vertices))
+        known.crossing, known.scene = recheck_crossings(facts, vertices, faces, known.info)
+    if shells is not None and known.info is not None and known.info.n_non_manifold == 0 and len(patch) == len(faces):
+        known.shells = (shells.count, patch, shells)
+    return known
 
 
 def debris_volume_mm3_of(prof: Any) -> float:
@@ -246,8 +273,9 @@ def _orient_shells(vertices, faces, patch, sheets, info=None):
     info : the edge grouping of ``faces`` when known; returned for the flipped faces.
     """
     if len(faces) == 0:
-        return vertices, faces, patch, 0, 0, None, None
-    info, sh = shell_info(vertices, faces, patch, info)
+        return vertices, faces, patch, 0, 0, None, None, None
+    scene = RayScene(vertices, faces)  # for nesting here and the crossing search next
+    info, sh = shell_info(vertices, faces, patch, info, scene)
     cavity = _cavities(sh)
     wrong = sh.closed & (((sh.volume_mm3 < 0) & ~cavity) | ((sh.volume_mm3 > 0) & cavity))
     flip = wrong[patch]
@@ -256,7 +284,7 @@ def _orient_shells(vertices, faces, patch, sheets, info=None):
         faces[flip] = faces[flip][:, ::-1]
         info = info.flipped(faces, flip)
     sh.volume_mm3 = np.where(wrong, -sh.volume_mm3, sh.volume_mm3)
-    return vertices, faces, patch, int(wrong.sum()), int(cavity.sum()), sh, info
+    return vertices, faces, patch, int(wrong.sum()), int(cavity.sum()), sh, info, scene
 
 
 def _cavities(sh) -> np.ndarray:
@@ -280,6 +308,9 @@ def _remove_debris(vertices, faces, patch, debris_mm3, sheets, sh):
     drop = small | (is_sheet & solid.any())
     if drop.all():
         return vertices, faces, patch, 0, 0.0, float(vol.sum())
+    if not drop.any():  # nothing to drop: same faces (unused vertices still go)
+        v, f = compact(vertices, faces)
+        return v, f, patch, 0, 0.0, float(vol.sum())
     keep = ~drop[patch]
     removed = float(vol[drop & ~is_sheet].sum())
     v, f = compact(vertices, faces[keep])

@@ -43,11 +43,12 @@ class Shells:
 
 def shell_measures(
     vertices: np.ndarray, faces: np.ndarray, labels: np.ndarray, count: int, info: EdgeInfo,
-    face_area_mm2: np.ndarray | None = None,
+    face_area_mm2: np.ndarray | None = None, scene: RayScene | None = None,
 ) -> Shells:
     """Measure each shell (labels from :func:`topology.face_components`).
 
     face_area_mm2 : (m,) float64 face areas when already known.
+    scene : a ray scene of exactly these faces when one exists (nesting casts rays).
     """
     vol = np.bincount(labels, weights=signed_volumes_mm3(vertices, faces), minlength=count)
     if face_area_mm2 is None:
@@ -75,11 +76,13 @@ def shell_measures(
     open_edges = np.bincount(labels[bad_faces], minlength=count).astype(np.int64)
     zeros = np.zeros(count, dtype=np.int64)
     shells = Shells(labels, vol, area, lo, hi, nfaces, open_edges, zeros, zeros - 1)
-    shells.depth, shells.parent = nesting_depth(vertices, faces, shells)
+    shells.depth, shells.parent = nesting_depth(vertices, faces, shells, scene)
     return shells
 
 
-def nesting_depth(vertices: np.ndarray, faces: np.ndarray, shells: Shells) -> tuple[np.ndarray, np.ndarray]:
+def nesting_depth(
+    vertices: np.ndarray, faces: np.ndarray, shells: Shells, scene: RayScene | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """How many other closed shells contain each shell, and the smallest of them.
 
     Returns (depth (k,) int64, parent (k,) int64, -1 when not contained).
@@ -109,7 +112,7 @@ def nesting_depth(vertices: np.ndarray, faces: np.ndarray, shells: Shells) -> tu
     picks = np.concatenate([starts[cand] + (shells.faces[cand] - 1) * q // 4 for q in range(5)])
     probe = vertices[faces[order[picks], 0]]
     probe_shell = np.tile(cand, 5)
-    point, shell = _odd_crossings(probe, vertices, faces, shells.labels)
+    point, shell = _odd_crossings(probe, vertices, faces, shells.labels, scene)
     is_pair = np.zeros((k, k), dtype=bool)
     is_pair[inner, outer] = True
     hit_inner = probe_shell[point]
@@ -127,14 +130,17 @@ def nesting_depth(vertices: np.ndarray, faces: np.ndarray, shells: Shells) -> tu
 _RAY_DIR = np.array([0.5741, 0.6187, 0.5364]) / np.linalg.norm([0.5741, 0.6187, 0.5364])
 
 
-def _odd_crossings(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _odd_crossings(
+    points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, labels: np.ndarray, scene: RayScene | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Which shells each point lies inside, by ray parity.
 
     One ray per point is advanced hit after hit (one Embree call per step for all rays).
     Returns (point ids, shell ids) pairs with an odd number of crossings: the point is
     inside that (closed) shell.
     """
-    scene = RayScene(vertices, faces)
+    if scene is None:
+        scene = RayScene(vertices, faces)
     origin = points.copy()
     # step past each hit by more than float32 rounding of the coordinates (Embree's
     # precision), so a ray through a shared edge does not count the second face again
