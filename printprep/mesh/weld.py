@@ -1,74 +1,30 @@
 """Vertex welding: exact (identical coordinates) and near (within a tolerance).
 
-Exact welding hashes the coordinate bits into one uint64 per vertex and sorts that once;
-a collision check falls back to a full row sort, so the result is always exact.
+Exact welding is one pass over a hash table of the coordinate bits; near welding bins the
+candidates in cells as wide as the tolerance (both compiled, :mod:`weld_kernels`).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
 
-from printprep.mesh.sorting import argsort_keys, group_starts
-
-_P = np.array([0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], dtype=np.uint64)
+from printprep.mesh import weld_kernels
+from printprep.mesh.topology import components
 
 
 def unique_rows(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Unique rows of ``points`` (k, 3) float, exactly.
 
     Returns (unique (n, 3) same dtype, inverse (k,) int64) with ``unique[inverse] == points``.
-    -0.0 and +0.0 count as the same coordinate. Rows are grouped by a hash of their bits
-    (one packed sort, see :mod:`printprep.mesh.sorting`); rows whose hash collides with a
-    different row are separated exactly, so the result never merges distinct points.
+    -0.0 and +0.0 count as the same coordinate. Unique rows follow the order of their first
+    occurrence (:func:`weld_kernels.unique_rows_bits`: a hash of the bits finds candidates,
+    the bits themselves decide, so distinct points are never merged).
     """
-    pts = np.ascontiguousarray(points) + points.dtype.type(0.0)
-    k = len(pts)
-    if k == 0:
+    pts = np.ascontiguousarray(points) + points.dtype.type(0.0)  # -0.0 -> +0.0
+    if len(pts) == 0:
         return pts, np.zeros(0, np.int64)
-    if pts.dtype == np.float32:
-        bits = pts.view(np.uint32).astype(np.uint64)
-    else:
-        raw = pts.view(np.uint64)
-        bits = raw ^ (raw >> np.uint64(29))
-    with np.errstate(over="ignore"):
-        key = (bits[:, 0] * _P[0]) ^ (bits[:, 1] * _P[1]) ^ (bits[:, 2] * _P[2])
-    del bits
-    # keep the hash's top bits so that hash and row index pack into one sortable int64
-    key_bits = 63 - max(int(k - 1).bit_length(), 1)
-    key = (key >> np.uint64(64 - key_bits)).astype(np.int64)
-    order, sk = argsort_keys(key, (1 << key_bits) - 1)
-    del key
-    starts = group_starts(sk)
-    group = np.zeros(k, dtype=np.int64)
-    if len(starts) > 1:
-        group[starts[1:]] = 1
-        np.cumsum(group, out=group)
-    first = order[starts]
-    # a group is exact when each sorted row equals the one before it (1-D gathers and
-    # neighbour comparisons: far faster than gathering (k, 3) rows)
-    differs = np.zeros(k, dtype=bool)
-    for axis in range(3):
-        col = pts[:, axis][order]
-        differs[1:] |= col[1:] != col[:-1]
-    differs[starts] = False
-    if differs.any():  # hash collisions: split those groups exactly
-        bad_group = np.zeros(len(starts), dtype=bool)
-        bad_group[group[differs]] = True
-        rows = order[bad_group[group]]
-        sub_unique, sub_inverse = np.unique(pts[rows], axis=0, return_inverse=True)
-        good = ~bad_group
-        n_good = int(good.sum())
-        good_id = np.cumsum(good) - 1
-        inverse = np.empty(k, dtype=np.int64)
-        inverse[order] = good_id[group]
-        inverse[rows] = n_good + sub_inverse.reshape(-1)
-        unique = np.concatenate([pts[first[good]], sub_unique])
-        return unique, inverse
-    inverse = np.empty(k, dtype=np.int64)
-    inverse[order] = group
+    bits = pts.view(np.uint32 if pts.dtype == np.float32 else np.uint64)
+    first, inverse = weld_kernels.unique_rows_bits(bits)
     return pts[first], inverse
 
 
@@ -110,12 +66,12 @@ def weld_near(
     """
     if len(candidates) < 2 or tol_mm <= 0:
         return vertices, faces, 0
-    pairs = cKDTree(vertices[candidates]).query_pairs(tol_mm, output_type="ndarray")
-    if len(pairs) == 0:
+    pts = np.ascontiguousarray(vertices[candidates], dtype=np.float64)
+    pi, pj = weld_kernels.close_pairs(pts, float(tol_mm))
+    if len(pi) == 0:
         return vertices, faces, 0
     k = len(candidates)
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(k, k))
-    n_groups, labels = connected_components(graph, directed=False)
+    n_groups, labels = components(k, pi, pj)
     merged = k - n_groups
     sums = np.zeros((n_groups, 3))
     np.add.at(sums, labels, vertices[candidates])
