@@ -3,13 +3,21 @@
 A candidate is an "up" direction ``u`` in the part frame (it becomes +z on the printer).
 Each is scored on an area-weighted sample of the faces:
 
+* hard-detail overhang area — area of hard detail (seats, prong tips, engraving,
+  texture, user marks) facing down beyond the critical angle, in mm² of the piece
+  (weight 0.06 per mm²): the layer check finds islands on such faces — the ceilings of
+  engraved strokes, the lower edges of a textured band — that only a tip on the detail
+  can hold, one to three per mm² on the test jewelry. Only poses whose other terms stay
+  within ``area_budget`` of the best pose's gain from it: a cuff does not lie on its
+  side, doubling its height, to spare its lettering;
 * detail overhang area — area of detail faces that would need a support (weight 20);
 * overhang area — area facing down within ``90 - critical_angle_deg`` of straight down;
 * height along ``u`` (print time);
 * peel — the largest new cross-section area appearing within one 0.5 mm band.
 
-Candidates are a Fibonacci sphere (``candidates``, a few hundred), then two rounds of
-refinement around the best. Rings (one body with a through hole) are held at the tilt
+Candidates are a Fibonacci sphere (``candidates``, a few hundred); the best by score and
+by the area terms alone get their islands counted on the full mesh (one pass of a numba
+kernel for all of them), and the best few are refined in three rounds. Rings (one body with a through hole) are held at the tilt
 workshops use: the ring axis ``ring_tilt_deg`` above the plate (30–45°). Everything is
 deterministic: no random numbers, ties broken by candidate order.
 """
@@ -35,8 +43,20 @@ class OrientSettings:
     #: win by laying big faces exactly on the limit (they print as stair-step slivers)
     margin_deg: float = 10.0
     ring_tilt_deg: tuple[float, float] = (30.0, 45.0)
+    #: a ring leaves the tilt band only for a pose whose hard-detail cost (score units)
+    #: is lower than the best tilted pose's by this much
+    free_pose_margin: float = 2.0
+    #: the hard-detail term picks among poses whose other area terms (support, height,
+    #: peel; score units) are within this of the best pose's
+    area_budget: float = 0.05
+    #: the shortlisted poses refined (the best by full score first)
+    refine_starts: int = 3
     max_samples: int = 20_000
     w_detail: float = 20.0
+    #: per mm² of hard detail facing down beyond the critical angle (absolute, not a
+    #: share of the surface: each mm² costs tips on detail whatever the piece's size).
+    #: Within the area budget below, 1 mm² outweighs 6 % of the surface needing support
+    w_hard_down: float = 0.06
     w_support: float = 1.0
     w_height: float = 0.3
     w_peel: float = 0.5
@@ -135,30 +155,46 @@ def _scores(
     detail: np.ndarray,
     hull_vertices: np.ndarray,
     s: OrientSettings,
+    hard: np.ndarray | None = None,
+    area_scale: float = 1.0,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Score every candidate: up (k, 3) -> scores (k,), terms {name: (k,)}."""
+    """Score every candidate: up (k, 3) -> scores (k,), terms {name: (k,)}.
+
+    centers, normals : (f, 3) of the sampled faces; area : (f,) mm²; detail, hard :
+    (f,) float 0/1 masks; area_scale : the whole surface's area over the samples' (the
+    hard-detail term is in mm² of the whole piece).
+    """
     down_dot = -(normals @ up.T)  # (f, k)
     over = down_dot > np.cos(np.radians(90.0 - s.critical_angle_deg - s.margin_deg))
     a_support = area @ over
     a_detail = (area * detail) @ over
+    if hard is None:
+        a_hard = np.zeros(len(up))
+    else:
+        hard_over = down_dot > np.cos(np.radians(90.0 - s.critical_angle_deg))
+        a_hard = area_scale * ((area * hard) @ hard_over)
     hh = hull_vertices @ up.T
     height = hh.max(axis=0) - hh.min(axis=0)
     h = centers @ up.T
     h -= h.min(axis=0)
     proj = area[:, None] * np.clip(down_dot, 0.0, None)
+    # the largest projected area in one band, per candidate: one bincount over
+    # (candidate, band) pairs instead of one per candidate
     bins = (h / s.peel_band_mm).astype(np.int64)
-    peel = np.array(
-        [np.bincount(bins[:, k], weights=proj[:, k]).max() for k in range(len(up))]
-    )
+    nb = int(bins.max()) + 1
+    flat = (bins + nb * np.arange(len(up))[None, :]).ravel()
+    peel = np.bincount(flat, weights=proj.ravel(), minlength=nb * len(up)).reshape(len(up), nb).max(axis=1)
     total = float(area.sum())
     diag = float(np.linalg.norm(np.ptp(hull_vertices, axis=0)))
     score = (
-        s.w_detail * a_detail / total
+        s.w_hard_down * a_hard
+        + s.w_detail * a_detail / total
         + s.w_support * a_support / total
         + s.w_height * height / diag
         + s.w_peel * peel / total
     )
     terms = {
+        "hard_overhang_mm2": a_hard / area_scale,
         "detail_overhang_mm2": a_detail,
         "overhang_mm2": a_support,
         "height_mm": height,
@@ -183,8 +219,7 @@ def island_counts(
     on_hard = np.zeros(len(up), dtype=np.int64)
     on_detail = np.zeros(len(up), dtype=np.int64)
     total = np.zeros(len(up), dtype=np.int64)
-    for k, u in enumerate(up):
-        minima = finder.minima(u)
+    for k, (u, minima) in enumerate(zip(up, finder.minima_many(up), strict=True)):
         hard_m = minima[vhard[minima]]
         # at most 32 examined per candidate: the rest count as islands (a cost cap on
         # textured meshes with thousands of minima; a pose is never made to look better)
@@ -251,6 +286,9 @@ def choose_orientation(
     normals = mesh.face_normals[faces]
     area = mesh.area_faces[faces]
     det = detail[faces].astype(float)
+    hard_mask = detail if hard is None else hard
+    hd = hard_mask[faces].astype(float)
+    area_scale = float(mesh.area_faces.sum() / area.sum())
     if len(mesh.vertices) > 100_000:
         # the hull of the sampled faces' corners: heights and footprint within a hair,
         # at a fraction of the cost of qhull over every vertex
@@ -285,6 +323,13 @@ def choose_orientation(
             + s.w_island * total
         )
 
+    def hard_cost(u: np.ndarray) -> float:
+        """What a pose costs on hard detail alone: its islands there and its hard
+        detail facing down, weighted as in the score."""
+        on_hard, _, _ = counts(u[None])
+        sc_u, terms_u = _scores(u[None], centers, normals, area, det, hull_vertices, s, hd, area_scale)
+        return float(s.w_hard_island * on_hard[0] + s.w_hard_down * terms_u["hard_overhang_mm2"][0] * area_scale)
+
     def search(axis: np.ndarray | None) -> np.ndarray:
         cand = fibonacci_sphere(s.candidates)
         if axis is not None:
@@ -300,18 +345,57 @@ def choose_orientation(
                 [np.cos(t) * ring_dirs + sgn * np.sin(t) * axis for t in tilts for sgn in (1.0, -1.0)]
             )
         cand = cand[_allowed(cand, axis, s)]
-        sc, _ = _scores(cand, centers, normals, area, det, hull_vertices, s)
+
+        def scored(c: np.ndarray, budget: float, ref_hard: float) -> tuple[np.ndarray, np.ndarray]:
+            """(score, plain score without the hard-detail term) of candidates ``c``.
+            A pose whose plain score exceeds ``budget`` earns nothing from having less
+            hard detail facing down than ``ref_hard`` (mm², the best plain pose's)."""
+            sc, terms = _scores(c, centers, normals, area, det, hull_vertices, s, hd, area_scale)
+            hard_mm2 = terms["hard_overhang_mm2"] * area_scale
+            plain = sc - s.w_hard_down * hard_mm2
+            hard_mm2 = np.where(plain > budget, np.maximum(hard_mm2, ref_hard), hard_mm2)
+            return plain + s.w_hard_down * hard_mm2, plain
+
+        sc, plain = scored(cand, np.inf, 0.0)
+        # hard detail facing down is avoided among the poses whose supported area,
+        # height and peel stay within area_budget of the best: a cuff does not lie on
+        # its side, doubling its height and walling its supports in, to spare its
+        # lettering a few tips
+        k0 = int(np.argmin(plain))
+        budget = float(plain[k0]) + s.area_budget
+        ref_hard = float((sc[k0] - plain[k0]) / s.w_hard_down) if s.w_hard_down > 0 else 0.0
+        sc, plain = scored(cand, budget, ref_hard)
+        # the island count judges the best poses by the full score and the best by the
+        # area terms alone: a pose with a little more hard detail facing down but no
+        # island on it (a solitaire's seat side) must not drop out before it is counted
         top = _spread(cand, np.argsort(sc, kind="stable"), s.island_checks, s.spread_deg)
+        more = _spread(cand, np.argsort(plain, kind="stable"), s.island_checks // 2, s.spread_deg)
+        top = np.concatenate([top, more[~np.isin(more, top)]])
         full = full_scores(cand[top], sc[top])
-        best = cand[top[int(np.argmin(full))]]
-        for step in (4.0, 2.0, 1.0):
-            local = _around(best, step)
-            local = local[_allowed(local, axis, s)]
-            if len(local) == 0:
-                continue
-            sc, _ = _scores(local, centers, normals, area, det, hull_vertices, s)
-            best = local[int(np.argmin(full_scores(local, sc)))]
-        return best
+        # refine the best few (a coarse pose next to a seat's islands may refine away
+        # from them, or not): the lowest full score after refinement wins, ties to the
+        # earlier start
+        results: list[tuple[float, np.ndarray]] = []
+        starts = list(np.argsort(full, kind="stable")[: s.refine_starts])
+        # and the best pose by the area terms alone (the first of ``more``)
+        if len(more):
+            j = int(np.nonzero(top == more[0])[0][0])
+            if j not in starts:
+                starts.append(j)
+        for start in starts:
+            best, best_full = cand[top[int(start)]], float(full[int(start)])
+            for step in (4.0, 2.0, 1.0):
+                local = _around(best, step)
+                local = local[_allowed(local, axis, s)]
+                if len(local) == 0:
+                    continue
+                sc, _ = scored(local, budget, ref_hard)
+                f_local = full_scores(local, sc)
+                k = int(np.argmin(f_local))
+                if f_local[k] < best_full:
+                    best, best_full = local[k], float(f_local[k])
+            results.append((best_full, best))
+        return min(results, key=lambda r: r[0])[1]
 
     if up is not None:
         best = np.asarray(up, dtype=float) / np.linalg.norm(up)
@@ -319,15 +403,17 @@ def choose_orientation(
         best = search(axis)
         if axis is not None:
             # the ring tilt is the default, but support contact on hard detail (prong
-            # tips, seats) must be zero when possible: a free pose that holds fewer
-            # hard-detail islands wins, and the report then names no ring tilt
-            ring_hard, _, _ = counts(best[None])
-            if ring_hard[0] > 0:
+            # tips, seats) must be zero when possible: a free pose whose hard-detail
+            # cost (islands there, hard detail facing down) is lower wins, and the
+            # report then names no ring tilt
+            ring_cost = hard_cost(best)
+            if ring_cost > 0:
                 free = search(None)
-                free_hard, _, _ = counts(free[None])
-                if free_hard[0] < ring_hard[0]:
+                # a clear win only (about one island on hard detail fewer): the tilt is
+                # what workshops print rings at
+                if hard_cost(free) < ring_cost - s.free_pose_margin:
                     best, axis = free, None
-    sc, terms = _scores(best[None], centers, normals, area, det, hull_vertices, s)
+    sc, terms = _scores(best[None], centers, normals, area, det, hull_vertices, s, hd, area_scale)
     on_hard, on_det, total = counts(best[None])
     terms["islands"] = total.astype(float)
     terms["detail_islands"] = on_det.astype(float)

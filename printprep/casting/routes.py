@@ -83,15 +83,24 @@ def route_legs(
 
 
 def route_side(
-    engine, tips: np.ndarray, s: SupportSettings, mesh: trimesh.Trimesh | None = None, hard: np.ndarray | None = None
+    engine,
+    tips: np.ndarray,
+    s: SupportSettings,
+    mesh: trimesh.Trimesh | None = None,
+    hard: np.ndarray | None = None,
+    beam_diameter_mm: float | None = None,
 ) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
-    """For island tips with no room below, the end of a thin beam (the tip's diameter)
-    0-30 degrees below horizontal, 0.8-2.5 mm long, clear of the part, from which a
-    pillar falls clear to the base, or (given ``mesh`` and its ``hard`` faces) stands on
-    an upward face of the part off hard detail at least two heads below. Returns
-    {index into tips: (end (3,), landing (3,) or None)}; a clear fall wins, then the
-    shortest beam, the steepest, azimuth order (deterministic)."""
-    tip_r, pil_r = s.tip_diameter_mm / 2, s.pillar_diameter_mm / 2
+    """For island tips with no room below, the end of a thin beam (``beam_diameter_mm``,
+    default the tip's diameter) 0-30 degrees below horizontal, 0.8-2.5 mm long, clear of
+    the part, from which a pillar falls clear to the base, or (given ``mesh`` and its
+    ``hard`` faces) stands on an upward face of the part off hard detail at least two
+    heads below. A fine beam (0.25 mm, domain.md's size for filigree) reaches an island
+    in a groove narrower than a standard tip, such as a sliver inside engraved
+    lettering on a wall. Returns {index into tips: (end (3,), landing (3,) or None)}; a
+    clear fall wins, then the shortest beam, the steepest, azimuth order
+    (deterministic)."""
+    tip_r = (s.tip_diameter_mm if beam_diameter_mm is None else beam_diameter_mm) / 2
+    pil_r = s.pillar_diameter_mm / 2
     az = np.arange(16) * np.pi / 8
     el = np.radians([-30.0, -15.0, 0.0])
     dirs = np.array([[np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)] for e in el for a in az])

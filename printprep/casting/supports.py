@@ -45,6 +45,9 @@ class SupportSettings:
     overhang_margin_deg: float = 5.0
     spacing_mm: float = 3.0
     tip_diameter_mm: float = 0.4
+    #: the side beam of an island in a groove narrower than a standard tip (a sliver
+    #: inside engraved lettering): domain.md's filigree tip size
+    fine_tip_diameter_mm: float = 0.25
     penetration_mm: float = 0.2
     head_length_mm: float = 1.0
     pillar_diameter_mm: float = 1.0
@@ -270,10 +273,19 @@ def build_routes(
     # is reached from the side by a beam of the tip's diameter, at most 30 degrees below
     # horizontal and 2.5 mm long (well inside the 3 mm reach: it prints as a bridge from
     # its pillar), whose end has a clear fall to the base
-    side_to: dict[int, np.ndarray] = {}
+    side_to: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+    side_r: dict[int, float] = {}
     still = np.array([i for i in rest if i not in land and plan.kinds[i] == "island" and not thin[i]], dtype=np.int64)
     if len(still):
         side_to = {int(still[k]): v for k, v in route_side(engine, tips[still], s, mesh, hard).items()}
+        side_r = dict.fromkeys(side_to, tip_r)
+        # a groove narrower than the standard beam: the filigree-size beam
+        narrow = np.array([i for i in still if int(i) not in side_to], dtype=np.int64)
+        if len(narrow) and s.fine_tip_diameter_mm < s.tip_diameter_mm:
+            fine = route_side(engine, tips[narrow], s, mesh, hard, beam_diameter_mm=s.fine_tip_diameter_mm)
+            for k, v in fine.items():
+                side_to[int(narrow[k])] = v
+                side_r[int(narrow[k])] = s.fine_tip_diameter_mm / 2
 
     routes: list[str] = []
     landings: list[np.ndarray] = []
@@ -338,8 +350,10 @@ def build_routes(
             routes.append("thin")
         elif i in side_to:
             end, land_at = side_to[i]
-            parts.append(solids.capsule(centre[i], end, tip_r, tip_r))
-            parts.append(solids.capsule(end, end - UP * s.head_length_mm, tip_r, pil_r))
+            beam_r = side_r[i]
+            start = tips[i] + UP * (s.penetration_mm - beam_r)
+            parts.append(solids.capsule(start, end, beam_r, beam_r))
+            parts.append(solids.capsule(end, end - UP * s.head_length_mm, beam_r, pil_r))
             if land_at is None:
                 parts.append(solids.rod(end - UP * s.head_length_mm, [end[0], end[1], base_top], pil_r, pil_r))
                 feet.append(end[:2])
