@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from printprep.mesh import intersect_kernels as kern
+from printprep.mesh.intersect import only_mask
 
 #: Grid cube edge in typical face sizes (the median of the faces' largest box extents).
 CELL_FACES = 1.0
@@ -37,21 +38,6 @@ class FacePairs:
 
     crossing: np.ndarray
     contacts: np.ndarray | None
-
-
-def only_mask(only: np.ndarray | None, m: int) -> np.ndarray | None:
-    """``only`` (a (m,) bool face mask or (k,) int face ids) as a (m,) bool mask; None
-    stays None (all faces)."""
-    if only is None:
-        return None
-    only = np.asarray(only)
-    if only.dtype == bool:
-        if only.shape != (m,):
-            raise ValueError(f"only= mask has shape {only.shape}, the mesh has {m} faces")
-        return only
-    mask = np.zeros(m, dtype=bool)
-    mask[only.astype(np.int64)] = True
-    return mask
 
 
 def _cells(box_lo: np.ndarray, box_hi: np.ndarray, origin: np.ndarray, cell_mm: float) -> tuple[np.ndarray, np.ndarray, int]:

@@ -4,7 +4,13 @@ Every transversal crossing of two triangles has at least one triangle edge passi
 through the other triangle. So each undirected edge is cast as a ray from one end to the
 other (Embree's BVH is the broad phase, its watertight ray-triangle test the narrow one);
 a hit strictly inside the edge on a face that shares no vertex with it is a crossing. The
-edge's faces and the face hit are self-intersecting. Coplanar overlaps are not reported.
+edge's faces and the face hit are self-intersecting; compiled kernels build the rays and
+confirm each hit in float64 (:mod:`printprep.mesh.ray_kernels`).
+
+With ``only=`` (the faces a repair step changed) the search is exact and pairwise instead:
+a uniform grid over the boxes of the faces near the chosen ones, every candidate pair
+tested edge by edge (:mod:`printprep.mesh.grid`). Coplanar overlaps are not crossings;
+:func:`coplanar_contacts` finds faces pressed together face to face.
 """
 
 from __future__ import annotations
@@ -13,51 +19,18 @@ import os
 
 import numpy as np
 
+from printprep.mesh.intersect_kernels import (  # noqa: F401 - the tolerances, named once there
+    COPLANAR_MM,
+    END_MARGIN,
+    MIN_BARY,
+    MIN_COS,
+    MIN_DEPTH_MM,
+    MIN_OVERLAP_MM,
+    OPPOSED_COS,
+)
 from printprep.mesh.measure import row_norm
 from printprep.mesh.raycast import RayScene
-from printprep.mesh.topology import EdgeInfo
-
-#: Hits closer than this fraction of the edge length to either end are the edge's own
-#: neighbourhood (numerical grazing), not a crossing.
-END_MARGIN = 1e-4
-#: Edges running (almost) within the plane of the face hit graze it; they are coplanar
-#: contacts, not crossings.
-MIN_COS = 1e-4
-#: Crossings within this barycentric distance of the hit face's border are contacts along
-#: an edge (float32 rounding in the BVH), not a face pierced.
-MIN_BARY = 1e-6
-#: Both ends of a crossing edge must lie this far from the face's plane, mm: sub-micron
-#: nicks are below any printer's resolution.
-MIN_DEPTH_MM = 5e-4
-
-
-def _strict_crossing(tri: np.ndarray, p0: np.ndarray, p1: np.ndarray) -> np.ndarray:
-    """Confirm segment-triangle crossings in float64: (r,) bool.
-
-    tri : (r, 3, 3) float64; p0, p1 : (r, 3) float64 segment ends. True when the ends lie
-    on strictly opposite sides of the plane, not (almost) in it, and the crossing point is
-    strictly inside the triangle.
-    """
-    a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
-    normal = np.cross(b - a, c - a)
-    nlen = row_norm(normal)
-    seg = p1 - p0
-    slen = row_norm(seg)
-    s0 = np.einsum("ij,ij->i", p0 - a, normal)
-    s1 = np.einsum("ij,ij->i", p1 - a, normal)
-    denom = s0 - s1
-    cos = np.abs(denom) / np.maximum(nlen * slen, 1e-300)
-    depth = np.minimum(np.abs(s0), np.abs(s1)) / np.maximum(nlen, 1e-300)
-    opposite = (s0 * s1 < 0) & (cos > MIN_COS) & (depth > MIN_DEPTH_MM)
-    t = np.divide(s0, denom, out=np.zeros_like(s0), where=denom != 0)
-    x = p0 + seg * t[:, None]
-    # barycentric coordinates via sub-triangle areas projected on the normal
-    wa = np.einsum("ij,ij->i", np.cross(b - x, c - x), normal)
-    wb = np.einsum("ij,ij->i", np.cross(c - x, a - x), normal)
-    wc = np.einsum("ij,ij->i", np.cross(a - x, b - x), normal)
-    n2 = np.maximum(nlen**2, 1e-300)
-    inside = (wa / n2 > MIN_BARY) & (wb / n2 > MIN_BARY) & (wc / n2 > MIN_BARY)
-    return opposite & inside
+from printprep.mesh.topology import EdgeInfo, edge_info
 
 
 def only_mask(only: np.ndarray | None, m: int) -> np.ndarray | None:
@@ -76,11 +49,13 @@ def only_mask(only: np.ndarray | None, m: int) -> np.ndarray | None:
 
 
 def self_intersecting_faces(
-    vertices: np.ndarray, faces: np.ndarray, info: EdgeInfo, scene: RayScene, *, only: np.ndarray | None = None
+    vertices: np.ndarray, faces: np.ndarray, info: EdgeInfo | None = None, scene: RayScene | None = None, *,
+    only: np.ndarray | None = None,
 ) -> np.ndarray:
     """Ids of self-intersecting faces: (k,) int64, sorted, unique.
 
-    vertices : (n, 3) float64, mm; faces : (m, 3) int64; info from :func:`edge_info`.
+    vertices : (n, 3) float64, mm; faces : (m, 3) int64; info from :func:`edge_info` and
+    scene a :class:`RayScene` of these faces, when already built (made when None).
     only : (m,) bool mask or (k,) int face ids: test only these faces against all faces
         (the result then holds them and the faces they cross).
     """
@@ -89,11 +64,13 @@ def self_intersecting_faces(
 
 
 def crossing_pairs(
-    vertices: np.ndarray, faces: np.ndarray, info: EdgeInfo, scene: RayScene, *, only: np.ndarray | None = None
+    vertices: np.ndarray, faces: np.ndarray, info: EdgeInfo | None = None, scene: RayScene | None = None, *,
+    only: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of crossing faces: (owner (p,) int64 a face of the piercing edge, pierced (p,)
     int64 the face it passes through).
 
+    info, scene : as for :func:`self_intersecting_faces` (not needed with ``only``).
     only : (m,) bool mask or (k,) int face ids: only pairs with at least one of these faces.
     """
     mask = only_mask(only, len(faces))
@@ -107,34 +84,29 @@ def crossing_pairs(
 
 
 def _crossing_pairs_rays(
-    vertices: np.ndarray, faces: np.ndarray, info: EdgeInfo, scene: RayScene,
-    edges: np.ndarray | None = None, hit_ids: np.ndarray | None = None,
+    vertices: np.ndarray, faces: np.ndarray, info: EdgeInfo | None, scene: RayScene | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`crossing_pairs` by one ray per edge: edges (e,) int64 the edges to cast (all
-    when None); hit_ids (s,) int64 the face ids of the scene's faces when it holds a subset."""
-    ev = info.edge_vertices
-    p0 = vertices[ev[:, 0]]
-    p1 = vertices[ev[:, 1]]
-    seg = p1 - p0
-    length = row_norm(seg)
-    ok = length > 0
-    if edges is not None:
-        sel_edge = np.zeros(len(ok), dtype=bool)
-        sel_edge[edges] = True
-        ok &= sel_edge
-    idx = np.flatnonzero(ok)
-    d = seg[idx] / length[idx, None]
-    margin = END_MARGIN * length[idx]
-    hit, _ = scene.first_hit(p0[idx] + d * margin[:, None], d, length[idx] - 2 * margin)
-    if hit_ids is not None:
-        hit = np.where(hit >= 0, hit_ids[np.maximum(hit, 0)], -1)
-    good = hit >= 0
-    e = idx[good]
-    hf = hit[good]
-    shares = (faces[hf] == ev[e, 0:1]).any(axis=1) | (faces[hf] == ev[e, 1:2]).any(axis=1)
-    e, hf = e[~shares], hf[~shares]
-    keep = _strict_crossing(vertices[faces[hf]], p0[e], p1[e])
-    e, hf = e[keep], hf[keep]
+    """:func:`crossing_pairs` of the whole mesh by one ray per edge (the rays built and
+    the hits confirmed by compiled kernels, :mod:`printprep.mesh.ray_kernels`)."""
+    from printprep.mesh import ray_kernels as rk  # noqa: PLC0415 - numba loads on first use
+
+    vertices = np.ascontiguousarray(vertices, dtype=np.float64)
+    faces = np.ascontiguousarray(faces, dtype=np.int64)
+    if info is None:
+        info = edge_info(faces, len(vertices))
+    if scene is None:
+        scene = RayScene(vertices, faces)
+    ev = np.ascontiguousarray(info.edge_vertices, dtype=np.int64)
+    o, d, t, ok = rk.edge_rays(vertices, ev)
+    if ok.all():
+        e = np.arange(len(ev), dtype=np.int64)
+    else:
+        e = np.flatnonzero(ok)
+        o, d, t = o[e], d[e], t[e]
+    hit = scene.first_hit_faces(o, d, t)
+    del o, d, t
+    keep = rk.confirm_edge_hits(vertices, faces, ev, e, hit)
+    e, hf = e[keep], hit[keep]
     if len(e) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     # faces that own the crossing edges

@@ -6,6 +6,10 @@ int64 their vertex ids (for shared-corner tests), ``normal`` (m, 3) float64 the
 (unnormalised) face cross products ``(b - a) x (c - a)``. A grid entry is one
 (face, cell) incidence; a cell is a cube of ``cell_mm`` whose integer coordinates are
 packed into one int64 key (21 bits per axis).
+
+numba caches each module's compiled functions by that module's source alone: after
+editing this file, clear the caches of the modules that call into it
+(``coplanar_kernels``, ``ray_kernels``: their ``__pycache__/*.nbi|*.nbc``).
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ from numba import prange
 #: Hits closer than this fraction of the edge length to either end are the edge's own
 #: neighbourhood (numerical grazing), not a crossing.
 END_MARGIN = 1e-4
-#: Edges running (almost) within the plane of the face crossed graze it (cosine).
+#: Edges running (almost) within the plane of the face graze it; they are coplanar
+#: contacts, not crossings.
 MIN_COS = 1e-4
-#: Crossings within this barycentric distance of the face's border are contacts along an
-#: edge, not a face pierced.
+#: Crossings within this barycentric distance of the hit face's border are contacts along
+#: an edge (rounding), not a face pierced.
 MIN_BARY = 1e-6
-#: Both ends of a crossing edge must lie this far from the face's plane, mm.
+#: Both ends of a crossing edge must lie this far from the face's plane, mm: sub-micron
+#: nicks are below any printer's resolution.
 MIN_DEPTH_MM = 5e-4
 #: Faces closer than this to each other's plane, mm, lie in one plane (coplanar contact).
 COPLANAR_MM = 1e-3
@@ -31,6 +37,8 @@ OPPOSED_COS = -0.9999
 #: Two coplanar faces overlap when each reaches this far into the other, mm.
 MIN_OVERLAP_MM = 1e-2
 
+
+#: Bits of each packed cell coordinate.
 CELL_BITS = 21
 CELL_MASK = (1 << CELL_BITS) - 1
 
@@ -162,13 +170,12 @@ def sort_buckets_by_flag(bucket_start, entry_face, entry_key, entry_flag, entry_
 
 
 @numba.njit(cache=True, nogil=True)
-def _edge_pierces(tri, faces, normal, f_edge, k, g) -> bool:
-    """Whether edge ``k`` (from corner k to k+1) of face ``f_edge`` passes strictly
-    through the interior of face ``g``, float64 (the thresholds above)."""
-    p0 = tri[f_edge, k]
-    p1 = tri[f_edge, (k + 1) % 3]
-    a = tri[g, 0]
-    nx, ny, nz = normal[g, 0], normal[g, 1], normal[g, 2]
+def segment_pierces(p0, p1, a, b, c, nx, ny, nz) -> bool:
+    """Whether the segment ``p0``-``p1`` passes strictly through the interior of triangle
+    ``a b c`` (each (3,) float64 mm; ``(nx, ny, nz)`` its cross product), in float64: ends
+    on opposite sides, each farther than :data:`MIN_DEPTH_MM` from the plane, not grazing
+    it (:data:`MIN_COS`), away from the segment's ends (:data:`END_MARGIN`) and inside the
+    triangle by :data:`MIN_BARY`."""
     n2 = nx * nx + ny * ny + nz * nz
     if n2 <= 0.0:
         return False
@@ -190,8 +197,8 @@ def _edge_pierces(tri, faces, normal, f_edge, k, g) -> bool:
     x0, x1, x2 = p0[0] + sx * t, p0[1] + sy * t, p0[2] + sz * t
     # barycentric weights: sub-triangle areas projected on the normal, over |n|^2
     for i in range(3):
-        u = tri[g, (i + 1) % 3]
-        w = tri[g, (i + 2) % 3]
+        u = b if i == 0 else (c if i == 1 else a)
+        w = c if i == 0 else (a if i == 1 else b)
         ux, uy, uz = u[0] - x0, u[1] - x1, u[2] - x2
         wx, wy, wz = w[0] - x0, w[1] - x1, w[2] - x2
         cx = uy * wz - uz * wy
@@ -200,6 +207,14 @@ def _edge_pierces(tri, faces, normal, f_edge, k, g) -> bool:
         if (cx * nx + cy * ny + cz * nz) <= MIN_BARY * n2:
             return False
     return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _edge_pierces(tri, faces, normal, f_edge, k, g) -> bool:
+    """Whether edge ``k`` (from corner k to k+1) of face ``f_edge`` passes strictly
+    through the interior of face ``g`` (:func:`segment_pierces`)."""
+    return segment_pierces(tri[f_edge, k], tri[f_edge, (k + 1) % 3], tri[g, 0], tri[g, 1], tri[g, 2],
+                           normal[g, 0], normal[g, 1], normal[g, 2])
 
 
 @numba.njit(cache=True, nogil=True)
