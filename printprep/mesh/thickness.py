@@ -55,30 +55,23 @@ def face_thickness_mm(
 ) -> np.ndarray:
     """Local wall thickness at each face, mm: (m,) float64, ``inf`` where none is found.
 
-    flip : (m,) bool faces whose normal points inward (inverted shells), optional.
-    cross : (m, 3) float64 :func:`triangle_cross` of these faces when already computed.
+    vertices : (n, 3) float64, mm; faces : (m, 3) int64; scene : a :class:`RayScene` of
+    these faces. flip : (m,) bool faces whose normal points inward (inverted shells),
+    optional. cross : accepted for callers that have the face cross products; the kernel
+    computes the normals in the same pass as the rays. One ray per face (Embree, face ids
+    only); the rays are built and the hits read by compiled kernels
+    (:mod:`printprep.mesh.ray_kernels`), the distance measured in float64.
     """
-    if cross is None:
-        cross = triangle_cross(vertices, faces)
-    length = row_norm(cross)
-    normal = np.divide(cross, length[:, None], out=np.zeros_like(cross), where=length[:, None] > 0)
-    if flip is not None:
-        normal[flip] *= -1
-    corners = [vertices[faces[:, k]] for k in range(3)]
-    center = (corners[0] + corners[1] + corners[2]) / 3.0
-    size = np.maximum.reduce([np.abs(c[:, a] - center[:, a]) for c in corners for a in range(3)])
-    del corners
-    offset = np.maximum(size * 1e-4, 1e-6)
-    direction = -normal
-    hit, dist = scene.first_hit(center + direction * offset[:, None], direction)
-    out = np.full(len(faces), np.inf)
-    good = (hit >= 0) & (length > 0)
-    opp = np.einsum("ij,ij->i", normal[hit[good]], normal[good])
-    idx = np.flatnonzero(good)[opp < OPPOSING_COS]
-    near = (faces[hit[idx]][:, :, None] == faces[idx][:, None, :]).any(axis=(1, 2))
-    idx = idx[~near]  # the far side of a knife edge's tip, not a wall
-    out[idx] = dist[idx] + offset[idx]
-    return out
+    from printprep.mesh import ray_kernels as rk  # noqa: PLC0415 - numba loads on first use
+
+    del cross
+    vertices = np.ascontiguousarray(vertices, dtype=np.float64)
+    faces = np.ascontiguousarray(faces, dtype=np.int64)
+    flip_arr = np.zeros(0, dtype=bool) if flip is None else np.ascontiguousarray(flip, dtype=bool)
+    o, d, inward, offset, ok = rk.face_rays(vertices, faces, flip_arr)
+    hit = scene.first_hit_faces(o, d)
+    del o, d
+    return rk.thickness_from_hits(vertices, faces, inward, offset, ok, hit, OPPOSING_COS)
 
 
 def thin_regions(
