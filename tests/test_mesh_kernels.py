@@ -1,0 +1,198 @@
+"""The compiled topology and welding kernels against plain numpy / scipy readings of what
+they compute, on the shared meshes and damaged copies of them; and repair's final report
+(built from what repair already knew) against a fresh check of the repaired mesh."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from printprep.mesh import check_mesh, load_mesh, repair_mesh
+from printprep.mesh.crossings import matching_faces
+from printprep.mesh.topology import (
+    components,
+    edge_info,
+    face_components,
+    inconsistent_edges,
+    orient_faces,
+)
+from printprep.mesh.weld import unique_rows, weld_near, weld_soup
+
+#: small shared meshes with non-manifold edges, several shells, holes and flips
+MESHES = [
+    "broken/manifold_openscad-nonmanifold-crash.obj",
+    "broken/trimesh_multibody.stl",
+    "broken/admesh_block_fill-holes-bad.stl",
+    "broken/admesh_conveyor_normal-directions-bad.stl",
+    "jewelry/diara628_necklace.stl",
+]
+
+
+def _arrays(meshes, name):
+    loaded = load_mesh(meshes / name, units="mm")
+    return loaded.vertices, loaded.faces
+
+
+@pytest.mark.parametrize("name", MESHES)
+def test_edge_table_is_the_stable_sort_by_edge(meshes, name):
+    vertices, faces = _arrays(meshes, name)
+    info = edge_info(faces, len(vertices))
+    src = faces.reshape(-1)
+    dst = faces[:, [1, 2, 0]].reshape(-1)
+    lo, hi = np.minimum(src, dst), np.maximum(src, dst)
+    order = np.argsort(lo * len(vertices) + hi, kind="stable")
+    assert np.array_equal(info.he_sorted, order)
+    keys = (lo * len(vertices) + hi)[order]
+    start = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    assert np.array_equal(info.edge_start, start)
+    assert np.array_equal(info.edge_count, np.diff(np.r_[start, len(keys)]))
+    assert np.array_equal(info.edge_vertices, np.stack([lo[order[start]], hi[order[start]]], 1))
+    assert np.array_equal(info.src, src)
+
+
+@pytest.mark.parametrize("name", MESHES)
+@pytest.mark.parametrize("through", [True, False])
+def test_face_components_match_scipy(meshes, name, through):
+    vertices, faces = _arrays(meshes, name)
+    info = edge_info(faces, len(vertices))
+    a, b = info.chained_pairs() if through else info.manifold_pairs()
+    m = len(faces)
+    n_ref, ref = connected_components(coo_matrix((np.ones(len(a)), (a // 3, b // 3)), shape=(m, m)), directed=False)
+    n, labels = face_components(info, m, through_non_manifold=through)
+    assert n == n_ref
+    assert np.array_equal(labels, ref)  # same numbering: by each component's smallest face
+
+
+def test_components_of_random_graphs_match_scipy():
+    rng = np.random.default_rng(3)
+    for n, p in ((1, 0), (50, 10), (5000, 4000), (20000, 30000)):
+        u, v = rng.integers(0, n, p), rng.integers(0, n, p)
+        n_ref, ref = connected_components(coo_matrix((np.ones(p), (u, v)), shape=(n, n)), directed=False)
+        count, labels = components(n, u, v)
+        assert count == n_ref and np.array_equal(labels, ref)
+
+
+@pytest.mark.parametrize("name", ["jewelry/diara628_necklace.stl", "jewelry/solitaire_ring.stl"])
+def test_orientation_undoes_random_flips(meshes, name):
+    vertices, faces = _arrays(meshes, name)
+    assert inconsistent_edges(edge_info(faces, len(vertices))) == 0  # a consistent original
+    rng = np.random.default_rng(7)
+    flipped = rng.random(len(faces)) < 0.2
+    bad = faces.copy()
+    bad[flipped] = bad[flipped][:, ::-1]
+    info = edge_info(bad, len(vertices))
+    assert inconsistent_edges(info) > 0
+    flip, n_bad = orient_faces(info, len(bad))
+    assert n_bad == 0
+    fixed = bad.copy()
+    fixed[flip] = fixed[flip][:, ::-1]
+    assert inconsistent_edges(edge_info(fixed, len(vertices))) == 0
+    # the smallest face of each shell keeps its winding
+    n, labels = face_components(info, len(bad), through_non_manifold=False)
+    first = np.full(n, len(bad))
+    np.minimum.at(first, labels, np.arange(len(bad)))
+    assert not flip[first].any()
+    # each shell is either restored or entirely reversed
+    same = np.all(fixed == faces, axis=1)
+    for s in range(n):
+        assert same[labels == s].all() or not same[labels == s].any()
+
+
+def test_moebius_strip_is_non_orientable_and_left_alone():
+    k = 24
+    t = np.linspace(0, 2 * np.pi, k, endpoint=False)
+    ring = np.stack([np.cos(t), np.sin(t), np.zeros(k)], 1) * 10
+    twist = np.stack([np.cos(t / 2) * np.cos(t), np.cos(t / 2) * np.sin(t), np.sin(t / 2)], 1)
+    vertices = np.concatenate([ring - twist, ring + twist])  # inner 0..k-1, outer k..2k-1
+    i = np.arange(k)
+    j = (i + 1) % k
+    # the last quad joins inner to outer: the half twist
+    a, b = i, np.where(j == 0, k + 0, j)
+    c, d = np.where(j == 0, 0, k + j), k + i
+    faces = np.concatenate([np.stack([a, b, c], 1), np.stack([a, c, d], 1)])
+    info = edge_info(faces, len(vertices))
+    flip, n_bad = orient_faces(info, len(faces))
+    assert n_bad == 1
+    assert not flip.any()
+
+
+def test_unique_rows_is_exact():
+    rng = np.random.default_rng(5)
+    pts = rng.integers(-20, 20, (50_000, 3)).astype(np.float64) * 0.5
+    pts[:100] = -0.0  # -0.0 and +0.0 are one coordinate
+    pts[100:200] = 0.0
+    pts[300] = pts[301] + np.array([np.spacing(pts[301, 0]), 0.0, 0.0])  # one ulp apart: distinct
+    for dtype in (np.float64, np.float32):
+        p = pts.astype(dtype)
+        uniq, inverse = unique_rows(p)
+        assert np.array_equal(uniq[inverse], p + dtype(0.0))
+        assert len(uniq) == len(np.unique(p + dtype(0.0), axis=0))
+        assert len(np.unique(uniq, axis=0)) == len(uniq)
+        # first occurrence order
+        first = np.full(len(uniq), len(p))
+        np.minimum.at(first, inverse, np.arange(len(p)))
+        assert np.all(np.diff(first) > 0)
+
+
+def test_weld_soup_of_a_real_stl_gives_back_its_faces(meshes):
+    vertices, faces = _arrays(meshes, "jewelry/solitaire_ring.stl")
+    tri = vertices[faces]
+    v2, f2 = weld_soup(tri)
+    assert np.array_equal(v2[f2], tri)
+    assert len(v2) == len(np.unique(tri.reshape(-1, 3), axis=0))
+
+
+def test_near_weld_pairs_match_a_kd_tree():
+    rng = np.random.default_rng(11)
+    vertices = rng.random((4000, 3)) * 5
+    vertices[2000:] = vertices[:2000] + rng.normal(0, 0.004, (2000, 3))  # near twins
+    faces = np.arange(3999).reshape(-1, 3)
+    candidates = np.arange(len(vertices))
+    tol = 0.01
+    pairs = cKDTree(vertices).query_pairs(tol, output_type="ndarray")
+    n_ref, _ = connected_components(coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(4000, 4000)), directed=False)
+    _, _, merged = weld_near(vertices, faces, candidates, tol)
+    assert merged == 4000 - n_ref
+
+
+def test_matching_faces_finds_unchanged_faces(meshes):
+    vertices, faces = _arrays(meshes, "jewelry/solitaire_ring.stl")
+    rng = np.random.default_rng(2)
+    perm = rng.permutation(len(faces))
+    new_faces = faces[perm].copy()
+    moved = np.zeros(len(new_faces), dtype=bool)
+    moved[:10] = True
+    new_vertices = np.concatenate([vertices, vertices[new_faces[:10, 0]] + 0.01])
+    new_faces[:10, 0] = len(vertices) + np.arange(10)
+    new_faces[10:15] = new_faces[10:15, ::-1]  # reversed winding: different order, a new face
+    moved[10:15] = True
+    match = matching_faces(vertices, faces, new_vertices, new_faces)
+    assert np.array_equal(match < 0, moved)
+    assert np.array_equal(match[~moved], perm[~moved])
+
+
+#: meshes whose repair fuses shells or cuts a shell's own crossings: the final report
+#: re-tests only changed faces, so it must equal a fresh check of the result
+REPORTED = [
+    "broken/trimesh_cycloidal.ply",
+    "broken/manifold_self_intersectA.obj",
+    "jewelry/franout_bracelet_fused.stl",
+    "jewelry/diara628_necklace.stl",
+]
+KEYS = [
+    "watertight", "winding_consistent", "shells", "bodies", "inverted_shells", "cavities",
+    "volume_mm3", "self_intersecting_faces", "non_manifold_edges", "boundary_edges",
+    "debris_shells", "coplanar_contact_faces", "min_thickness_mm",
+]
+
+
+@pytest.mark.parametrize("name", REPORTED)
+def test_repair_report_equals_a_fresh_check(meshes, name):
+    result = repair_mesh(load_mesh(meshes / name))
+    fresh = check_mesh(result.mesh).to_dict()
+    ours = result.report.to_dict()
+    assert {k: ours[k] for k in KEYS} == {k: fresh[k] for k in KEYS}
+    assert ours["problems"] == fresh["problems"]
