@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from printprep.casting.prepare import Prepared, _resolve_profile
 from printprep.casting.preview import write_preview
 from printprep.errors import CastingError
@@ -50,7 +52,14 @@ def write_prepared(prepared: Prepared, out_dir: str | Path, stem: str, profile: 
     if getattr(prof, "kind", "") == "resin":
         # the casting's XY box centre (the print frame's origin) on the display centre,
         # as the verify rounds checked it: the print's box centre is that far off it
-        lo, hi = prepared.print_mesh.bounds
+        solid = getattr(prepared, "print_solid", None)
+        if solid is not None:
+            # the very solid the verify rounds checked: the same cross-sections, and no
+            # rebuild of a manifold from the print's triangles
+            kw["solids"] = [solid]
+            lo, hi = np.asarray(solid.bounding_box(), float).reshape(2, 3)
+        else:
+            lo, hi = prepared.print_mesh.bounds
         w_mm, h_mm = prof.display_mm
         kw["placements_mm"] = [(w_mm / 2 + (lo[0] + hi[0]) / 2, h_mm / 2 + (lo[1] + hi[1]) / 2)]
     result = slice_for_profile([prepared.print_mesh], prof, out, stem, **kw)

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import manifold3d
 import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
@@ -91,6 +92,9 @@ class Prepared:
     #: per face of casting_mesh: detail (no tip), hard detail
     casting_detail: np.ndarray
     casting_hard: np.ndarray
+    #: the print as one manifold3d solid (print frame, mm) when it is one (fused
+    #: supports or none): write_prepared slices it, the solid the verify rounds checked
+    print_solid: manifold3d.Manifold | None = None
 
 
 def _resolve_profile(profile: Any) -> Any:
@@ -143,11 +147,11 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
             "(a sprue touches another piece); place gates by hand",
             where="sprues",
         )
-    casting = solids.to_trimesh(casting_solid)
+    casting, casting_ids = solids.to_trimesh(casting_solid, with_face_ids=True)
     # detail of the casting's faces: a part face keeps its class, sprue faces are free
-    dist, near = cKDTree(part.triangles_center).query(casting.triangles_center, distance_upper_bound=1e-3)
-    from_part = np.isfinite(dist)
-    idx = np.where(from_part, near, 0)
+    src = solids.source_faces(casting, casting_ids, part)
+    from_part = src >= 0
+    idx = np.where(from_part, src, 0)
     c_detail = from_part & analysis.detail[idx]
     c_hard = from_part & analysis.hard[idx]
     # an island tip touches the faces round one vertex: it is judged against hard detail
@@ -186,6 +190,8 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
     casting_p = to_print(casting)
     part_p = to_print(part)
     sprue_p = to_print(solids.to_trimesh(spr.solid)) if spr.gates else _empty()
+    casting_solid_p = casting_solid.transform(_affine(rot, offset))
+    print_solid: manifold3d.Manifold | None = None
     plan = None
     support_p = _empty()
     verify: list[dict[str, Any]] = []
@@ -198,10 +204,8 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
         extra_pts = np.zeros((0, 3))
         extra_faces = np.zeros(0, dtype=np.int64)
         rounds = opt.verify_rounds if getattr(prof, "kind", "") == "resin" else 0
-        casting_solid_p = casting_solid.transform(_affine(rot, offset))
         fused = opt.support_mode == "fused"
         checked = None
-        print_mesh = None
         for r in range(rounds + 1 if rounds else 0):
             # overlapping shells slice as their union (non-zero fill): no boolean needed.
             # Every re-plan moves trees and can bare a new sliver elsewhere, so the loop
@@ -219,13 +223,13 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
             pts, faces = np.zeros((0, 3)), np.zeros(0, dtype=np.int64)
             if r < rounds:
                 pts, faces = _fresh_tips(layer_report, shift, engine_p, layer_h, prof, extra_pts, opt)
-            print_mesh = None
+            print_solid = None
             if len(pts) == 0 and fused and plan.solid is not None and not plan.solid.is_empty():
-                # the shells are done (or the rounds are): confirm on the fused mesh
-                # exactly as the archive will slice it, whose raster edges can fall
-                # otherwise; what it finds gets tips like a shell round's findings
-                print_mesh = solids.to_trimesh(casting_solid_p + plan.solid)
-                confirm = check_fused(print_mesh, checked, prof, layer_h)
+                # the shells are done (or the rounds are): confirm on the fused solid
+                # that write_prepared slices (the same object, so the same cross-sections);
+                # what it finds gets tips like a shell round's findings
+                print_solid = casting_solid_p + plan.solid
+                confirm = check_fused(print_solid, checked, prof, layer_h)
                 verify.append(
                     {
                         "islands": len(confirm.report.islands),
@@ -250,15 +254,18 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
                 extra_tips=(extra_pts, extra_faces),
                 finder=finder,
             )
-            print_mesh = None
+            print_solid = None
         support_p = solids.to_trimesh(plan.solid) if plan.solid is not None else _empty()
-        if print_mesh is None:  # else: the fused mesh the last round confirmed
-            if fused and len(support_p.faces):
-                print_mesh = solids.to_trimesh(casting_solid_p + plan.solid)
-            else:
-                print_mesh = trimesh.util.concatenate([casting_p, support_p])
+        if fused and len(support_p.faces):
+            if print_solid is None:  # else: the fused solid the last round confirmed
+                print_solid = casting_solid_p + plan.solid
+            print_mesh = solids.to_trimesh(print_solid)
+        else:
+            print_solid = None
+            print_mesh = trimesh.util.concatenate([casting_p, support_p])
     else:
         print_mesh = casting_p
+        print_solid = casting_solid_p
     timings["supports"] = time.perf_counter() - t
 
     # report
@@ -268,7 +275,9 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
     allowance = 1.0 + opt.tree_allowance_pct / 100.0
     weights = {a: round(metal_weight_g(cast_v * allowance, a), 2) for a in sorted(ALLOYS)}
     height = float(print_mesh.bounds[1, 2] - print_mesh.bounds[0, 2])
-    print_v = float(print_mesh.volume) if print_mesh.is_volume else float(
+    # the solid's volume (trimesh's is_volume on a 1M-face print costs seconds); shells
+    # kept apart count their overlap twice, as the print mesh's own volume does
+    print_v = float(print_solid.volume()) if print_solid is not None else float(
         casting_solid.volume() + (plan.solid.volume() if plan is not None and plan.solid is not None else 0.0)
     )
     tip_d = opt.support.tip_diameter_mm
@@ -328,6 +337,7 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
         orientation=orientation,
         casting_detail=c_detail,
         casting_hard=c_hard,
+        print_solid=print_solid,
     )
 
 

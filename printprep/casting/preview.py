@@ -14,6 +14,8 @@ import numpy as np
 import trimesh
 from PIL import Image
 
+from printprep.casting.preview_kernels import nearest_per_pixel
+
 PART_RGB = (205, 170, 90)
 SPRUE_RGB = (200, 60, 50)
 SUPPORT_RGB = (70, 120, 210)
@@ -66,7 +68,7 @@ def render(
     span = float(max(hi[0] - lo[0], hi[1] - lo[1])) * 1.08 + 1e-9
     px_mm = span / size_px
     centre = (lo + hi) / 2
-    pts_all, col_all, depth_all, pix_all = [], [], [], []
+    shade_all, depth_all, pix_all, rgb_all = [], [], [], []
     light = np.array([0.3, 0.5, 0.81])
     light /= np.linalg.norm(light)
     for mesh, rgb in meshes:
@@ -74,26 +76,21 @@ def render(
         if len(pts) == 0:
             continue
         p = pts @ view.T
-        n = nrm @ view.T
-        shade = 0.35 + 0.65 * np.abs(n @ light)
         ix = ((p[:, 0] - centre[0]) / px_mm + size_px / 2).astype(np.int64)
         iy = (size_px / 2 - (p[:, 1] - centre[1]) / px_mm).astype(np.int64)
         ok = (ix >= 0) & (ix < size_px) & (iy >= 0) & (iy < size_px)
         pix_all.append(iy[ok] * size_px + ix[ok])
         depth_all.append(p[ok, 2])
-        col_all.append(np.clip(shade[ok, None] * np.array(rgb)[None], 0, 255).astype(np.uint8))
-        pts_all.append(None)
+        shade_all.append(0.35 + 0.65 * np.abs((nrm[ok] @ view.T) @ light))
+        rgb_all.append(np.broadcast_to(np.asarray(rgb, np.float64), (int(ok.sum()), 3)))
     if not pix_all:
         return img
-    pix = np.concatenate(pix_all)
-    depth = np.concatenate(depth_all)
-    col = np.concatenate(col_all)
-    order = np.lexsort((-depth, pix))  # nearest (largest z toward viewer) first per pixel
-    pix, col = pix[order], col[order]
-    first = np.ones(len(pix), dtype=bool)
-    first[1:] = pix[1:] != pix[:-1]
-    flat = img.reshape(-1, 3)
-    flat[pix[first]] = col[first]
+    # the nearest sample (largest z toward the viewer) per pixel wins; colour only those
+    best = nearest_per_pixel(np.concatenate(pix_all), np.concatenate(depth_all), size_px * size_px)
+    lit = np.flatnonzero(best >= 0)
+    win = best[lit]
+    col = np.concatenate(shade_all)[win, None] * np.concatenate(rgb_all)[win]
+    img.reshape(-1, 3)[lit] = np.clip(col, 0, 255).astype(np.uint8)
     return img
 
 

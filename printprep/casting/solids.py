@@ -20,11 +20,15 @@ SPRUE_SEGMENTS = 32
 
 
 def to_manifold(mesh: trimesh.Trimesh, where: str = "part") -> manifold3d.Manifold:
-    """A manifold3d solid of ``mesh`` (mm); CastingError when it is not a closed 2-manifold."""
+    """A manifold3d solid of ``mesh`` (mm); CastingError when it is not a closed 2-manifold.
+
+    Each triangle's face id is its index in ``mesh``: a boolean's result keeps it on the
+    triangles that come from ``mesh`` (see :func:`source_faces`)."""
     m = manifold3d.Manifold(
         manifold3d.Mesh(
             vert_properties=np.ascontiguousarray(mesh.vertices, dtype=np.float32),
             tri_verts=np.ascontiguousarray(mesh.faces, dtype=np.uint32),
+            face_id=np.arange(len(mesh.faces), dtype=np.uint32),
         )
     )
     if m.status() != manifold3d.Error.NoError:
@@ -35,12 +39,37 @@ def to_manifold(mesh: trimesh.Trimesh, where: str = "part") -> manifold3d.Manifo
     return m
 
 
-def to_trimesh(solid: manifold3d.Manifold) -> trimesh.Trimesh:
-    """The triangles of a manifold3d solid as a trimesh (mm), without re-processing."""
+def to_trimesh(solid: manifold3d.Manifold, with_face_ids: bool = False):
+    """The triangles of a manifold3d solid as a trimesh (mm), without re-processing;
+    with ``with_face_ids`` also each triangle's face id ((f,) int64, see
+    :func:`source_faces`): ``(mesh, face_ids)``."""
     out = solid.to_mesh()
     verts = np.asarray(out.vert_properties, dtype=np.float64)[:, :3]
     faces = np.asarray(out.tri_verts, dtype=np.int64)
-    return trimesh.Trimesh(vertices=verts, faces=faces, process=False)
+    mesh = trimesh.Trimesh(vertices=verts, faces=faces, process=False)
+    if with_face_ids:
+        return mesh, np.asarray(out.face_id, dtype=np.int64)
+    return mesh
+
+
+def source_faces(
+    result: trimesh.Trimesh, face_ids: np.ndarray, source: trimesh.Trimesh, tol_mm: float = 1e-3
+) -> np.ndarray:
+    """For each triangle of ``result`` (a boolean of ``source``'s :func:`to_manifold`
+    solid with others, face ids from ``to_trimesh(..., with_face_ids=True)``): the
+    triangle of ``source`` it is, or -1.
+
+    A triangle counts as ``source``'s when its face id names a triangle of ``source``
+    whose centroid lies within ``tol_mm`` of its own (a triangle the boolean cut keeps
+    the id but moved: -1, as for the other solids' triangles, whose ids name nothing).
+    returns (f,) int64. The same as the nearest ``source`` centroid within ``tol_mm``
+    (a k-d tree over a million centroids costs seconds; this is one pass).
+    """
+    n = len(source.faces)
+    ok = (face_ids >= 0) & (face_ids < n)
+    idx = np.where(ok, face_ids, 0)
+    d = np.linalg.norm(result.triangles_center - source.triangles_center[idx], axis=1)
+    return np.where(ok & (d <= tol_mm), idx, -1)
 
 
 def _frame_to(direction: np.ndarray) -> np.ndarray:

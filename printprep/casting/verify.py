@@ -53,22 +53,29 @@ def check_print(
 
 
 def check_fused(print_mesh, shells: MeshLayers, profile, layer_height_mm: float) -> MeshLayers:
-    """Layer checks of the fused ``print_mesh`` (trimesh.Trimesh, print frame, mm: the
-    mesh write_prepared slices) on ``profile``, the casting's box centre (the frame's
-    origin) on the display centre as in the archive.
+    """Layer checks of the fused print on ``profile``, the casting's box centre (the
+    frame's origin) on the display centre as in the archive.
+
+    print_mesh : the fused print (print frame, mm): the manifold3d solid write_prepared
+        slices (``Prepared.print_solid``; prepare passes it) or a trimesh.Trimesh of it
+        (made a solid again from its float32 vertices, as the slicer would).
 
     ``shells`` is the last :func:`check_print` of the same casting and supports as
-    separate shells: where the union's cross-sections equal the shells' (ring for ring),
-    the rasters and so the findings are the same, and only the other layers (and the
-    layer above each) are rasterized and checked. ``checked_layers`` of the result
-    counts those.
+    separate shells: where the union's cross-sections equal the shells' (ring for ring,
+    in any order), the rasters and so the findings are the same; the other layers are
+    rasterized, and only those whose lit pixels differ from the shells' (and the layer
+    above each) are checked again (a union re-cuts the facets of the pillars it touches:
+    other vertices, the same pixels). ``checked_layers`` of the result counts those.
     """
-    fused = manifold3d.Manifold(
-        manifold3d.Mesh(
-            vert_properties=np.ascontiguousarray(print_mesh.vertices, dtype=np.float32),
-            tri_verts=np.ascontiguousarray(print_mesh.faces, dtype=np.uint32),
+    if isinstance(print_mesh, manifold3d.Manifold):
+        fused = print_mesh
+    else:
+        fused = manifold3d.Manifold(
+            manifold3d.Mesh(
+                vert_properties=np.ascontiguousarray(print_mesh.vertices, dtype=np.float32),
+                tri_verts=np.ascontiguousarray(print_mesh.faces, dtype=np.uint32),
+            )
         )
-    )
     lo, hi = np.asarray(fused.bounding_box(), float).reshape(2, 3)
     w_mm, h_mm = profile.display_mm
     shift = np.array([w_mm / 2, h_mm / 2, -lo[2]])
@@ -80,7 +87,7 @@ def check_fused(print_mesh, shells: MeshLayers, profile, layer_height_mm: float)
         # heights differs wherever that matters, so it is only slower, never wrong)
         rings = [[r for part in shells.rings_mm for r in part[i]] for i in range(len(zs))]
         baseline: MeshLayers | None = MeshLayers(
-            shells.report, shift, zs, [manifold3d.Manifold()], [rings], [None], 0
+            shells.report, shift, zs, [manifold3d.Manifold()], [rings], [None], 0, shells.lit
         )
     else:
         baseline = None

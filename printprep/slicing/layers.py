@@ -78,16 +78,22 @@ def place_parts(
     parts: Sequence[trimesh.Trimesh],
     profile: ResinPrinterProfile,
     placements_mm: Sequence[tuple[float, float]] | None = None,
+    solids: Sequence[manifold3d.Manifold | None] | None = None,
 ) -> PlacedParts:
     """Place parts on the display and build one manifold in image coordinates.
 
     parts : meshes in mm (not modified). placements_mm : each part's XY bounding-box
     centre on the display (machine mm, origin at the display corner); default the
-    display centre. Raises SliceError when a part falls off the display or exceeds the
-    build height.
+    display centre. solids : optional manifold3d solids of the parts in the same frame
+    (None where a part has none): such a part is placed and cut from its solid (bounds
+    from the solid too) instead of a manifold rebuilt from its triangles, so a caller
+    that checked the very solid gets the same cross-sections and saves the rebuild.
+    Raises SliceError when a part falls off the display or exceeds the build height.
     """
     if not parts:
         raise SliceError("nothing to slice: no parts given")
+    if solids is not None and len(solids) != len(parts):
+        raise SliceError(f"{len(solids)} solids given for {len(parts)} parts")
     w_mm, h_mm = profile.display_mm
     if placements_mm is None:
         placements_mm = [(w_mm / 2, h_mm / 2)] * len(parts)
@@ -101,7 +107,13 @@ def place_parts(
     for i, (mesh, (cx, cy)) in enumerate(zip(parts, placements_mm, strict=True)):
         if len(mesh.faces) == 0:
             raise SliceError(f"part {i} has no triangles")
-        lo, hi = mesh.bounds
+        solid = None if solids is None else solids[i]
+        if solid is not None:
+            if solid.is_empty() or solid.status() != manifold3d.Error.NoError:
+                raise SliceError(f"the solid of part {i} is empty or broken ({solid.status().name})")
+            lo, hi = np.asarray(solid.bounding_box(), float).reshape(2, 3)
+        else:
+            lo, hi = mesh.bounds
         shift = np.array([cx - (lo[0] + hi[0]) / 2, cy - (lo[1] + hi[1]) / 2, -lo[2]])
         plo, phi = lo + shift, hi + shift
         tol = FIT_TOLERANCE_MM
@@ -119,7 +131,10 @@ def place_parts(
         # placement then display transform, as one affine map
         matrix = image.copy()
         matrix[:, 3] += image[:, :3] @ shift
-        manifolds.append(_to_manifold(mesh, matrix, i))
+        if solid is not None:  # manifold3d keeps a mirrored solid outward-facing itself
+            manifolds.append(solid.transform(matrix))
+        else:
+            manifolds.append(_to_manifold(mesh, matrix, i))
         shifts.append(shift)
         lows.append(plo)
         highs.append(phi)

@@ -5,8 +5,11 @@ cuts them, rasterized the same way, and fed to the same
 :class:`~printprep.slicing.checks.LayerChecker` as an archive's layers, so the findings
 are those :func:`~printprep.slicing.checks.check_layers` would make on the sliced print.
 
-Given the result of an earlier call, it re-checks only the layers whose cross-sections
-changed (and the layer above each), so a support re-plan costs the layers it touched;
+Given the result of an earlier call, it rasterizes again only the layers whose
+cross-sections changed, and checks again only those whose lit pixels changed (and the
+layer above each: the checks look at a layer and the one below), so a support re-plan
+costs the layers it touched; the lit pixels of every layer are kept bit-packed
+(:class:`LitMask`, about 40 kB a layer for a ring) for the next call to compare with;
 with ``near_fixed_only`` only where a change lies near a reused part or an earlier
 finding (:func:`_near_changes`).
 """
@@ -23,10 +26,10 @@ import manifold3d
 import numpy as np
 import trimesh
 
-from printprep.slicing.checks import LayerChecker, LayerReport
+from printprep.slicing.checks import LIT, LayerChecker, LayerReport
 from printprep.slicing.raster import Band, DisplayTransform, rasterize
 
-__all__ = ["MeshLayers", "check_mesh_layers"]
+__all__ = ["LitMask", "MeshLayers", "check_mesh_layers"]
 
 
 @dataclass
@@ -39,7 +42,10 @@ class MeshLayers:
     z_mm : (n,) float64, cut heights in the parts' frame
     parts : the solids checked; rings_mm[k][i] : part k's rings in layer i, each (m, 2)
         float64 mm in the parts' frame
-    checked_layers : how many layers this call rasterized and checked
+    checked_layers : how many layers this call checked
+    lit : per layer, its lit pixels (:class:`LitMask`) as last rasterized, or None
+        where the rings changed since without a new raster
+    rasterized_layers : how many layers this call rasterized
     """
 
     report: LayerReport
@@ -49,6 +55,41 @@ class MeshLayers:
     rings_mm: list[list[list[np.ndarray]]]
     sources: list[Any] = field(default_factory=list)
     checked_layers: int = 0
+    lit: list[LitMask | None] = field(default_factory=list)
+    rasterized_layers: int = 0
+
+
+@dataclass(frozen=True)
+class LitMask:
+    """The lit pixels (grey >= 128) of one layer, cropped to their box and bit-packed:
+    all the layer checks look at (about 1/8 of a byte per pixel of the box).
+
+    row0, col0 : image position of the box; shape : (rows, cols), (0, 0) when empty;
+    bits : np.packbits of the (rows, cols) bool mask.
+    """
+
+    row0: int
+    col0: int
+    shape: tuple[int, int]
+    bits: bytes
+
+    @classmethod
+    def of(cls, band: Band) -> LitMask:
+        lit = band.pixels >= LIT
+        rows = np.flatnonzero(lit.any(axis=1))
+        if len(rows) == 0:
+            return cls(0, 0, (0, 0), b"")
+        cols = np.flatnonzero(lit.any(axis=0))
+        crop = lit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        return cls(band.row0 + int(rows[0]), band.col0 + int(cols[0]), crop.shape, np.packbits(crop).tobytes())
+
+    def band(self) -> Band:
+        """A Band whose lit pixels are exactly these (grey 255, else 0)."""
+        h, w = self.shape
+        if h == 0:
+            return Band(0, 0, np.zeros((0, 0), np.uint8))
+        lit = np.unpackbits(np.frombuffer(self.bits, np.uint8), count=h * w).reshape(h, w)
+        return Band(self.row0, self.col0, lit * np.uint8(255))
 
 
 def _solid(part: Any) -> manifold3d.Manifold:
@@ -68,7 +109,13 @@ def _solid(part: Any) -> manifold3d.Manifold:
 
 
 def _same_rings(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
-    return len(a) == len(b) and all(x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    """The same rings, in any order and from any starting vertex (a union lists the
+    shells' untouched rings in its own order)."""
+    if len(a) != len(b):
+        return False
+    if all(x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a, b, strict=True)):
+        return True
+    return sorted(_ring_key(r) for r in a) == sorted(_ring_key(r) for r in b)
 
 
 def check_mesh_layers(
@@ -92,7 +139,8 @@ def check_mesh_layers(
         bounding-box centre of all parts
     previous : an earlier result for the same display, layer height and placement: a part
         that is the same object reuses its rings, and only layers whose cross-sections
-        changed (and the layer above each) are rasterized and checked again; the other
+        changed are rasterized again; of those, the layers whose lit pixels differ from
+        the earlier raster (and the layer above each) are checked again; the other
         layers keep the earlier findings. With another placement or height, all layers
         are checked.
     near_fixed_only : with ``previous``, a changed layer is checked again only where a
@@ -132,43 +180,70 @@ def check_mesh_layers(
             changed |= np.array([not _same_rings(a, b) for a, b in zip(mine, old, strict=True)])
             moved.append((mine, old))
         rings.append(mine)
+    # the lit masks of the earlier result stand for layers whose rings did not change
+    cache: list[LitMask | None] = list(previous.lit) if reuse and len(previous.lit) == len(zs) else [None] * len(zs)
+    cand = changed
     if reuse and near_fixed_only and changed.any():
         pitch = max(DisplayTransform.for_profile(profile).image_pitch_mm)
-        changed = _near_changes(changed, [rings[k] for k in fixed], moved, previous.report, shift, reach_mm + 3 * pitch)
+        cand = _near_changes(changed, [rings[k] for k in fixed], moved, previous.report, shift, reach_mm + 3 * pitch)
+    for i in np.flatnonzero(changed & ~cand):
+        cache[i] = None  # changed far from everything: kept findings, but no raster of it
     tr = DisplayTransform.for_profile(profile)
     origin = tr.to_image(np.zeros((1, 2)))[0]
     lin = np.column_stack([tr.to_image(np.array([[1.0, 0.0]]))[0] - origin, tr.to_image(np.array([[0.0, 1.0]]))[0] - origin])
     off = lin @ shift[:2] + origin
     flip = np.linalg.det(lin) < 0  # a mirrored display: keep the rings' winding as the slicer's
 
-    def band(i: int) -> Band:
+    def lit_of(i: int) -> LitMask:
         px = [(r[::-1] if flip else r) @ lin.T + off for part in rings for r in part[i]]
-        return rasterize(px, tr.image_px)
+        return LitMask.of(rasterize(px, tr.image_px))
 
-    todo = changed.copy()
-    todo[1:] |= changed[:-1]
     checker = LayerChecker(tr, lh, reach_mm=reach_mm)
-    # the layers to raster, in order: each checked layer, and the one under it when that
-    # one is not checked itself (the checker must see what the layer stands on)
-    need: list[tuple[int, bool]] = []
-    for i in np.flatnonzero(todo):
-        if i > 0 and not todo[i - 1]:
-            need.append((int(i) - 1, False))
-        need.append((int(i), True))
-    # rasterizing (numpy, releasing the GIL) runs two layers ahead in a second thread
-    # while this one checks: the checks need the layers in order, the raster does not
+    # a layer whose rings changed is rasterized again; it is checked again only when its
+    # lit pixels (or those of the layer below) differ from the earlier raster: rings that
+    # differ in their vertices but not in their pixels (a union's re-cut facets, a far
+    # pillar) cost a raster, not a check. In order, with the rasters of the changed
+    # layers running ahead on a second thread (numpy releases the GIL).
+    visit = np.flatnonzero(cand | np.concatenate([[False], cand[:-1]]))
+    lit_new: dict[int, LitMask] = {}
+    really = np.zeros(len(zs), dtype=bool)
+    todo = np.zeros(len(zs), dtype=bool)
+    last_added = -2
+    rasterized = 0
+
+    def lit_at(i: int) -> LitMask:
+        nonlocal rasterized
+        if i in lit_new:
+            return lit_new[i]
+        if cache[i] is None:
+            rasterized += 1
+            lit_new[i] = lit_of(i)
+            return lit_new[i]
+        return cache[i]  # type: ignore[return-value]
+
     with ThreadPoolExecutor(max_workers=2) as pool:
-        ahead: deque[tuple[int, bool, Future[Band]]] = deque()
+        ahead: deque[tuple[int, Future[LitMask]]] = deque()
+        queue = [int(i) for i in visit if cand[i]]
         k = 0
-        while k < len(need) or ahead:
-            while k < len(need) and len(ahead) < 3:
-                ahead.append((*need[k], pool.submit(band, need[k][0])))
+        for i in (int(v) for v in visit):
+            while k < len(queue) and len(ahead) < 4:
+                ahead.append((queue[k], pool.submit(lit_of, queue[k])))
                 k += 1
-            i, check, fut = ahead.popleft()
-            if check:
-                checker.add(fut.result())
-            else:
-                checker.seek(i + 1, fut.result())
+            if cand[i]:
+                j, fut = ahead.popleft()
+                assert j == i
+                lit_new[i] = fut.result()
+                rasterized += 1
+                really[i] = cache[i] is None or lit_new[i] != cache[i]
+            todo[i] = really[i] or (i > 0 and really[i - 1])
+            if not todo[i]:
+                continue
+            if last_added != i - 1:
+                checker.seek(i, lit_at(i - 1).band() if i > 0 else None)
+            checker.add(lit_at(i).band())
+            last_added = i
+        for i, lm in lit_new.items():
+            cache[i] = lm
     new = checker.report()
     new.layer_count = len(zs)
     if reuse:
@@ -178,7 +253,7 @@ def check_mesh_layers(
         new.reach_layers = sorted([x for x in old.reach_layers if keep[x.layer]] + new.reach_layers, key=lambda x: x.layer)
         new.empty_layers = sorted([x for x in old.empty_layers if keep[x]] + new.empty_layers)
         new.touching_frame = sorted([x for x in old.touching_frame if keep[x]] + new.touching_frame)
-    return MeshLayers(new, shift, zs, solids, rings, list(parts), int(todo.sum()))
+    return MeshLayers(new, shift, zs, solids, rings, list(parts), int(todo.sum()), cache, rasterized)
 
 
 def _ring_key(ring: np.ndarray) -> bytes:

@@ -126,6 +126,7 @@ def slice_to_archive(
     workers: int | None = None,
     thumbnails: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    solids: Sequence[Any] | None = None,
 ) -> SliceResult:
     """Slice parts for a resin printer and write the layer archive.
 
@@ -134,6 +135,8 @@ def slice_to_archive(
     default the profile's archive_format. check : also run the layer checks (islands,
     empty layers, frame, overhang reach) on the fly; the report is in
     ``result.layer_report``. progress(done, total) is called per layer written.
+    solids : optional manifold3d solids of the parts (same frame, None for a part without
+    one): those parts are cut from them (see :func:`~printprep.slicing.layers.place_parts`).
     """
     prof = load_profile(profile)
     if not isinstance(prof, ResinPrinterProfile):
@@ -149,7 +152,7 @@ def slice_to_archive(
     if not out.parent.is_dir():
         raise SliceError("output folder does not exist", where=str(out.parent))
 
-    placed = place_parts(parts, prof, placements_mm)
+    placed = place_parts(parts, prof, placements_mm, solids)
     z = layer_heights(placed.height_mm, lh)
     if len(z) == 0:
         raise SliceError(
