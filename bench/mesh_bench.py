@@ -8,15 +8,27 @@ CPU time and peak resident memory, for printprep and for admesh on the same file
 side, with the ratios, our exit code and the load average when the row finished (the
 figures mean little on a busy machine without it).
 
+Beside each whole-process row, the same work runs once more in a child process that times
+its own phases: "start+imp s" (interpreter start-up and importing printprep's mesh modules
+with numba, measured from the process's creation), and "work s",
+the in-process time of load + check/repair + write with interpreter start and imports
+excluded (split as load/op/write in the last column). Both figures are printed; a target
+met only in-process is not met whole-process.
+
+Compiled kernels (numba) are cached in __pycache__: every figure is with a warm cache (a
+warm-up run on the 336k band precedes the rows). ``--cold`` adds one row timed with an
+empty cache (NUMBA_CACHE_DIR in a fresh folder), the first run after installing.
+
 Targets (issue 2): check of 1M triangles within 2x admesh; repair of the damaged 1M mesh
 under 3 s; peak memory under 1.5 GB at 1M, growing linearly.
 
-    .venv/bin/python bench/mesh_bench.py [--sizes 336k,1m,4m] [--ops check,repair,repair-nothick] [--keep DIR]
+    .venv/bin/python bench/mesh_bench.py [--sizes 336k,1m,4m] [--ops check,repair,repair-nothick] [--keep DIR] [--cold]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -31,9 +43,6 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("PRINTPREP_SHARED", REPO.parent / "shared"))
 BAND = SHARED / "meshes" / "bench" / "pave_band_336k.stl"
 sys.path.insert(0, str(REPO))
-
-from printprep.mesh import load_mesh  # noqa: E402
-from printprep.mesh.io_stl import write_stl_binary  # noqa: E402
 
 
 def subdivide(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -94,18 +103,59 @@ def timed(cmd: list[str]) -> tuple[float, float, float, int]:
     return time.perf_counter() - t0, float("nan"), peak / 2**20, proc.returncode
 
 
+def child(op: str, src: str, out: str) -> int:
+    """Time the phases of one command in this process; prints one JSON line (seconds)."""
+    import psutil
+
+    from printprep.mesh import check_mesh, load_mesh, repair_mesh, save_mesh
+
+    # from the process's start: interpreter start-up and every import
+    started_s = time.time() - psutil.Process().create_time()
+    t1 = time.perf_counter()
+    loaded = load_mesh(src, units="mm")
+    t2 = time.perf_counter()
+    if op == "check":
+        check_mesh(loaded).to_dict()
+        t3 = t4 = time.perf_counter()
+    else:
+        result = repair_mesh(loaded, thickness=op != "repair-nothick")
+        result.to_dict()
+        t3 = time.perf_counter()
+        save_mesh(result, out)
+        t4 = time.perf_counter()
+    print(json.dumps({"import_s": started_s, "load_s": t2 - t1, "op_s": t3 - t2, "write_s": t4 - t3}))
+    return 0
+
+
+def in_process(op: str, src: Path, out: Path, env: dict | None = None) -> dict:
+    """Run :func:`child` in a fresh process; returns its phase times (s)."""
+    res = subprocess.run(
+        [sys.executable, __file__, "--child", op, str(src), str(out)], capture_output=True, text=True, env=env,
+    )
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
+    if res.returncode or not lines:
+        raise SystemExit(f"child run failed: {res.stderr[-2000:]}")
+    return json.loads(lines[-1])
+
+
 def main() -> int:
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        return child(*sys.argv[2:5])
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="336k,1m,4m")
     ap.add_argument("--ops", default="check,repair,repair-nothick",
                     help="commands to time: check, repair, and repair-nothick (repair --no-thickness)")
     ap.add_argument("--keep", type=Path, help="keep the generated meshes in this folder")
+    ap.add_argument("--cold", action="store_true", help="also time one repair with an empty numba cache")
     args = ap.parse_args()
     admesh = shutil.which("admesh")
     work = args.keep or Path(tempfile.mkdtemp(prefix="mesh_bench_"))
     work.mkdir(parents=True, exist_ok=True)
-    base = load_mesh(BAND, units="mm").mesh
-    v, f = np.asarray(base.vertices), np.asarray(base.faces)
+    from printprep.mesh import load_mesh
+    from printprep.mesh.io_stl import write_stl_binary
+
+    base = load_mesh(BAND, units="mm")
+    v, f = base.vertices, base.faces
     files: list[tuple[str, Path]] = []
     sizes = args.sizes.split(",")
     if "336k" in sizes:
@@ -126,9 +176,11 @@ def main() -> int:
         del v4, f4
     printprep = [sys.executable, "-m", "printprep"]
     ops = args.ops.split(",")
-    print(f"load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    in_process("repair", BAND, work / "warmup.stl")  # compiles (or loads) every kernel
+    print(f"load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; numba cache warm")
     print(f"{'file':<12}{'triangles':>10}  {'op':<15}{'wall s':>8}{'cpu s':>8}{'MB':>7}"
-          f"{'admesh wall':>12}{'cpu s':>7}{'MB':>6}{'wall ratio':>11}{'cpu ratio':>10}  exit  load")
+          f"{'admesh wall':>12}{'cpu s':>7}{'MB':>6}{'wall ratio':>11}{'cpu ratio':>10}  exit  load"
+          f"{'start+imp s':>12}{'work s':>8}  load/op/write s")
     for label, path in files:
         n_tri = (path.stat().st_size - 84) // 50
         out = work / f"out_{label.replace(' ', '_')}.stl"
@@ -146,11 +198,21 @@ def main() -> int:
             head = f"{label:<12}{n_tri:>10}  {op:<15}{wall:>8.2f}{cpu:>8.2f}{mb:>7.0f}"
             if peer:
                 pwall, pcpu, pmb, _ = timed(peer)
-                print(f"{head}{pwall:>12.2f}{pcpu:>7.2f}{pmb:>6.0f}{wall / pwall:>11.1f}{cpu / max(pcpu, 1e-3):>10.1f}"
-                      f"  {code:>4}  {os.getloadavg()[0]:.1f}")
+                head += (f"{pwall:>12.2f}{pcpu:>7.2f}{pmb:>6.0f}{wall / pwall:>11.1f}{cpu / max(pcpu, 1e-3):>10.1f}"
+                         f"  {code:>4}  {os.getloadavg()[0]:.1f}")
             else:
-                print(f"{head}{'n/a':>12}  {code:>4}  {os.getloadavg()[0]:.1f}")
+                head += f"{'n/a':>12}{'':>34}  {code:>4}  {os.getloadavg()[0]:.1f}"
+            t = in_process(op, path, out)
+            work_s = t["load_s"] + t["op_s"] + t["write_s"]
+            print(f"{head}{t['import_s']:>12.2f}{work_s:>8.2f}  {t['load_s']:.2f}/{t['op_s']:.2f}/{t['write_s']:.2f}")
             sys.stdout.flush()
+    if args.cold and files:
+        label, path = files[-1] if len(files) == 1 else files[min(1, len(files) - 1)]
+        with tempfile.TemporaryDirectory(prefix="numba_cold_") as cache:
+            t = in_process("repair", path, work / "cold.stl", env={**os.environ, "NUMBA_CACHE_DIR": cache})
+        work_s = t["load_s"] + t["op_s"] + t["write_s"]
+        print(f"cold numba cache, repair {label}: start+imports {t['import_s']:.2f} s, work {work_s:.2f} s "
+              f"(load/op/write {t['load_s']:.2f}/{t['op_s']:.2f}/{t['write_s']:.2f}; compiling included)")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return 0
