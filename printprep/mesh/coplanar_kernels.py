@@ -34,11 +34,13 @@ def plane_keys(tri, nlen, normal, sign, centre, cell_mm, shift) -> np.ndarray:
         if nlen[i] <= 0.0:
             out[i] = -1
             continue
-        s = sign[i] / nlen[i]
+        s = np.float64(sign[i])
         cx = (tri[i, 0, 0] + tri[i, 1, 0] + tri[i, 2, 0]) / 3.0
         cy = (tri[i, 0, 1] + tri[i, 1, 1] + tri[i, 2, 1]) / 3.0
         cz = (tri[i, 0, 2] + tri[i, 1, 2] + tri[i, 2, 2]) / 3.0
-        ax, ay, az = normal[i, 0] * s, normal[i, 1] * s, normal[i, 2] * s
+        # divided, not multiplied by 1 / |n|: an axis-aligned normal comes out exactly 1.0,
+        # on the bin border, the same for every such face
+        ax, ay, az = normal[i, 0] / nlen[i] * s, normal[i, 1] / nlen[i] * s, normal[i, 2] / nlen[i] * s
         offset = ax * (cx - centre[0]) + ay * (cy - centre[1]) + az * (cz - centre[2])
         h = np.uint64(0)
         for v in (ax * NORMAL_BINS, ay * NORMAL_BINS, az * NORMAL_BINS, offset / (10.0 * COPLANAR_MM),
