@@ -139,7 +139,7 @@ def test_fused_confirmation_matches_the_archive_of_the_fused_print(solitaire, co
     only the layers where the union's rings differ from the shells' or all of them; the
     supports cut under the casting make islands, so it is not two empty lists."""
     from printprep.casting import solids
-    from printprep.casting.verify import check_fused, check_print
+    from printprep.casting.verify import check_fused, check_print, overlap_of
 
     cast = to_manifold(solitaire.casting_mesh)
     sup = solitaire.supports.solid
@@ -163,4 +163,15 @@ def test_fused_confirmation_matches_the_archive_of_the_fused_print(solitaire, co
         fresh = check_mesh_layers([print_mesh], coarse, 0.1, centre_mm=(0.0, 0.0))
         assert _summary(fresh.report) == _summary(from_file)
         assert confirm.checked_layers <= fresh.checked_layers
+        # as prepare does it: the fused solid itself, cut only within the z-range of the
+        # shells' overlap, and the archive cut from that very solid
+        solid = cast + supports
+        by_solid = check_fused(solid, shells, coarse, 0.1, overlap_of(cast, supports))
+        slo, shi = np.asarray(solid.bounding_box(), float).reshape(2, 3)
+        place = [(w / 2 + (slo[0] + shi[0]) / 2, h / 2 + (slo[1] + shi[1]) / 2)]
+        res = slice_to_archive([print_mesh], coarse, tmp_path / "solid.sl1", placements_mm=place, solids=[solid])
+        from_solid_file = check_layers(res.path)
+        assert _summary(by_solid.report) == _summary(from_solid_file)
+        assert by_solid.checked_layers <= confirm.checked_layers
+        assert by_solid.checked_layers < fresh.checked_layers
     assert len(from_file.islands) > 0  # the headless half floats

@@ -29,7 +29,7 @@ from printprep.casting.islands import MinimaFinder
 from printprep.casting.orient import Orientation, OrientSettings, choose_orientation, ring_axis
 from printprep.casting.sprues import Gate, SprueSettings, build_sprues
 from printprep.casting.supports import SupportPlan, SupportSettings, plan_supports
-from printprep.casting.verify import check_fused, check_print, problem_tips
+from printprep.casting.verify import check_fused, check_print, overlap_of, problem_tips
 from printprep.errors import CastingError
 
 #: share of metal added for the tree and button (domain.md §1: 5–50 %)
@@ -229,7 +229,7 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
                 # that write_prepared slices (the same object, so the same cross-sections);
                 # what it finds gets tips like a shell round's findings
                 print_solid = casting_solid_p + plan.solid
-                confirm = check_fused(print_solid, checked, prof, layer_h)
+                confirm = check_fused(print_solid, checked, prof, layer_h, overlap_of(casting_solid_p, plan.solid))
                 verify.append(
                     {
                         "islands": len(confirm.report.islands),

@@ -52,7 +52,13 @@ def check_print(
     )
 
 
-def check_fused(print_mesh, shells: MeshLayers, profile, layer_height_mm: float) -> MeshLayers:
+def check_fused(
+    print_mesh,
+    shells: MeshLayers,
+    profile,
+    layer_height_mm: float,
+    overlap: manifold3d.Manifold | None = None,
+) -> MeshLayers:
     """Layer checks of the fused print on ``profile``, the casting's box centre (the
     frame's origin) on the display centre as in the archive.
 
@@ -66,6 +72,10 @@ def check_fused(print_mesh, shells: MeshLayers, profile, layer_height_mm: float)
     rasterized, and only those whose lit pixels differ from the shells' (and the layer
     above each) are checked again (a union re-cuts the facets of the pillars it touches:
     other vertices, the same pixels). ``checked_layers`` of the result counts those.
+
+    overlap : the intersection of the shells (casting ^ supports, :func:`overlap_of`):
+    outside its z-range the union's cross-sections are the shells' own, so the union is
+    cut only in the layers it spans (and one beside each end).
     """
     if isinstance(print_mesh, manifold3d.Manifold):
         fused = print_mesh
@@ -91,7 +101,21 @@ def check_fused(print_mesh, shells: MeshLayers, profile, layer_height_mm: float)
         )
     else:
         baseline = None
-    return check_mesh_layers([fused], profile, layer_height_mm, previous=baseline, centre_mm=(0.0, 0.0))
+    layers = None
+    if baseline is not None and overlap is not None:
+        layers = np.zeros(len(zs), dtype=bool)
+        for piece in overlap.decompose():
+            z0, z1 = np.asarray(piece.bounding_box(), float).reshape(2, 3)[:, 2]
+            layers |= (zs >= z0 - layer_height_mm) & (zs <= z1 + layer_height_mm)
+    return check_mesh_layers(
+        [fused], profile, layer_height_mm, previous=baseline, centre_mm=(0.0, 0.0), layers=layers
+    )
+
+
+def overlap_of(casting: manifold3d.Manifold, supports: manifold3d.Manifold) -> manifold3d.Manifold:
+    """Where the shells overlap (their intersection, print frame, mm): the only place their
+    union differs from them. Small beside the union: tips and struts inside the casting."""
+    return casting ^ supports
 
 
 def problem_tips(

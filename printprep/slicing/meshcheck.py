@@ -127,6 +127,7 @@ def check_mesh_layers(
     reach_mm: float = 3.0,
     centre_mm: tuple[float, float] | None = None,
     near_fixed_only: bool = False,
+    layers: np.ndarray | None = None,
 ) -> MeshLayers:
     """Run the layer checks on ``parts`` as they would print on ``profile``.
 
@@ -148,6 +149,10 @@ def check_mesh_layers(
         of an earlier finding: for parts that stand on themselves (support pillars and
         trees, which rise from the base or from the reused part) a change far from
         everything else cannot make or mend an island or a reach.
+    layers : with ``previous``, (n,) bool: the only layers where a part that is not
+        reused can differ from the earlier result's part of the same index (a caller
+        that knows where a change lies, e.g. the z-range of a boolean's overlap): it is
+        cut only there and keeps the earlier rings elsewhere.
     """
     from printprep.slicing.layers import layer_heights
 
@@ -174,7 +179,11 @@ def check_mesh_layers(
             rings.append(previous.rings_mm[k])
             fixed.append(k)
             continue
-        mine = [m.slice(float(z)).to_polygons() for z in zs]
+        if reuse and layers is not None:
+            old_rings = previous.rings_mm[k]
+            mine = [m.slice(float(z)).to_polygons() if layers[i] else old_rings[i] for i, z in enumerate(zs)]
+        else:
+            mine = [m.slice(float(z)).to_polygons() for z in zs]
         if reuse:
             old = previous.rings_mm[k]
             changed |= np.array([not _same_rings(a, b) for a, b in zip(mine, old, strict=True)])
