@@ -68,6 +68,9 @@ class RayScene:
                 vertices, faces = vertices[used], inverse.reshape(faces.shape)
             # indexed, not a triangle soup: the BVH builds 2-3x faster
             TriangleMesh(self._scene, np.ascontiguousarray(vertices, dtype=np.float32), np.ascontiguousarray(faces, dtype=np.int32))
+            # Embree builds the BVH at the first query: make it here, once, before any
+            # threads share the scene
+            self._scene.run(np.zeros((1, 3), np.float32), np.ones((1, 3), np.float32))
             if key is not None:
                 _last_scene = (key, self._scene)
         else:
