@@ -49,7 +49,7 @@ class OrientSettings:
     #: the hard-detail term picks among poses whose other area terms (support, height,
     #: peel; score units) are within this of the best pose's
     area_budget: float = 0.05
-    #: the shortlisted poses refined (the best by full score first)
+    #: the shortlisted poses refined (the best by full score first; one above 200k faces)
     refine_starts: int = 3
     max_samples: int = 20_000
     w_detail: float = 20.0
@@ -402,7 +402,10 @@ def choose_orientation(
         # refine the best few (a coarse pose next to a seat's islands may refine away
         # from them, or not): the lowest full score after refinement wins, ties to the
         # earlier start
-        starts = [int(j) for j in np.argsort(full, kind="stable")[: s.refine_starts]]
+        # (one start on big meshes, where each direction's minima cost a pass over
+        # millions of edges)
+        n_starts = s.refine_starts if len(mesh.faces) <= MinimaFinder.SLICE_MAX_FACES else 1
+        starts = [int(j) for j in np.argsort(full, kind="stable")[:n_starts]]
         # and the best pose by the area terms alone (the first of ``more``)
         if len(more):
             j = int(np.nonzero(top == more[0])[0][0])
