@@ -65,12 +65,7 @@ def face_pairs(
     if m < 2 or (mask is not None and not mask.any()):
         return FacePairs(empty, empty if coplanar else None)
     if mask is not None:  # faces whose box misses the chosen faces' boxes cannot pair with them
-        corners = vertices[faces[mask]]
-        sel_lo = corners.min(axis=(0, 1))
-        sel_hi = corners.max(axis=(0, 1))
-        fl = np.minimum.reduce([vertices[faces[:, k]] for k in range(3)])
-        fh = np.maximum.reduce([vertices[faces[:, k]] for k in range(3)])
-        ids = np.flatnonzero((fl <= sel_hi).all(axis=1) & (fh >= sel_lo).all(axis=1))
+        ids = np.flatnonzero(kern.faces_near(vertices, faces, mask))
     else:
         ids = np.arange(m, dtype=np.int64)
     tri, lo_all, hi_all, normal, nlen, plane_d, sign = kern.face_frames(vertices, faces, ids)

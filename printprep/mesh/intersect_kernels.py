@@ -83,6 +83,37 @@ def face_frames(vertices: np.ndarray, faces: np.ndarray, order: np.ndarray):
     return tri, box_lo, box_hi, normal, nlen, plane_d, sign
 
 
+@numba.njit(cache=True, nogil=True, parallel=True)
+def faces_near(vertices: np.ndarray, faces: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Faces whose box meets the box of the faces in ``mask``: (m,) bool.
+
+    vertices : (n, 3) float64 mm; faces : (m, 3) int64; mask : (m,) bool. numpy reading:
+    ``lo, hi = tri[mask].min((0, 1)), tri[mask].max((0, 1))`` then the box overlap test of
+    every face's ``tri.min(1)``, ``tri.max(1)``.
+    """
+    m = faces.shape[0]
+    lo = np.full(3, np.inf)
+    hi = np.full(3, -np.inf)
+    for i in range(m):
+        if mask[i]:
+            for c in range(3):
+                for a in range(3):
+                    x = vertices[faces[i, c], a]
+                    lo[a] = min(lo[a], x)
+                    hi[a] = max(hi[a], x)
+    out = np.empty(m, dtype=np.bool_)
+    for i in prange(m):
+        near = True
+        for a in range(3):
+            x0 = vertices[faces[i, 0], a]
+            x1 = vertices[faces[i, 1], a]
+            x2 = vertices[faces[i, 2], a]
+            if min(x0, x1, x2) > hi[a] or max(x0, x1, x2) < lo[a]:
+                near = False
+        out[i] = near
+    return out
+
+
 @numba.njit(cache=True, nogil=True)
 def _cell_key(x: int, y: int, z: int) -> int:
     return (x << (2 * CELL_BITS)) | (y << CELL_BITS) | z
