@@ -12,6 +12,7 @@ from printprep.mesh.holes import (
     edge_keys,
     triangulate_loop,
 )
+from printprep.mesh.holes_kernels import faces_near_boxes
 from printprep.mesh.intersect import crossing_pairs
 from printprep.mesh.measure import row_norm, triangle_cross
 from printprep.mesh.raycast import RayScene
@@ -153,6 +154,7 @@ def split_fans(
     a single vertex: non-manifold edges and vertices are cut apart. Returns (vertices,
     faces, patch (m,) int64 labels of manifold-connected patches, non-manifold edges cut,
     the edge grouping of the input with ``src`` renamed: its manifold pairs still hold).
+    When every vertex has one fan, the input arrays and grouping come back as they are.
     """
     if info is None:
         info = edge_info(faces, len(vertices))
@@ -166,24 +168,22 @@ def split_fans(
     v = np.concatenate([np.where(same, b_src, b_dst), np.where(same, b_dst, b_src)])
     n_corner = 3 * len(faces)
     n_label, corner_label = components(n_corner, u, v)
+    # splitting renames vertices only: the faces joined across manifold edges stay joined
+    m = len(faces)
+    _, patch = components(m, fa, fb)
+    used = np.zeros(len(vertices), dtype=bool)
+    used[faces.reshape(-1)] = True
+    if n_label == int(np.count_nonzero(used)):  # one fan per vertex: nothing to split
+        return vertices, faces, patch, n_cut, info
     # corners of one fan share a label; corners of different vertices never do
     first = np.zeros(n_label, dtype=np.int64)
     first[corner_label[::-1]] = np.arange(n_corner)[::-1]
     new_vertices = vertices[faces.reshape(-1)[first]]
-    new_faces = corner_label.reshape(-1, 3).astype(np.int64)
-    # splitting renames vertices only: the faces joined across manifold edges stay joined
-    m = len(faces)
-    _, patch = components(m, fa, fb)
-    edge_vertices = info.edge_vertices
-    if n_label == len(vertices):  # nothing was split, vertices were only renumbered
-        old_to_new = np.empty(len(vertices), dtype=np.int64)
-        old_to_new[faces.reshape(-1)] = corner_label
-        ev = old_to_new[edge_vertices]
-        edge_vertices = np.stack([ev.min(axis=1), ev.max(axis=1)], axis=1)
-    # same half-edges with new vertex ids (for orient()); when vertices were split,
-    # edge_vertices keep the old ids and only the manifold pairs still hold
-    info = EdgeInfo(info.he_sorted, info.edge_start, info.edge_count, edge_vertices, new_faces.reshape(-1))
-    return new_vertices, new_faces, patch.astype(np.int64), n_cut, info
+    new_faces = corner_label.reshape(-1, 3)
+    # same half-edges with new vertex ids (for orient()); edge_vertices keep the old ids
+    # and only the manifold pairs still hold
+    info = EdgeInfo(info.he_sorted, info.edge_start, info.edge_count, info.edge_vertices, new_faces.reshape(-1))
+    return new_vertices, new_faces, patch, n_cut, info
 
 
 def orient(faces: np.ndarray, patch: np.ndarray, info: EdgeInfo) -> tuple[np.ndarray, np.ndarray, int]:
@@ -202,50 +202,20 @@ def orient(faces: np.ndarray, patch: np.ndarray, info: EdgeInfo) -> tuple[np.nda
     return out, flip, n_bad
 
 
-class _NearFaces:
-    """Broad phase that keeps the crossing test of new hole patches local: face bounding
-    boxes ordered by their low x, built once per :func:`fill_holes` call (one packed sort,
-    no tree).
+def _near_fills(vertices: np.ndarray, faces: np.ndarray, fills: list[np.ndarray]) -> np.ndarray:
+    """(m,) bool: faces whose bounding box overlaps a hole patch's box (one compiled pass
+    over the faces, :func:`holes_kernels.faces_near_boxes`).
 
-    vertices : (n, 3) float64, mm; faces : (m, 3) int64.
+    vertices : (n, 3) float64, mm (patch vertices included); faces : (m, 3) int64;
+    fills : the patches, (t, 3) int64 each.
     """
-
-    def __init__(self, vertices: np.ndarray, faces: np.ndarray) -> None:
-        c0, c1, c2 = (vertices[faces[:, k]] for k in range(3))
-        self.lo = np.minimum(np.minimum(c0, c1), c2)
-        self.hi = np.maximum(np.maximum(c0, c1), c2)
-        del c0, c1, c2
-        self.n_faces = len(faces)
-        lo_x = self.lo[:, 0]
-        #: no face is wider than this along x, mm
-        self.reach_mm = float((self.hi[:, 0] - lo_x).max()) if len(faces) else 0.0
-        if len(faces):
-            x0, span = float(lo_x.min()), float(np.ptp(lo_x)) or 1.0
-            q = ((lo_x - x0) * ((2**30 - 1) / span)).astype(np.int64)
-            self.order, _ = argsort_keys(q, 2**30 - 1)
-            self.step_mm = span / (2**30 - 1)
-        else:
-            self.order = np.zeros(0, np.int64)
-            self.step_mm = 0.0
-        self.sorted_lo_x = lo_x[self.order]
-
-    def near(self, vertices: np.ndarray, fills: list[np.ndarray]) -> np.ndarray:
-        """(m,) bool: faces whose bounding box overlaps a hole patch's box (the slab of
-        faces that can reach the patch along x, then the exact box test; per hole, not
-        per triangle)."""
-        near = np.zeros(self.n_faces, dtype=bool)
-        for fill in fills:  # tens of holes
-            pts = vertices[fill.reshape(-1)]
-            lo, hi = pts.min(axis=0), pts.max(axis=0)
-            margin = 1e-9 * (1.0 + float(np.abs(pts).max()))
-            # the x order is quantised: the slab is widened by two steps of it
-            pad = margin + 2.0 * self.step_mm
-            start = np.searchsorted(self.sorted_lo_x, lo[0] - self.reach_mm - pad, side="left")
-            stop = np.searchsorted(self.sorted_lo_x, hi[0] + pad, side="right")
-            idx = self.order[max(start - 64, 0) : stop + 64]
-            overlap = (self.lo[idx] <= hi + margin).all(axis=1) & (self.hi[idx] >= lo - margin).all(axis=1)
-            near[idx[overlap]] = True
-        return near
+    if not fills or len(faces) == 0:
+        return np.zeros(len(faces), dtype=bool)
+    boxes = [vertices[fill.reshape(-1)] for fill in fills]
+    lo = np.array([p.min(axis=0) for p in boxes])
+    hi = np.array([p.max(axis=0) for p in boxes])
+    margin = np.array([1e-9 * (1.0 + float(np.abs(p).max())) for p in boxes])
+    return faces_near_boxes(vertices, np.ascontiguousarray(faces, dtype=np.int64), lo, hi, margin)
 
 
 def fill_holes(
@@ -266,10 +236,17 @@ def fill_holes(
     n = int(patch.max()) + 1
     n_v = len(vertices)
     area = np.bincount(patch, weights=0.5 * row_norm(triangle_cross(vertices, faces)), minlength=n)
-    existing = np.sort(edge_keys(info.edge_vertices[:, 0], info.edge_vertices[:, 1], n_v))
-    # vertex -> faces, to find the surface around each hole
-    corner_order, _ = argsort_keys(faces.reshape(-1), n_v - 1)
-    corner_vertex = faces.reshape(-1)[corner_order]
+    # the faces touching a hole: their edges are the only mesh edges a patch's chord (a
+    # segment between two rim vertices) can repeat, and they are the surface around it
+    on_rim = np.zeros(n_v, dtype=bool)
+    on_rim[np.concatenate([lp.vertices for lp in loops])] = True
+    touch = np.flatnonzero(on_rim[faces].any(axis=1))
+    touch_faces = faces[touch]
+    existing = np.sort(edge_keys(touch_faces.reshape(-1), touch_faces[:, [1, 2, 0]].reshape(-1), n_v))
+    # vertex -> faces around the holes (a sort of the touching faces' corners only)
+    corner_order = np.argsort(touch_faces.reshape(-1), kind="stable")
+    corner_vertex = touch_faces.reshape(-1)[corner_order]
+    corner_face = touch[corner_order // 3]
     added: list[np.ndarray] = []
     n_added = 0
 
@@ -281,7 +258,7 @@ def fill_holes(
         if kind == 0:
             lo = np.searchsorted(corner_vertex, loop, side="left")
             hi = np.searchsorted(corner_vertex, loop, side="right")
-            near_faces = corner_order[np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)])] // 3
+            near_faces = corner_face[np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)])]
             around = vertices[np.setdiff1d(faces[near_faces].reshape(-1), loop)]
             curved = curved_patch(vertices, loop, around, n_v + n_added)
             if curved is None:
@@ -310,10 +287,9 @@ def fill_holes(
             if tri is None:
                 kinds[li] += 1
         fills.append(tri)
-    near_index = _NearFaces(vertices, faces)
     for _ in range(3):  # patches that run into other faces try the next kind
         all_v = np.concatenate([vertices, *added]) if added else vertices
-        near = near_index.near(all_v, fills)
+        near = _near_fills(all_v, faces, fills)
         local_f = np.concatenate([faces[near], *fills])
         owner_of = np.concatenate([np.full(int(near.sum()), -1), np.repeat(np.arange(len(fills)), [len(f) for f in fills])])
         a, b = crossing_pairs(all_v, local_f, edge_info(local_f, len(all_v)), RayScene(all_v, local_f))

@@ -88,20 +88,30 @@ def _corner_columns(vertices: np.ndarray, faces: np.ndarray, origin: np.ndarray 
     return [[axes[a][corners[k]] for a in range(3)] for k in range(3)]
 
 
+#: Below this many faces, per-face measures run in numpy (a patch of a hole).
+SMALL_FACES = 256
+
+
+def _f64(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _i64(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
 def triangle_cross(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Cross product of two edges of each triangle.
 
     vertices : (n, 3) float64, mm; faces : (m, 3) int. Returns (m, 3) float64, mm²
     (twice the area vector).
     """
-    (x0, y0, z0), (x1, y1, z1), (x2, y2, z2) = _corner_columns(vertices, faces)
-    ux, uy, uz = x1 - x0, y1 - y0, z1 - z0
-    vx, vy, vz = x2 - x0, y2 - y0, z2 - z0
-    out = np.empty((len(faces), 3))
-    out[:, 0] = uy * vz - uz * vy
-    out[:, 1] = uz * vx - ux * vz
-    out[:, 2] = ux * vy - uy * vx
-    return out
+    if len(faces) < SMALL_FACES:  # a hole patch: numpy, no call into compiled code
+        tri = vertices[faces]
+        return np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    from printprep.mesh.measure_kernels import face_cross  # noqa: PLC0415 - lazy: ALLOYS alone needs no numba
+
+    return face_cross(_f64(vertices), _i64(faces))
 
 
 def signed_volumes_mm3(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -111,10 +121,7 @@ def signed_volumes_mm3(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     meshes far from the origin. Returns (m,) float64, mm³; their sum over a closed shell is
     its volume (positive when the shell faces outward).
     """
+    from printprep.mesh.measure_kernels import signed_volumes  # noqa: PLC0415 - lazy, as above
+
     origin = vertices.mean(axis=0) if len(vertices) else np.zeros(3)
-    (x0, y0, z0), (x1, y1, z1), (x2, y2, z2) = _corner_columns(vertices, faces, origin)
-    det = x0 * (y1 * z2 - z1 * y2)
-    det -= y0 * (x1 * z2 - z1 * x2)
-    det += z0 * (x1 * y2 - y1 * x2)
-    det /= 6.0
-    return det
+    return signed_volumes(_f64(vertices), _i64(faces), origin)

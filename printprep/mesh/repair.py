@@ -197,11 +197,11 @@ def repair_mesh(
     record("cut shells apart where they cross themselves", n_cut)
 
     step("fusing shells")
-    vol_pre = _closed_volume(vertices, faces)
     vertices_pre, faces_pre = vertices, faces
     vertices, faces, n_fused, fuse_problems = fuse_shells(vertices, faces, patch, same_origin, facts)
     record("fuse overlapping or touching shells", n_fused)
     problems += fuse_problems
+    vol_pre = _closed_volume(vertices_pre, faces_pre) if n_cut or n_fused else None
     if n_cut or n_fused:
         vol_post = _closed_volume(vertices, faces)
         if vol_pre > 0 and abs(vol_post - vol_pre) > VOLUME_TOLERANCE * vol_pre:
@@ -217,7 +217,9 @@ def repair_mesh(
     # removed, cut, fused or collapsed a face
     shells_hold = n == 0 and n_cut == 0 and n_fused == 0 and n_sliver == 0 and shells is not None
 
-    if vertices is vertices_pre and faces is faces_pre:
+    if shells_hold:
+        volume_after = float(shells.volume_mm3.sum())  # the faces measured after orientation
+    elif vertices is vertices_pre and faces is faces_pre and vol_pre is not None:
         volume_after = vol_pre  # fusing changed nothing
     else:
         volume_after = float(signed_volumes_mm3(vertices, faces).sum()) if len(faces) else 0.0
