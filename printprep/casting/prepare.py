@@ -141,6 +141,11 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
     casting_solid = part_solid + spr.solid if spr.gates else part_solid
     n_bodies = len(part_solid.decompose())
     n_cast = len(casting_solid.decompose())
+    # the volumes now, and the part's solid and ray scene go: a 1M-face part holds
+    # hundreds of MB in each, and the support stage's peak comes on top of what is kept
+    part_v = float(part_solid.volume())
+    cast_v = float(casting_solid.volume())
+    del part_solid, engine
     if n_cast != n_bodies:
         raise CastingError(
             f"sprues changed the piece count from {n_bodies} to {n_cast} bodies "
@@ -191,6 +196,7 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
     part_p = to_print(part)
     sprue_p = to_print(solids.to_trimesh(spr.solid)) if spr.gates else _empty()
     casting_solid_p = casting_solid.transform(_affine(rot, offset))
+    del casting_solid  # the print-frame solid is all that is used from here
     print_solid: manifold3d.Manifold | None = None
     plan = None
     support_p = _empty()
@@ -269,8 +275,6 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
     timings["supports"] = time.perf_counter() - t
 
     # report
-    part_v = float(part_solid.volume())
-    cast_v = float(casting_solid.volume())
     sprue_v = cast_v - part_v
     allowance = 1.0 + opt.tree_allowance_pct / 100.0
     weights = {a: round(metal_weight_g(cast_v * allowance, a), 2) for a in sorted(ALLOYS)}
@@ -278,7 +282,7 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
     # the solid's volume (trimesh's is_volume on a 1M-face print costs seconds); shells
     # kept apart count their overlap twice, as the print mesh's own volume does
     print_v = float(print_solid.volume()) if print_solid is not None else float(
-        casting_solid.volume() + (plan.solid.volume() if plan is not None and plan.solid is not None else 0.0)
+        cast_v + (plan.solid.volume() if plan is not None and plan.solid is not None else 0.0)
     )
     tip_d = opt.support.tip_diameter_mm
     gates_world = [
