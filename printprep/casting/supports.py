@@ -114,12 +114,32 @@ def island_points(
         on_hard = np.nonzero(vhard[minima])[0]
         drop = on_hard[finder.shallow(UP, minima[on_hard], depth_mm)]
         minima = np.delete(minima, drop)
-    # the most down-facing face around each minimum
-    vf = mesh.vertex_faces[minima]
-    fz = np.where(vf >= 0, mesh.face_normals[np.clip(vf, 0, None), 2], np.inf)
-    pick = np.argmin(fz, axis=1)
-    faces = vf[np.arange(len(minima)), pick]
-    return minima, faces
+    return minima, most_down_face(mesh, minima)
+
+
+def most_down_face(mesh: trimesh.Trimesh, vertices: np.ndarray) -> np.ndarray:
+    """The most down-facing face around each of ``vertices`` (m,) int64: (m,) int64
+    (-1 for a vertex in no face; ties to the lowest face index).
+
+    One pass over the face corners (``np.isin``) instead of trimesh's vertex_faces,
+    which builds every vertex's face list (18 s at 1.35M faces on a loaded machine)
+    to read a handful of them.
+    """
+    out = np.full(len(vertices), -1, dtype=np.int64)
+    if len(vertices) == 0:
+        return out
+    corners = np.asarray(mesh.faces).ravel()
+    hit = np.flatnonzero(np.isin(corners, vertices))
+    face = hit // 3
+    vert = corners[hit]
+    fz = mesh.face_normals[face, 2]
+    order = np.lexsort((face, fz, vert))
+    vert, face = vert[order], face[order]
+    first = np.ones(len(vert), dtype=bool)
+    first[1:] = vert[1:] != vert[:-1]
+    sorter = np.argsort(vertices)
+    out[sorter[np.searchsorted(vertices, vert[first], sorter=sorter)]] = face[first]
+    return out
 
 
 def overhang_points(
