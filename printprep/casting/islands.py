@@ -18,7 +18,11 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from printprep.casting.islands_kernels import corner_weighted_normals, minima_mask
+from printprep.casting.islands_kernels import (
+    corner_weighted_normals,
+    minima_mask,
+    vertex_neighbours,
+)
 
 
 class MinimaFinder:
@@ -43,6 +47,7 @@ class MinimaFinder:
         self.faces = np.ascontiguousarray(faces, dtype=np.int64)
         self.vnormals = vertex_normals
         self._adj: csr_matrix | None = None
+        self._nbrs: tuple[np.ndarray, np.ndarray] | None = None
         self._tree: cKDTree | None = None
 
     @classmethod
@@ -81,7 +86,9 @@ class MinimaFinder:
         """:meth:`minima` for each of ``ups`` (k, 3) unit vectors, in one pass over the
         faces (:func:`~printprep.casting.islands_kernels.minima_mask`): k arrays (m_j,) int64."""
         ups = np.ascontiguousarray(np.atleast_2d(np.asarray(ups, dtype=np.float64)))
-        mask = minima_mask(self.vertices, self.faces, self.vnormals, ups)
+        if self._nbrs is None:
+            self._nbrs = vertex_neighbours(self.faces, len(self.vertices))
+        mask = minima_mask(self.vertices, self._nbrs[0], self._nbrs[1], self.vnormals, ups)
         return [np.flatnonzero(row) for row in mask]
 
     def minima(self, up: np.ndarray) -> np.ndarray:

@@ -6,47 +6,72 @@ import numba
 import numpy as np
 
 
+@numba.njit(cache=True, nogil=True)
+def vertex_neighbours(faces: np.ndarray, n_vertices: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each vertex's neighbours along face edges, as CSR arrays.
+
+    faces : (f, 3) int64; returns indptr (v + 1,) int64 and indices (6 f,) int64: the
+    neighbours of vertex i are ``indices[indptr[i]:indptr[i + 1]]`` (an edge shared by
+    two faces lists its ends twice: harmless to a "some neighbour is lower" test).
+
+    In numpy: ``a = faces.ravel(); b = faces[:, [1, 2, 0]].ravel()``, both directions
+    ``src = concat(a, b), dst = concat(b, a)``, then ``order = argsort(src)`` gives
+    ``indices = dst[order]`` and ``indptr`` from ``bincount(src)`` (a sort of 6 f items
+    instead of two counting passes).
+    """
+    counts = np.zeros(n_vertices + 1, dtype=np.int64)
+    for f in range(faces.shape[0]):
+        for e in range(3):
+            counts[faces[f, e] + 1] += 2
+    indptr = np.cumsum(counts)
+    fill = indptr[:-1].copy()
+    indices = np.empty(indptr[-1], dtype=np.int64)
+    for f in range(faces.shape[0]):
+        for e in range(3):
+            a = faces[f, e]
+            indices[fill[a]] = faces[f, (e + 1) % 3]
+            indices[fill[a] + 1] = faces[f, (e + 2) % 3]
+            fill[a] += 2
+    return indptr, indices
+
+
 @numba.njit(cache=True, nogil=True, parallel=True)
-def minima_mask(vertices: np.ndarray, faces: np.ndarray, normals: np.ndarray, ups: np.ndarray) -> np.ndarray:
+def minima_mask(
+    vertices: np.ndarray, indptr: np.ndarray, indices: np.ndarray, normals: np.ndarray, ups: np.ndarray
+) -> np.ndarray:
     """Vertices below every neighbour, for several "up" directions at once.
 
-    vertices : (v, 3) float64, mm; faces : (f, 3) int64 vertex indices (every edge of
-        every face is looked at, so an edge shared by two faces is seen twice: harmless,
-        and no unique-edge pass is needed); normals : (v, 3) float64 vertex normals (any
+    vertices : (v, 3) float64, mm; indptr, indices : the vertex neighbours
+        (:func:`vertex_neighbours`); normals : (v, 3) float64 vertex normals (any
         length); ups : (k, 3) float64 unit up directions
-    returns : (k, v) bool — vertex is a minimum along ``ups[j]``: no neighbour sorts below
-        it by (height, index), and its normal faces down. Vertices in no face are none.
+    returns : (k, v) bool — vertex is a minimum along ``ups[j]``: its normal faces down
+        and no neighbour sorts below it by (height, index). Vertices in no face are none.
 
     In numpy, per direction: ``h = vertices @ up``; for every edge (a, b) mark the end
     that sorts higher (``h[a] > h[b] | (h[a] == h[b] & a > b)``) as having a lower
     neighbour; minima are the unmarked vertices of some face with ``normals @ up < 0``.
-    The directions run in parallel, each with its own height array.
+    Here only down-facing vertices are looked at, each until a lower neighbour turns
+    up (usually the first or second), and the directions run in parallel.
     """
     n = vertices.shape[0]
     k = ups.shape[0]
     out = np.zeros((k, n), dtype=np.bool_)
-    used = np.zeros(n, dtype=np.bool_)
-    for f in range(faces.shape[0]):
-        used[faces[f, 0]] = True
-        used[faces[f, 1]] = True
-        used[faces[f, 2]] = True
     for j in numba.prange(k):
         ux, uy, uz = ups[j, 0], ups[j, 1], ups[j, 2]
-        h = np.empty(n)
         for i in range(n):
-            h[i] = vertices[i, 0] * ux + vertices[i, 1] * uy + vertices[i, 2] * uz
-        higher = np.zeros(n, dtype=np.bool_)
-        for f in range(faces.shape[0]):
-            for e in range(3):
-                a = faces[f, e]
-                b = faces[f, (e + 1) % 3]
-                if h[a] > h[b] or (h[a] == h[b] and a > b):
-                    higher[a] = True
-                else:
-                    higher[b] = True
-        for i in range(n):
-            if used[i] and not higher[i]:
-                out[j, i] = normals[i, 0] * ux + normals[i, 1] * uy + normals[i, 2] * uz < 0.0
+            if indptr[i + 1] == indptr[i]:
+                continue
+            if normals[i, 0] * ux + normals[i, 1] * uy + normals[i, 2] * uz >= 0.0:
+                continue
+            hi = vertices[i, 0] * ux + vertices[i, 1] * uy + vertices[i, 2] * uz
+            lowest = True
+            for p in range(indptr[i], indptr[i + 1]):
+                b = indices[p]
+                hb = vertices[b, 0] * ux + vertices[b, 1] * uy + vertices[b, 2] * uz
+                if hb < hi or (hb == hi and b < i):
+                    lowest = False
+                    break
+            out[j, i] = lowest
     return out
 
 

@@ -373,17 +373,23 @@ def choose_orientation(
             )
         cand = cand[_allowed(cand, axis, s)]
 
-        def scored(c: np.ndarray, budget: float, ref_hard: float) -> tuple[np.ndarray, np.ndarray]:
-            """(score, plain score without the hard-detail term) of candidates ``c``.
-            A pose whose plain score exceeds ``budget`` earns nothing from having less
-            hard detail facing down than ``ref_hard`` (mm², the best plain pose's)."""
-            sc, terms = _scores(c, centers, normals, area, det, hull_vertices, s, hd, area_scale)
+        def scored(
+            c: np.ndarray, budget: float, ref_hard: float, pre: tuple | None = None
+        ) -> tuple[np.ndarray, np.ndarray]:
+            """(score, plain score without the hard-detail term) of candidates ``c``
+            (``pre``: their _scores already computed). A pose whose plain score exceeds
+            ``budget`` earns nothing from having less hard detail facing down than
+            ``ref_hard`` (mm², the best plain pose's)."""
+            sc, terms = pre if pre is not None else _scores(
+                c, centers, normals, area, det, hull_vertices, s, hd, area_scale
+            )
             hard_mm2 = terms["hard_overhang_mm2"] * area_scale
             plain = sc - s.w_hard_down * hard_mm2
             hard_mm2 = np.where(plain > budget, np.maximum(hard_mm2, ref_hard), hard_mm2)
             return plain + s.w_hard_down * hard_mm2, plain
 
-        sc, plain = scored(cand, np.inf, 0.0)
+        first = _scores(cand, centers, normals, area, det, hull_vertices, s, hd, area_scale)
+        sc, plain = scored(cand, np.inf, 0.0, first)
         # hard detail facing down is avoided among the poses whose supported area,
         # height and peel stay within area_budget of the best: a cuff does not lie on
         # its side, doubling its height and walling its supports in, to spare its
@@ -391,7 +397,7 @@ def choose_orientation(
         k0 = int(np.argmin(plain))
         budget = float(plain[k0]) + s.area_budget
         ref_hard = float((sc[k0] - plain[k0]) / s.w_hard_down) if s.w_hard_down > 0 else 0.0
-        sc, plain = scored(cand, budget, ref_hard)
+        sc, plain = scored(cand, budget, ref_hard, first)
         # the island count judges the best poses by the full score and the best by the
         # area terms alone: a pose with a little more hard detail facing down but no
         # island on it (a solitaire's seat side) must not drop out before it is counted
