@@ -64,16 +64,18 @@ def face_pairs(
     mask = only_mask(only, m)
     if m < 2 or (mask is not None and not mask.any()):
         return FacePairs(empty, empty if coplanar else None)
-    if mask is not None:  # faces whose box misses the chosen faces' boxes cannot pair with them
-        ids = np.flatnonzero(kern.faces_near(vertices, faces, mask))
+    v_lo, v_hi = kern.bounds(vertices)
+    origin = v_lo - 1e-6
+    span_mm = float((v_hi - origin).max())
+    sample = vertices[faces[:: max(m // 4096, 1)]]  # the typical face size from a sample
+    extent = (sample.max(axis=1) - sample.min(axis=1)).max(axis=1)
+    cell_mm = max(CELL_FACES * float(np.median(extent)), span_mm / ((1 << kern.CELL_BITS) - 2), 1e-9)
+    if mask is not None:  # faces sharing no grid cell with a chosen face cannot pair with it
+        ids = np.flatnonzero(kern.faces_near(vertices, faces, mask, origin, cell_mm))
     else:
         ids = np.arange(m, dtype=np.int64)
     tri, lo_all, hi_all, normal, nlen, plane_d, sign = kern.face_frames(vertices, faces, ids)
     sub_faces = faces[ids]
-    extent = (hi_all - lo_all).max(axis=1)
-    origin = lo_all.min(axis=0) - 1e-6
-    span_mm = float((hi_all.max(axis=0) - origin).max())
-    cell_mm = max(CELL_FACES * float(np.median(extent)), span_mm / ((1 << kern.CELL_BITS) - 2), 1e-9)
     while True:
         cell_lo, cell_hi, n_entries = _cells(lo_all, hi_all, origin, cell_mm)
         if n_entries <= MAX_ENTRIES_PER_FACE * len(lo_all) + 64:

@@ -83,34 +83,102 @@ def face_frames(vertices: np.ndarray, faces: np.ndarray, order: np.ndarray):
     return tri, box_lo, box_hi, normal, nlen, plane_d, sign
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def faces_near(vertices: np.ndarray, faces: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Faces whose box meets the box of the faces in ``mask``: (m,) bool.
-
-    vertices : (n, 3) float64 mm; faces : (m, 3) int64; mask : (m,) bool. numpy reading:
-    ``lo, hi = tri[mask].min((0, 1)), tri[mask].max((0, 1))`` then the box overlap test of
-    every face's ``tri.min(1)``, ``tri.max(1)``.
-    """
-    m = faces.shape[0]
+@numba.njit(cache=True, nogil=True)
+def bounds(vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lo (3,), hi (3,)) float64 of ``vertices`` (n, 3) mm in one pass (numpy's
+    ``min(axis=0)`` on an (n, 3) array takes several)."""
     lo = np.full(3, np.inf)
     hi = np.full(3, -np.inf)
+    for i in range(vertices.shape[0]):
+        for a in range(3):
+            x = vertices[i, a]
+            if x < lo[a]:
+                lo[a] = x
+            if x > hi[a]:
+                hi[a] = x
+    return lo, hi
+
+
+@numba.njit(cache=True, nogil=True)
+def _axis_cells(vertices, faces, i, a, origin, cell_mm) -> tuple[int, int]:
+    """First and last cell (inclusive) of face ``i``'s box along axis ``a``."""
+    x0 = vertices[faces[i, 0], a]
+    x1 = vertices[faces[i, 1], a]
+    x2 = vertices[faces[i, 2], a]
+    lo = np.int64(np.floor((min(x0, x1, x2) - origin[a]) / cell_mm))
+    hi = np.int64(np.floor((max(x0, x1, x2) - origin[a]) / cell_mm))
+    return lo, hi
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def faces_near(vertices: np.ndarray, faces: np.ndarray, mask: np.ndarray, origin: np.ndarray, cell_mm: float) -> np.ndarray:
+    """Faces whose box shares a grid cell with the box of a face in ``mask``: (m,) bool,
+    a superset of the faces whose boxes meet a chosen face's box (scattered choices stay
+    cheap: only their neighbourhoods are kept).
+
+    vertices : (n, 3) float64 mm; faces : (m, 3) int64; mask : (m,) bool; origin : (3,)
+    float64 mm the grid's corner (below every vertex); cell_mm : the cell edge. The
+    chosen faces' cells go into an open-addressing hash set, then every face looks its
+    cells up. numpy reading: ``isin(cells_of(faces), cells_of(faces[mask]))`` per face.
+    """
+    m = faces.shape[0]
+    n_cells = 0
+    c_lo = np.full(3, np.iinfo(np.int64).max)  # the cells of all chosen faces: a quick reject
+    c_hi = np.full(3, -1)
     for i in range(m):
         if mask[i]:
-            for c in range(3):
-                for a in range(3):
-                    x = vertices[faces[i, c], a]
-                    lo[a] = min(lo[a], x)
-                    hi[a] = max(hi[a], x)
-    out = np.empty(m, dtype=np.bool_)
+            x0, x1 = _axis_cells(vertices, faces, i, 0, origin, cell_mm)
+            y0, y1 = _axis_cells(vertices, faces, i, 1, origin, cell_mm)
+            z0, z1 = _axis_cells(vertices, faces, i, 2, origin, cell_mm)
+            n_cells += (x1 - x0 + 1) * (y1 - y0 + 1) * (z1 - z0 + 1)
+            c_lo[0], c_lo[1], c_lo[2] = min(c_lo[0], x0), min(c_lo[1], y0), min(c_lo[2], z0)
+            c_hi[0], c_hi[1], c_hi[2] = max(c_hi[0], x1), max(c_hi[1], y1), max(c_hi[2], z1)
+    bits = 4
+    while (1 << bits) < 2 * n_cells:
+        bits += 1
+    size = 1 << bits
+    table = np.full(size, -1, dtype=np.int64)
+    for i in range(m):
+        if mask[i]:
+            x0, x1 = _axis_cells(vertices, faces, i, 0, origin, cell_mm)
+            y0, y1 = _axis_cells(vertices, faces, i, 1, origin, cell_mm)
+            z0, z1 = _axis_cells(vertices, faces, i, 2, origin, cell_mm)
+            for x in range(x0, x1 + 1):
+                for y in range(y0, y1 + 1):
+                    for z in range(z0, z1 + 1):
+                        k = _cell_key(x, y, z)
+                        at = _hash(k, bits)
+                        while table[at] != -1 and table[at] != k:
+                            at = (at + 1) & (size - 1)
+                        table[at] = k
+    out = np.zeros(m, dtype=np.bool_)
     for i in prange(m):
-        near = True
-        for a in range(3):
-            x0 = vertices[faces[i, 0], a]
-            x1 = vertices[faces[i, 1], a]
-            x2 = vertices[faces[i, 2], a]
-            if min(x0, x1, x2) > hi[a] or max(x0, x1, x2) < lo[a]:
-                near = False
-        out[i] = near
+        if mask[i]:
+            out[i] = True
+            continue
+        x0, x1 = _axis_cells(vertices, faces, i, 0, origin, cell_mm)
+        if x0 > c_hi[0] or x1 < c_lo[0]:
+            continue
+        y0, y1 = _axis_cells(vertices, faces, i, 1, origin, cell_mm)
+        if y0 > c_hi[1] or y1 < c_lo[1]:
+            continue
+        z0, z1 = _axis_cells(vertices, faces, i, 2, origin, cell_mm)
+        if z0 > c_hi[2] or z1 < c_lo[2]:
+            continue
+        found = False
+        for x in range(x0, x1 + 1):
+            for y in range(y0, y1 + 1):
+                for z in range(z0, z1 + 1):
+                    if found:
+                        break
+                    k = _cell_key(x, y, z)
+                    at = _hash(k, bits)
+                    while table[at] != -1:
+                        if table[at] == k:
+                            found = True
+                            break
+                        at = (at + 1) & (size - 1)
+        out[i] = found
     return out
 
 
@@ -125,7 +193,7 @@ def _hash(key: int, bits: int) -> int:
     h = np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)
     h ^= h >> np.uint64(31)
     h *= np.uint64(0xBF58476D1CE4E5B9)
-    return int(h >> np.uint64(64 - bits))
+    return np.int64(h >> np.uint64(64 - bits))
 
 
 @numba.njit(cache=True, nogil=True)
