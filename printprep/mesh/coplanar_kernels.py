@@ -1,9 +1,9 @@
 """Compiled kernels of the coplanar-contact search (numba): faces binned by their plane
 and place, and the exact tests of opposite-facing faces within a bin.
 
-Conventions as in :mod:`printprep.mesh.intersect_kernels` (``tri`` (m, 3, 3) float64 mm
-corners, ``normal`` (m, 3) float64 cross products, ``nlen`` (m,) their lengths, ``sign``
-(m,) int8 orientation of the unoriented plane).
+``vertices`` (n, 3) float64 mm, ``faces`` (m, 3) int64, ``normal`` (m, 3) float64 face
+cross products, ``nlen`` (m,) their lengths, ``sign`` (m,) int8 orientation of the
+unoriented plane (as in :mod:`printprep.mesh.intersect_kernels`).
 """
 
 from __future__ import annotations
@@ -19,42 +19,80 @@ NORMAL_BINS = 5.0
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def plane_keys(tri, nlen, normal, sign, centre, cell_mm, shift) -> np.ndarray:
-    """One 64-bit bin key per face: (m,) int64, -1 for faces without a normal.
+def plane_keys(vertices, faces, centre, cell_mm):
+    """The face normals and two 63-bit bin keys per face (the bin grid as is and shifted
+    half a bin), in one pass over the faces.
 
-    The bin is the floor of (canonical unit normal x :data:`NORMAL_BINS`, plane offset
-    about ``centre`` (3,) float64 mm over 10 :data:`COPLANAR_MM`, centroid about ``centre``
-    over ``cell_mm``)
-    plus ``shift`` cells, hashed. numpy reading: ``hash(floor(concat(canon * 5, offset,
-    centroid / cell) + shift))`` row by row.
+    vertices : (n, 3) float64 mm; faces : (m, 3) int64; centre : (3,) float64 mm; cell_mm :
+    the place bin. Returns normal (m, 3) float64 cross products, nlen (m,) float64 their
+    lengths, sign (m,) int8 and keys (2, m) int64 (-1 for faces without a normal). The
+    bin is the floor of (canonical unit normal x :data:`NORMAL_BINS`, plane offset about
+    ``centre`` over 10 :data:`COPLANAR_MM`, centroid about ``centre`` over ``cell_mm``)
+    plus the shift, hashed; the key's low bit is the orientation (1: ``sign`` > 0).
+    numpy reading: ``hash(floor(concat(canon * 5, offset, centroid / cell) + shift))``.
     """
-    m = tri.shape[0]
-    out = np.empty(m, dtype=np.int64)
+    m = faces.shape[0]
+    normal = np.empty((m, 3))
+    nlen = np.empty(m)
+    sign = np.empty(m, dtype=np.int8)
+    keys = np.empty((2, m), dtype=np.int64)
     for i in prange(m):
-        if nlen[i] <= 0.0:
-            out[i] = -1
+        a = vertices[faces[i, 0]]
+        b = vertices[faces[i, 1]]
+        c = vertices[faces[i, 2]]
+        ux, uy, uz = b[0] - a[0], b[1] - a[1], b[2] - a[2]
+        vx, vy, vz = c[0] - a[0], c[1] - a[1], c[2] - a[2]
+        nx, ny, nz = uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx
+        normal[i, 0], normal[i, 1], normal[i, 2] = nx, ny, nz
+        ln = np.sqrt(nx * nx + ny * ny + nz * nz)
+        nlen[i] = ln
+        comp = nx if abs(nx) > 1e-6 * ln else (ny if abs(ny) > 1e-6 * ln else nz)
+        sg = 1 if comp >= 0 else -1
+        sign[i] = sg
+        if ln <= 0.0:
+            keys[0, i] = -1
+            keys[1, i] = -1
             continue
-        s = np.float64(sign[i])
-        cx = (tri[i, 0, 0] + tri[i, 1, 0] + tri[i, 2, 0]) / 3.0
-        cy = (tri[i, 0, 1] + tri[i, 1, 1] + tri[i, 2, 1]) / 3.0
-        cz = (tri[i, 0, 2] + tri[i, 1, 2] + tri[i, 2, 2]) / 3.0
+        cx = (a[0] + b[0] + c[0]) / 3.0
+        cy = (a[1] + b[1] + c[1]) / 3.0
+        cz = (a[2] + b[2] + c[2]) / 3.0
         # divided, not multiplied by 1 / |n|: an axis-aligned normal comes out exactly 1.0,
         # on the bin border, the same for every such face
-        ax, ay, az = normal[i, 0] / nlen[i] * s, normal[i, 1] / nlen[i] * s, normal[i, 2] / nlen[i] * s
+        ax, ay, az = nx / ln * sg, ny / ln * sg, nz / ln * sg
         offset = ax * (cx - centre[0]) + ay * (cy - centre[1]) + az * (cz - centre[2])
-        h = np.uint64(0)
-        for v in (ax * NORMAL_BINS, ay * NORMAL_BINS, az * NORMAL_BINS, offset / (10.0 * COPLANAR_MM),
-                  (cx - centre[0]) / cell_mm, (cy - centre[1]) / cell_mm, (cz - centre[2]) / cell_mm):
-            q = np.int64(np.floor(v + shift))
-            h = (h ^ np.uint64(q)) * np.uint64(0x9E3779B97F4A7C15)
-        out[i] = np.int64(h >> np.uint64(1))
-    return out
+        for k in range(2):
+            shift = 0.5 * k
+            h = np.uint64(0)
+            for v in (ax * NORMAL_BINS, ay * NORMAL_BINS, az * NORMAL_BINS, offset / (10.0 * COPLANAR_MM),
+                      (cx - centre[0]) / cell_mm, (cy - centre[1]) / cell_mm, (cz - centre[2]) / cell_mm):
+                q = np.int64(np.floor(v + shift))
+                h = (h ^ np.uint64(q)) * np.uint64(0x9E3779B97F4A7C15)
+            keys[k, i] = (np.int64(h >> np.uint64(2)) << 1) | (1 if sg > 0 else 0)
+    return normal, nlen, sign, keys
 
 
 @numba.njit(cache=True, nogil=True)
-def bucket_by_key(keys: np.ndarray, table_bits: int) -> tuple[np.ndarray, np.ndarray]:
+def _contact(vertices, faces, normal, nlen, f, g) -> bool:
+    """:func:`coplanar_contact` of faces ``f`` and ``g`` of an indexed mesh (their
+    corners gathered into a two-face soup: candidates are few)."""
+    tri = np.empty((2, 3, 3))
+    nrm = np.empty((2, 3))
+    ln = np.empty(2)
+    for t in range(2):
+        h = f if t == 0 else g
+        for c in range(3):
+            for a in range(3):
+                tri[t, c, a] = vertices[faces[h, c], a]
+            nrm[t, c] = normal[h, c]
+        ln[t] = nlen[h]
+    return coplanar_contact(tri, faces, nrm, ln, 0, 1)
+
+
+@numba.njit(cache=True, nogil=True)
+def bucket_by_key(keys: np.ndarray, table_bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Counting sort of the items with a key >= 0 into ``2**table_bits`` buckets (top bits
-    of the key). Returns (bucket_start (2**table_bits + 1,) int64, items (k,) int64).
+    of the key). Returns (bucket_start (2**table_bits + 1,) int64, items (k,) int64,
+    item_key (k,) int64 their keys in the same order, for reading in sequence).
     numpy reading: ``items = argsort(keys >> (63 - table_bits))`` without the -1 keys."""
     n_buckets = 1 << table_bits
     count = np.zeros(n_buckets + 1, dtype=np.int64)
@@ -65,35 +103,48 @@ def bucket_by_key(keys: np.ndarray, table_bits: int) -> tuple[np.ndarray, np.nda
         count[b + 1] += count[b]
     fill = count[:-1].copy()
     items = np.empty(count[n_buckets], dtype=np.int64)
+    item_key = np.empty(count[n_buckets], dtype=np.int64)
     for i in range(keys.shape[0]):
         if keys[i] >= 0:
             b = keys[i] >> (63 - table_bits)
             items[fill[b]] = i
+            item_key[fill[b]] = keys[i]
             fill[b] += 1
-    return count, items
+    return count, items, item_key
 
 
 @numba.njit(cache=True, nogil=True)
-def _scan(tri, faces, normal, nlen, sign, keys, start, items, b0, b1, write, out, at) -> int:
-    """Contacts among the items of buckets ``b0..b1``: faces of one key and opposite sign
-    that pass the exact test; stored from ``at`` on when ``write``. Returns the count."""
+def _scan(vertices, faces, normal, nlen, sign, start, items, item_key, b0, b1, write, out, at) -> int:
+    """Contacts among the items of buckets ``b0..b1``: faces of one bin and opposite sign
+    (keys differing in the low bit only) that pass the exact test; stored from ``at`` on
+    when ``write``. Returns the count."""
     n = 0
     for b in range(b0, b1):
         s = start[b]
         e = start[b + 1]
+        if e - s < 2:
+            continue
+        low_or = 0
+        low_and = 1
         for i in range(s, e):
-            f = items[i]
+            low_or |= item_key[i] & 1
+            low_and &= item_key[i] & 1
+        if low_or == low_and:  # one orientation only: a flat region seen from one side
+            continue
+        for i in range(s, e):
+            ki = item_key[i]
             for j in range(i + 1, e):
-                g = items[j]
-                if keys[f] != keys[g] or sign[f] == sign[g]:
+                if (ki ^ item_key[j]) != 1:
                     continue
+                f = items[i]
+                g = items[j]
                 shared = False
                 for p in range(3):
                     for q in range(3):
                         if faces[f, p] == faces[g, q]:
                             shared = True
                 neg, pos = (f, g) if sign[f] < sign[g] else (g, f)
-                if shared or not coplanar_contact(tri, faces, normal, nlen, neg, pos):
+                if shared or not _contact(vertices, faces, normal, nlen, neg, pos):
                     continue
                 if write:
                     out[at + n, 0] = neg
@@ -103,7 +154,7 @@ def _scan(tri, faces, normal, nlen, sign, keys, start, items, b0, b1, write, out
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def contact_pairs(tri, faces, normal, nlen, sign, keys, start, items, n_chunks) -> np.ndarray:
+def contact_pairs(vertices, faces, normal, nlen, sign, start, items, item_key, n_chunks) -> np.ndarray:
     """Coplanar contacts within the buckets: (q, 2) int64 rows (negative-side face,
     positive-side face). Two passes over chunks of buckets in parallel: count, then write.
     numpy reading: every same-key pair of opposite sign through the exact test."""
@@ -112,12 +163,12 @@ def contact_pairs(tri, faces, normal, nlen, sign, keys, start, items, n_chunks) 
     counts = np.zeros(n_chunks, dtype=np.int64)
     empty = np.zeros((0, 2), dtype=np.int64)
     for c in prange(n_chunks):
-        counts[c] = _scan(tri, faces, normal, nlen, sign, keys, start, items, bounds[c], bounds[c + 1], False, empty, 0)
+        counts[c] = _scan(vertices, faces, normal, nlen, sign, start, items, item_key, bounds[c], bounds[c + 1], False, empty, 0)
     at = np.zeros(n_chunks + 1, dtype=np.int64)
     for c in range(n_chunks):
         at[c + 1] = at[c] + counts[c]
     out = np.empty((at[n_chunks], 2), dtype=np.int64)
     for c in prange(n_chunks):
         if counts[c] > 0:
-            _scan(tri, faces, normal, nlen, sign, keys, start, items, bounds[c], bounds[c + 1], True, out, at[c])
+            _scan(vertices, faces, normal, nlen, sign, start, items, item_key, bounds[c], bounds[c + 1], True, out, at[c])
     return out

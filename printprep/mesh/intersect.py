@@ -137,7 +137,7 @@ def coplanar_contacts(
     Returns ((p,) int64 negative-side faces, (p,) int64 positive-side faces).
     """
     from printprep.mesh import coplanar_kernels as ck  # noqa: PLC0415 - numba loads on first use
-    from printprep.mesh.intersect_kernels import face_frames  # noqa: PLC0415
+    from printprep.mesh.intersect_kernels import bounds  # noqa: PLC0415
 
     del cross
     none = (np.zeros(0, np.int64), np.zeros(0, np.int64))
@@ -147,18 +147,18 @@ def coplanar_contacts(
         return none
     vertices = np.ascontiguousarray(vertices, dtype=np.float64)
     faces = np.ascontiguousarray(faces, dtype=np.int64)
-    tri, _, _, normal, nlen, _, sign = face_frames(vertices, faces, np.arange(m, dtype=np.int64))
-    centre = 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))
+    lo, hi = bounds(vertices)
+    centre = 0.5 * (lo + hi)
     step = max(m // 4096, 1)  # a sample of faces gives the typical size
-    edge = row_norm(tri[::step, 1] - tri[::step, 0])
+    edge = row_norm(vertices[faces[::step, 1]] - vertices[faces[::step, 0]])
     cell_mm = max(CONTACT_CELL_EDGES * float(np.median(edge)), 1e-9)
+    normal, nlen, sign, keys = ck.plane_keys(vertices, faces, centre, cell_mm)
     table_bits = max(int(m).bit_length(), 4)
     n_chunks = 64 * max(os.cpu_count() or 1, 1)
     found = []
-    for shift in (0.0, 0.5):
-        keys = ck.plane_keys(tri, nlen, normal, sign, centre, cell_mm, shift)
-        start, items = ck.bucket_by_key(keys, table_bits)
-        found.append(ck.contact_pairs(tri, faces, normal, nlen, sign, keys, start, items, n_chunks))
+    for k in range(2):
+        start, items, item_key = ck.bucket_by_key(np.ascontiguousarray(keys[k]), table_bits)
+        found.append(ck.contact_pairs(vertices, faces, normal, nlen, sign, start, items, item_key, n_chunks))
     pairs = np.concatenate(found)
     if mask is not None:
         pairs = pairs[mask[pairs[:, 0]] | mask[pairs[:, 1]]]
