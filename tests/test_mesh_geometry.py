@@ -134,6 +134,17 @@ def test_only_subset_agrees_with_the_full_search(meshes, size):
     assert set(sif.tolist()) == {x for p in expected for x in p}
 
 
+def test_only_names_faces_of_the_mesh():
+    v = np.array(FLAT + [[0.0, 0.0, -1.0]])
+    f = np.array([[0, 1, 2], [1, 0, 3]])
+    with pytest.raises(ValueError, match="names face 5; the mesh has 2 faces"):
+        crossing_pairs(v, f, only=[5])
+    with pytest.raises(ValueError, match="mask has shape"):
+        coplanar_contacts(v, f, only=np.ones(3, dtype=bool))
+    assert len(crossing_pairs(v, f, only=np.zeros(0, dtype=np.int64))[0]) == 0
+    assert len(coplanar_contacts(v, f, only=[])[0]) == 0
+
+
 def _brute_contacts(v: np.ndarray, f: np.ndarray) -> set[tuple[int, int]]:
     """Every pair of faces through the contact tests, in numpy (no binning)."""
     tri = v[f]
@@ -235,4 +246,6 @@ def test_ray_scene_reuses_the_bvh_of_the_same_geometry(meshes, monkeypatch):
     assert RayScene(v.copy(), f.copy())._scene is first._scene
     moved = v.copy()
     moved[0, 0] += 0.01
+    assert RayScene(moved, f)._scene is not first._scene
+    raycast.clear_scene_cache()
     assert RayScene(moved, f)._scene is not first._scene

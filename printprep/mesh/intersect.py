@@ -43,8 +43,15 @@ def only_mask(only: np.ndarray | None, m: int) -> np.ndarray | None:
         if only.shape != (m,):
             raise ValueError(f"only= mask has shape {only.shape}, the mesh has {m} faces")
         return only
+    if only.size == 0:
+        return np.zeros(m, dtype=bool)
+    if only.dtype.kind not in "iu":
+        raise ValueError(f"only= takes a bool face mask or integer face ids, not {only.dtype}")
+    ids = only.astype(np.int64).ravel()
+    if len(ids) and (ids.min() < 0 or ids.max() >= m):
+        raise ValueError(f"only= names face {int(ids.min() if ids.min() < 0 else ids.max())}; the mesh has {m} faces")
     mask = np.zeros(m, dtype=bool)
-    mask[only.astype(np.int64)] = True
+    mask[ids] = True
     return mask
 
 

@@ -32,6 +32,12 @@ CACHE_MIN_FACES = 50_000
 _last_scene: tuple[tuple, object] | None = None  # (content key, embree scene)
 
 
+def clear_scene_cache() -> None:
+    """Let go of the kept BVH (a long-lived process done with a big mesh)."""
+    global _last_scene  # noqa: PLW0603
+    _last_scene = None
+
+
 def _content_key(vertices: np.ndarray, faces: np.ndarray) -> tuple:
     """What identifies a geometry: shapes, dtypes and CRCs of both arrays' bytes."""
     v = np.ascontiguousarray(vertices)
