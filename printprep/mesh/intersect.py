@@ -19,6 +19,7 @@ import os
 
 import numpy as np
 
+from printprep.errors import MeshError
 from printprep.mesh.intersect_kernels import (  # noqa: F401 - the tolerances, named once there
     COPLANAR_MM,
     END_MARGIN,
@@ -33,6 +34,10 @@ from printprep.mesh.raycast import RayScene
 from printprep.mesh.topology import EdgeInfo, edge_info
 
 
+class FaceSelectionError(MeshError, ValueError):
+    """An ``only=`` selection that does not fit the mesh (a caller's mistake)."""
+
+
 def only_mask(only: np.ndarray | None, m: int) -> np.ndarray | None:
     """``only`` (a (m,) bool face mask or (k,) int face ids) as a (m,) bool mask; None
     stays None (all faces)."""
@@ -41,15 +46,15 @@ def only_mask(only: np.ndarray | None, m: int) -> np.ndarray | None:
     only = np.asarray(only)
     if only.dtype == bool:
         if only.shape != (m,):
-            raise ValueError(f"only= mask has shape {only.shape}, the mesh has {m} faces")
+            raise FaceSelectionError(f"only= mask has shape {only.shape}, the mesh has {m} faces")
         return only
     if only.size == 0:
         return np.zeros(m, dtype=bool)
     if only.dtype.kind not in "iu":
-        raise ValueError(f"only= takes a bool face mask or integer face ids, not {only.dtype}")
+        raise FaceSelectionError(f"only= takes a bool face mask or integer face ids, not {only.dtype}")
     ids = only.astype(np.int64).ravel()
     if len(ids) and (ids.min() < 0 or ids.max() >= m):
-        raise ValueError(f"only= names face {int(ids.min() if ids.min() < 0 else ids.max())}; the mesh has {m} faces")
+        raise FaceSelectionError(f"only= names face {int(ids.min() if ids.min() < 0 else ids.max())}; the mesh has {m} faces")
     mask = np.zeros(m, dtype=bool)
     mask[ids] = True
     return mask
