@@ -12,12 +12,15 @@ print frame's origin) sits on the display centre in every round and in the archi
 (write_prepared places it so), so rounds share one raster grid.
 
 Overlapping shells and their boolean union cover the same points, but not the same
-pixels: the union's new edges (where a support tip enters the casting) and its
-re-rounded vertices can move a raster edge by one pixel, and an island can appear in
-the archive that no shell round saw. A fused print is therefore confirmed by
-:func:`check_fused`: the fused mesh exactly as write_prepared slices it, rasterized
-again only in the layers whose cross-sections differ from the shells' (and the layer
-above each); the other layers keep the shell round's findings.
+pixels: the union's new edges (where a support tip enters the casting) can move a
+raster edge by one pixel, and an island can appear in the archive that no shell round
+saw. A fused print is therefore confirmed by :func:`check_fused` on the fused solid
+itself, the very manifold3d object write_prepared cuts the archive from
+(``Prepared.print_solid``): it is cut only within the z-range of the shells' overlap
+(:func:`overlap_of`; elsewhere the union's cross-sections are the shells'), rasterized
+where its rings differ from the shells', and checked again only where its lit pixels
+differ from the shell round's (and the layer above each); the other layers keep the
+shell round's findings.
 """
 
 from __future__ import annotations
