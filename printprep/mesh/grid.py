@@ -70,29 +70,32 @@ def face_pairs(
     sample = vertices[faces[:: max(m // 4096, 1)]]  # the typical face size from a sample
     extent = (sample.max(axis=1) - sample.min(axis=1)).max(axis=1)
     cell_mm = max(CELL_FACES * float(np.median(extent)), span_mm / ((1 << kern.CELL_BITS) - 2), 1e-9)
-    if mask is not None:  # faces sharing no grid cell with a chosen face cannot pair with it
-        ids = np.flatnonzero(kern.faces_near(vertices, faces, mask, origin, cell_mm))
-    else:
-        ids = np.arange(m, dtype=np.int64)
-    tri, lo_all, hi_all, normal, nlen, plane_d, sign = kern.face_frames(vertices, faces, ids)
-    sub_faces = faces[ids]
+    n_chunks = 64 * max(os.cpu_count() or 1, 1)
+    # the grid holds every face, or with a selection the chosen faces only (every face then
+    # looks up the cells its box touches)
+    ids = np.arange(m, dtype=np.int64) if mask is None else np.flatnonzero(mask)
+    tri, b_lo, b_hi, normal, nlen, plane_d, sign = kern.face_frames(vertices, faces, ids)
     while True:
-        cell_lo, cell_hi, n_entries = _cells(lo_all, hi_all, origin, cell_mm)
-        if n_entries <= MAX_ENTRIES_PER_FACE * len(lo_all) + 64:
+        cell_lo, cell_hi, n_entries = _cells(b_lo, b_hi, origin, cell_mm)
+        if n_entries <= MAX_ENTRIES_PER_FACE * len(b_lo) + 64:
             break
         cell_mm *= 2.0
     table_bits = max(int(np.ceil(np.log2(max(BUCKETS_PER_ENTRY * n_entries, 2)))), 4)
     box32 = np.concatenate([
-        np.nextafter(lo_all.astype(np.float32), np.float32(-np.inf)),
-        np.nextafter(hi_all.astype(np.float32), np.float32(np.inf)),
+        np.nextafter(b_lo.astype(np.float32), np.float32(-np.inf)),
+        np.nextafter(b_hi.astype(np.float32), np.float32(np.inf)),
     ], axis=1)
     start, entry_face, entry_key, entry_flag, entry_box = kern.bin_faces(cell_lo, cell_hi, box32, n_entries, table_bits)
     del box32
+    if mask is not None:
+        crossing, contacts = kern.query_pairs(
+            vertices, faces, mask, origin, cell_mm, start, ids[entry_face], entry_key, entry_flag, entry_box,
+            table_bits, cell_lo.min(axis=0), cell_hi.max(axis=0), coplanar, n_chunks,
+        )
+        return FacePairs(crossing, contacts if coplanar else None)
     kern.sort_buckets_by_flag(start, entry_face, entry_key, entry_flag, entry_box)
-    only_arr = mask[ids] if mask is not None else np.zeros(0, dtype=bool)
-    n_chunks = 64 * max(os.cpu_count() or 1, 1)
     crossing, contacts = kern.find_pairs(
-        tri, sub_faces, normal, nlen, plane_d, sign, only_arr, start, entry_face, entry_key, entry_flag, entry_box,
+        tri, faces, normal, nlen, plane_d, sign, start, entry_face, entry_key, entry_flag, entry_box,
         coplanar, n_chunks,
     )
-    return FacePairs(ids[crossing], ids[contacts] if coplanar else None)
+    return FacePairs(crossing, contacts if coplanar else None)

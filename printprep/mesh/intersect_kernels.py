@@ -43,6 +43,26 @@ CELL_BITS = 21
 CELL_MASK = (1 << CELL_BITS) - 1
 
 
+@numba.njit(cache=True, nogil=True)
+def _frame(vertices, faces, f, i, tri, box_lo, box_hi, normal, nlen, plane_d, sign) -> None:
+    """Row ``i`` of the :func:`face_frames` arrays for face ``f``."""
+    for c in range(3):
+        for a in range(3):
+            tri[i, c, a] = vertices[faces[f, c], a]
+    for a in range(3):
+        box_lo[i, a] = min(tri[i, 0, a], tri[i, 1, a], tri[i, 2, a])
+        box_hi[i, a] = max(tri[i, 0, a], tri[i, 1, a], tri[i, 2, a])
+    ux, uy, uz = tri[i, 1, 0] - tri[i, 0, 0], tri[i, 1, 1] - tri[i, 0, 1], tri[i, 1, 2] - tri[i, 0, 2]
+    vx, vy, vz = tri[i, 2, 0] - tri[i, 0, 0], tri[i, 2, 1] - tri[i, 0, 1], tri[i, 2, 2] - tri[i, 0, 2]
+    nx, ny, nz = uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx
+    normal[i, 0], normal[i, 1], normal[i, 2] = nx, ny, nz
+    ln = np.sqrt(nx * nx + ny * ny + nz * nz)
+    nlen[i] = ln
+    plane_d[i] = nx * tri[i, 0, 0] + ny * tri[i, 0, 1] + nz * tri[i, 0, 2]
+    comp = nx if abs(nx) > 1e-6 * ln else (ny if abs(ny) > 1e-6 * ln else nz)
+    sign[i] = 1 if comp >= 0 else -1
+
+
 @numba.njit(cache=True, nogil=True, parallel=True)
 def face_frames(vertices: np.ndarray, faces: np.ndarray, order: np.ndarray):
     """Per-face data of the faces ``faces[order]``, in that order, in one pass.
@@ -64,22 +84,7 @@ def face_frames(vertices: np.ndarray, faces: np.ndarray, order: np.ndarray):
     plane_d = np.empty(k)
     sign = np.empty(k, dtype=np.int8)
     for i in prange(k):
-        f = order[i]
-        for c in range(3):
-            for a in range(3):
-                tri[i, c, a] = vertices[faces[f, c], a]
-        for a in range(3):
-            box_lo[i, a] = min(tri[i, 0, a], tri[i, 1, a], tri[i, 2, a])
-            box_hi[i, a] = max(tri[i, 0, a], tri[i, 1, a], tri[i, 2, a])
-        ux, uy, uz = tri[i, 1, 0] - tri[i, 0, 0], tri[i, 1, 1] - tri[i, 0, 1], tri[i, 1, 2] - tri[i, 0, 2]
-        vx, vy, vz = tri[i, 2, 0] - tri[i, 0, 0], tri[i, 2, 1] - tri[i, 0, 1], tri[i, 2, 2] - tri[i, 0, 2]
-        nx, ny, nz = uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx
-        normal[i, 0], normal[i, 1], normal[i, 2] = nx, ny, nz
-        ln = np.sqrt(nx * nx + ny * ny + nz * nz)
-        nlen[i] = ln
-        plane_d[i] = nx * tri[i, 0, 0] + ny * tri[i, 0, 1] + nz * tri[i, 0, 2]
-        comp = nx if abs(nx) > 1e-6 * ln else (ny if abs(ny) > 1e-6 * ln else nz)
-        sign[i] = 1 if comp >= 0 else -1
+        _frame(vertices, faces, order[i], i, tri, box_lo, box_hi, normal, nlen, plane_d, sign)
     return tri, box_lo, box_hi, normal, nlen, plane_d, sign
 
 
@@ -97,89 +102,6 @@ def bounds(vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             if x > hi[a]:
                 hi[a] = x
     return lo, hi
-
-
-@numba.njit(cache=True, nogil=True)
-def _axis_cells(vertices, faces, i, a, origin, cell_mm) -> tuple[int, int]:
-    """First and last cell (inclusive) of face ``i``'s box along axis ``a``."""
-    x0 = vertices[faces[i, 0], a]
-    x1 = vertices[faces[i, 1], a]
-    x2 = vertices[faces[i, 2], a]
-    lo = np.int64(np.floor((min(x0, x1, x2) - origin[a]) / cell_mm))
-    hi = np.int64(np.floor((max(x0, x1, x2) - origin[a]) / cell_mm))
-    return lo, hi
-
-
-@numba.njit(cache=True, nogil=True, parallel=True)
-def faces_near(vertices: np.ndarray, faces: np.ndarray, mask: np.ndarray, origin: np.ndarray, cell_mm: float) -> np.ndarray:
-    """Faces whose box shares a grid cell with the box of a face in ``mask``: (m,) bool,
-    a superset of the faces whose boxes meet a chosen face's box (scattered choices stay
-    cheap: only their neighbourhoods are kept).
-
-    vertices : (n, 3) float64 mm; faces : (m, 3) int64; mask : (m,) bool; origin : (3,)
-    float64 mm the grid's corner (below every vertex); cell_mm : the cell edge. The
-    chosen faces' cells go into an open-addressing hash set, then every face looks its
-    cells up. numpy reading: ``isin(cells_of(faces), cells_of(faces[mask]))`` per face.
-    """
-    m = faces.shape[0]
-    n_cells = 0
-    c_lo = np.full(3, np.iinfo(np.int64).max)  # the cells of all chosen faces: a quick reject
-    c_hi = np.full(3, -1)
-    for i in range(m):
-        if mask[i]:
-            x0, x1 = _axis_cells(vertices, faces, i, 0, origin, cell_mm)
-            y0, y1 = _axis_cells(vertices, faces, i, 1, origin, cell_mm)
-            z0, z1 = _axis_cells(vertices, faces, i, 2, origin, cell_mm)
-            n_cells += (x1 - x0 + 1) * (y1 - y0 + 1) * (z1 - z0 + 1)
-            c_lo[0], c_lo[1], c_lo[2] = min(c_lo[0], x0), min(c_lo[1], y0), min(c_lo[2], z0)
-            c_hi[0], c_hi[1], c_hi[2] = max(c_hi[0], x1), max(c_hi[1], y1), max(c_hi[2], z1)
-    bits = 4
-    while (1 << bits) < 2 * n_cells:
-        bits += 1
-    size = 1 << bits
-    table = np.full(size, -1, dtype=np.int64)
-    for i in range(m):
-        if mask[i]:
-            x0, x1 = _axis_cells(vertices, faces, i, 0, origin, cell_mm)
-            y0, y1 = _axis_cells(vertices, faces, i, 1, origin, cell_mm)
-            z0, z1 = _axis_cells(vertices, faces, i, 2, origin, cell_mm)
-            for x in range(x0, x1 + 1):
-                for y in range(y0, y1 + 1):
-                    for z in range(z0, z1 + 1):
-                        k = _cell_key(x, y, z)
-                        at = _hash(k, bits)
-                        while table[at] != -1 and table[at] != k:
-                            at = (at + 1) & (size - 1)
-                        table[at] = k
-    out = np.zeros(m, dtype=np.bool_)
-    for i in prange(m):
-        if mask[i]:
-            out[i] = True
-            continue
-        x0, x1 = _axis_cells(vertices, faces, i, 0, origin, cell_mm)
-        if x0 > c_hi[0] or x1 < c_lo[0]:
-            continue
-        y0, y1 = _axis_cells(vertices, faces, i, 1, origin, cell_mm)
-        if y0 > c_hi[1] or y1 < c_lo[1]:
-            continue
-        z0, z1 = _axis_cells(vertices, faces, i, 2, origin, cell_mm)
-        if z0 > c_hi[2] or z1 < c_lo[2]:
-            continue
-        found = False
-        for x in range(x0, x1 + 1):
-            for y in range(y0, y1 + 1):
-                for z in range(z0, z1 + 1):
-                    if found:
-                        break
-                    k = _cell_key(x, y, z)
-                    at = _hash(k, bits)
-                    while table[at] != -1:
-                        if table[at] == k:
-                            found = True
-                            break
-                        at = (at + 1) & (size - 1)
-        out[i] = found
-    return out
 
 
 @numba.njit(cache=True, nogil=True)
@@ -447,7 +369,7 @@ def _test_pair(tri, faces, normal, nlen, plane_d, sign, f, g, want_coplanar, wri
 
 
 @numba.njit(cache=True, nogil=True)
-def _scan_buckets(tri, faces, normal, nlen, plane_d, sign, only, bucket_start, entry_face, entry_key,
+def _scan_buckets(tri, faces, normal, nlen, plane_d, sign, bucket_start, entry_face, entry_key,
                   entry_flag, entry_box, b0, b1, want_coplanar, write, cross_out, cross_at, cop_out,
                   cop_at) -> tuple[int, int]:
     """Test every candidate pair of buckets ``b0..b1``; count (and when ``write``, store
@@ -457,21 +379,12 @@ def _scan_buckets(tri, faces, normal, nlen, plane_d, sign, only, bucket_start, e
     the cell where, on each axis, one of the two boxes starts (flags ``a | b == 7``)."""
     n_cross = 0
     n_cop = 0
-    use_only = only.shape[0] > 0
     gs = np.empty(9, dtype=np.int64)
     for b in range(b0, b1):
         s = bucket_start[b]
         e = bucket_start[b + 1]
         if e - s < 2:
             continue
-        if use_only:
-            any_only = False
-            for i in range(s, e):
-                if only[entry_face[i]]:
-                    any_only = True
-                    break
-            if not any_only:
-                continue
         at = s  # flag groups: the entries are sorted by flag (sort_buckets_by_flag)
         for fl in range(8):
             gs[fl] = at
@@ -494,8 +407,6 @@ def _scan_buckets(tri, faces, normal, nlen, plane_d, sign, only, bucket_start, e
                         continue
                     f = entry_face[i]
                     g = entry_face[j]
-                    if use_only and not (only[f] or only[g]):
-                        continue
                     nc, nq = _test_pair(tri, faces, normal, nlen, plane_d, sign, f, g, want_coplanar, write,
                                         cross_out, cross_at + n_cross, cop_out, cop_at + n_cop)
                     n_cross += nc
@@ -504,14 +415,14 @@ def _scan_buckets(tri, faces, normal, nlen, plane_d, sign, only, bucket_start, e
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def find_pairs(tri, faces, normal, nlen, plane_d, sign, only, bucket_start, entry_face, entry_key, entry_flag,
+def find_pairs(tri, faces, normal, nlen, plane_d, sign, bucket_start, entry_face, entry_key, entry_flag,
                entry_box, want_coplanar, n_chunks):
     """All crossing pairs and coplanar contacts among the binned faces.
 
     normal : (m, 3) float64 face cross products; nlen : (m,) float64 their lengths; plane_d : (m,)
     float64 ``normal . corner 0`` (each face's plane); sign :
-    (m,) int8 orientation (+1/-1) of the unoriented plane; only : (m,) bool faces to test
-    against all ((0,) for every face); the rest from :func:`bin_faces`. Returns (crossing (p, 2) int64 rows (piercing face,
+    (m,) int8 orientation (+1/-1) of the unoriented plane; the rest from :func:`bin_faces`
+    (entries sorted by :func:`sort_buckets_by_flag`). Returns (crossing (p, 2) int64 rows (piercing face,
     pierced face), contacts (q, 2) int64 rows (negative-side face, positive-side face)).
     numpy reading: for every pair of faces with overlapping boxes, the vectorized
     segment-triangle and coplanar-overlap tests of the pure-numpy versions.
@@ -522,7 +433,7 @@ def find_pairs(tri, faces, normal, nlen, plane_d, sign, only, bucket_start, entr
     counts = np.zeros((n_chunks, 2), dtype=np.int64)
     empty = np.zeros((0, 2), dtype=np.int64)
     for c in prange(n_chunks):
-        nc, nq = _scan_buckets(tri, faces, normal, nlen, plane_d, sign, only, bucket_start, entry_face, entry_key,
+        nc, nq = _scan_buckets(tri, faces, normal, nlen, plane_d, sign, bucket_start, entry_face, entry_key,
                                entry_flag, entry_box, bounds[c], bounds[c + 1], want_coplanar,
                                False, empty, 0, empty, 0)
         counts[c, 0] = nc
@@ -536,7 +447,128 @@ def find_pairs(tri, faces, normal, nlen, plane_d, sign, only, bucket_start, entr
     cop = np.empty((cop_at[n_chunks], 2), dtype=np.int64)
     for c in prange(n_chunks):
         if counts[c, 0] + counts[c, 1] > 0:
-            _scan_buckets(tri, faces, normal, nlen, plane_d, sign, only, bucket_start, entry_face, entry_key,
+            _scan_buckets(tri, faces, normal, nlen, plane_d, sign, bucket_start, entry_face, entry_key,
                           entry_flag, entry_box, bounds[c], bounds[c + 1], want_coplanar,
                           True, cross, cross_at[c], cop, cop_at[c])
+    return cross, cop
+
+
+@numba.njit(cache=True, nogil=True)
+def _scratch():
+    """Two-row frame arrays for :func:`_test_global` (made once per chunk of faces)."""
+    return (np.empty((2, 3, 3)), np.empty((2, 3)), np.empty((2, 3)), np.empty((2, 3)), np.empty(2), np.empty(2),
+            np.empty(2, dtype=np.int8), np.empty((2, 3), dtype=np.int64), np.empty((2, 2), dtype=np.int64),
+            np.empty((1, 2), dtype=np.int64))
+
+
+@numba.njit(cache=True, nogil=True)
+def _test_global(vertices, faces, f, q, want_coplanar, write, cross_out, cross_at, cop_out, cop_at,
+                 scratch) -> tuple[int, int]:
+    """:func:`_test_pair` of faces ``f`` and ``q`` of the indexed mesh: their frames are
+    made on the spot (two rows of ``scratch``), the records written with the mesh's ids."""
+    tri, lo, hi, normal, nlen, plane_d, sign, two, cross, cop = scratch
+    _frame(vertices, faces, f, 0, tri, lo, hi, normal, nlen, plane_d, sign)
+    _frame(vertices, faces, q, 1, tri, lo, hi, normal, nlen, plane_d, sign)
+    for c in range(3):
+        two[0, c] = faces[f, c]
+        two[1, c] = faces[q, c]
+    nc, nq = _test_pair(tri, two, normal, nlen, plane_d, sign, 0, 1, want_coplanar, True, cross, 0, cop, 0)
+    if write:
+        ids = (f, q)
+        for r in range(nc):
+            cross_out[cross_at + r, 0] = ids[cross[r, 0]]
+            cross_out[cross_at + r, 1] = ids[cross[r, 1]]
+        if nq:
+            cop_out[cop_at, 0] = ids[cop[0, 0]]
+            cop_out[cop_at, 1] = ids[cop[0, 1]]
+    return nc, nq
+
+
+@numba.njit(cache=True, nogil=True)
+def _query_range(vertices, faces, is_only, origin, cell_mm, bucket_start, entry_face, entry_key, entry_flag,
+                 entry_box, table_bits, c_lo, c_hi, q0, q1, want_coplanar, write, cross_out, cross_at,
+                 cop_out, cop_at) -> tuple[int, int]:
+    """Faces ``q0..q1`` against the chosen faces binned in the grid (see :func:`query_pairs`)."""
+    n_cross = 0
+    n_cop = 0
+    lo = np.empty(3)
+    hi = np.empty(3)
+    cl = np.empty(3, dtype=np.int64)
+    ch = np.empty(3, dtype=np.int64)
+    scratch = _scratch()
+    for q in range(q0, q1):
+        apart = False
+        for a in range(3):
+            x0 = vertices[faces[q, 0], a]
+            x1 = vertices[faces[q, 1], a]
+            x2 = vertices[faces[q, 2], a]
+            lo[a] = min(x0, x1, x2)
+            hi[a] = max(x0, x1, x2)
+            cl[a] = np.int64(np.floor((lo[a] - origin[a]) / cell_mm))
+            ch[a] = np.int64(np.floor((hi[a] - origin[a]) / cell_mm))
+            if cl[a] > c_hi[a] or ch[a] < c_lo[a]:
+                apart = True
+                break
+        if apart:
+            continue
+        # only cells of the chosen faces hold entries: a big face looks at those alone
+        for x in range(max(cl[0], c_lo[0]), min(ch[0], c_hi[0]) + 1):
+            for y in range(max(cl[1], c_lo[1]), min(ch[1], c_hi[1]) + 1):
+                for z in range(max(cl[2], c_lo[2]), min(ch[2], c_hi[2]) + 1):
+                    k = _cell_key(x, y, z)
+                    fq = (1 if x == cl[0] else 0) | (2 if y == cl[1] else 0) | (4 if z == cl[2] else 0)
+                    b = _hash(k, table_bits)
+                    for t in range(bucket_start[b], bucket_start[b + 1]):
+                        if entry_key[t] != k or (fq | entry_flag[t]) != 7:
+                            continue
+                        f = entry_face[t]
+                        if f == q or (is_only[q] and q < f):
+                            continue  # two chosen faces meet once, from the later one
+                        if (lo[0] > entry_box[t, 3] or entry_box[t, 0] > hi[0] or lo[1] > entry_box[t, 4]
+                                or entry_box[t, 1] > hi[1] or lo[2] > entry_box[t, 5] or entry_box[t, 2] > hi[2]):
+                            continue
+                        nc, nq = _test_global(vertices, faces, f, q, want_coplanar, write,
+                                              cross_out, cross_at + n_cross, cop_out, cop_at + n_cop, scratch)
+                        n_cross += nc
+                        n_cop += nq
+    return n_cross, n_cop
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def query_pairs(vertices, faces, is_only, origin, cell_mm, bucket_start, entry_face, entry_key, entry_flag,
+                entry_box, table_bits, c_lo, c_hi, want_coplanar, n_chunks):
+    """Crossing pairs and coplanar contacts between every face and the chosen faces.
+
+    vertices : (n, 3) float64 mm; faces : (m, 3) int64; is_only : (m,) bool the chosen
+    faces, which alone are in the grid (``bucket_start`` .. ``entry_box`` from
+    :func:`bin_faces`, entry faces as mesh face ids); ``c_lo``, ``c_hi`` : (3,) int64 the
+    range of cells they touch. Every face looks up the cells its box touches and is tested
+    against the chosen faces there, once per pair (the cell of the low corner of the two
+    boxes' overlap; two chosen faces from the later one), its frame made on the spot.
+    Returns (crossing (p, 2), contacts (q, 2)) int64 face ids as :func:`find_pairs`.
+    numpy reading: the exact tests of every (face, chosen face) pair whose boxes meet.
+    Two passes over chunks of faces in parallel: count, then write.
+    """
+    m = faces.shape[0]
+    bounds = np.linspace(0, m, n_chunks + 1).astype(np.int64)
+    counts = np.zeros((n_chunks, 2), dtype=np.int64)
+    empty = np.zeros((0, 2), dtype=np.int64)
+    for c in prange(n_chunks):
+        nc, nq = _query_range(vertices, faces, is_only, origin, cell_mm, bucket_start, entry_face, entry_key,
+                              entry_flag, entry_box, table_bits, c_lo, c_hi, bounds[c], bounds[c + 1],
+                              want_coplanar, False, empty, 0, empty, 0)
+        counts[c, 0] = nc
+        counts[c, 1] = nq
+    cross_at = np.zeros(n_chunks + 1, dtype=np.int64)
+    cop_at = np.zeros(n_chunks + 1, dtype=np.int64)
+    for c in range(n_chunks):
+        cross_at[c + 1] = cross_at[c] + counts[c, 0]
+        cop_at[c + 1] = cop_at[c] + counts[c, 1]
+    cross = np.empty((cross_at[n_chunks], 2), dtype=np.int64)
+    cop = np.empty((cop_at[n_chunks], 2), dtype=np.int64)
+    for c in prange(n_chunks):
+        if counts[c, 0] + counts[c, 1] > 0:
+            _query_range(vertices, faces, is_only, origin, cell_mm, bucket_start, entry_face, entry_key,
+                         entry_flag, entry_box, table_bits, c_lo, c_hi, bounds[c], bounds[c + 1],
+                         want_coplanar, True, cross, cross_at[c], cop, cop_at[c])
     return cross, cop
