@@ -196,3 +196,46 @@ def test_repair_report_equals_a_fresh_check(meshes, name):
     ours = result.report.to_dict()
     assert {k: ours[k] for k in KEYS} == {k: fresh[k] for k in KEYS}
     assert ours["problems"] == fresh["problems"]
+
+
+def _walk_loops_python(faces, info):
+    """The plain-Python walk the compiled one replaced: a stack of leaving edges per vertex."""
+    he = info.boundary
+    f, k = he // 3, he % 3
+    src, dst = faces[f, k].tolist(), faces[f, (k + 1) % 3].tolist()
+    outgoing: dict[int, list[int]] = {}
+    for i, s in enumerate(src):
+        outgoing.setdefault(s, []).append(i)
+    used = [False] * len(he)
+    loops = []
+    for start in range(len(he)):
+        if used[start]:
+            continue
+        chain, i = [], start
+        while i is not None and not used[i]:
+            used[i] = True
+            chain.append(src[i])
+            nxt, i = outgoing.get(dst[i], []), None
+            while nxt:
+                cand = nxt.pop()
+                if not used[cand]:
+                    i = cand
+                    break
+        if len(chain) >= 3:
+            loops.append((chain, int(f[start])))
+    return loops
+
+
+@pytest.mark.parametrize("name", [
+    "broken/admesh_block_fill-holes-bad.stl", "broken/admesh_hourglass_fill-holes-bad.stl",
+    "broken/pymeshfix_planar_mesh.ply",
+])
+def test_hole_loops_match_the_python_walk(meshes, name):
+    from printprep.mesh.holes import boundary_loops
+
+    vertices, faces = _arrays(meshes, name)
+    info = edge_info(faces, len(vertices))
+    ref = _walk_loops_python(faces, info)
+    got = boundary_loops(faces, info)
+    assert len(ref) > 0
+    assert [(lp.vertices.tolist(), lp.face) for lp in got] == ref

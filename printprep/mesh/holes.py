@@ -3,18 +3,18 @@
 Each boundary loop is walked once, projected on the plane of its Newell normal and
 triangulated with manifold3d's polygon triangulator, which always returns triangles that
 use every loop edge exactly once in the given direction, so the patch closes the hole
-watertight with the mesh's winding. Loops are walked in Python (one step per boundary
-edge, a few thousand at most on real meshes); the triangles come back as arrays.
+watertight with the mesh's winding. Loops are walked by a compiled kernel (one step per
+boundary edge, :func:`holes_kernels.trace_loops`); the triangles come back as arrays.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 import manifold3d
 import numpy as np
 
+from printprep.mesh.holes_kernels import trace_loops
 from printprep.mesh.topology import EdgeInfo
 
 
@@ -34,30 +34,11 @@ def boundary_loops(faces: np.ndarray, info: EdgeInfo) -> list[HoleLoop]:
     f, k = he // 3, he % 3
     src = faces[f, k]
     dst = faces[f, (k + 1) % 3]
-    outgoing: dict[int, list[int]] = defaultdict(list)
-    for i, s in enumerate(src.tolist()):
-        outgoing[s].append(i)
-    used = np.zeros(len(he), dtype=bool)
+    n_v = int(max(src.max(), dst.max())) + 1
+    chain, starts, first = trace_loops(src.astype(np.int64), dst.astype(np.int64), n_v)
     loops: list[HoleLoop] = []
-    dst_l = dst.tolist()
-    src_l = src.tolist()
-    for start in range(len(he)):  # one step per boundary edge
-        if used[start]:
-            continue
-        chain = []
-        i = start
-        while i is not None and not used[i]:
-            used[i] = True
-            chain.append(src_l[i])
-            nxt = outgoing.get(dst_l[i])
-            i = None
-            while nxt:
-                cand = nxt.pop()
-                if not used[cand]:
-                    i = cand
-                    break
-        if len(chain) >= 3:
-            loops.append(HoleLoop(np.array(chain, dtype=np.int64), int(f[start])))
+    for c in np.flatnonzero(np.diff(starts) >= 3).tolist():  # one entry per hole
+        loops.append(HoleLoop(chain[starts[c] : starts[c + 1]].copy(), int(f[first[c]])))
     return loops
 
 

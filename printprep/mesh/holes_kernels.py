@@ -46,3 +46,52 @@ def faces_near_boxes(vertices: np.ndarray, faces: np.ndarray, lo: np.ndarray, hi
                 out[f] = True
                 break
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def trace_loops(src: np.ndarray, dst: np.ndarray, n_vertices: int):  # pragma: no cover - compiled
+    """Walk boundary half-edges into chains: each chain follows an edge to one leaving its
+    end vertex, taking the most recently listed unused one (a stack per vertex), until it
+    meets a used edge or a dead end.
+
+    src, dst : (b,) int64 the boundary half-edges' start and end vertices. Returns
+    (vertices (b,) int64 the chains' start vertices one after another, starts (c + 1,)
+    int64 where each chain begins in it, first (c,) int64 the half-edge each chain began
+    with). numpy has no reading of this walk: it is a sequential traversal.
+    """
+    b = src.shape[0]
+    start = np.zeros(n_vertices + 1, np.int64)
+    for i in range(b):
+        start[src[i] + 1] += 1
+    for v in range(n_vertices):
+        start[v + 1] += start[v]
+    bucket = np.empty(b, np.int64)
+    cursor = start[:-1].copy()
+    for i in range(b):
+        bucket[cursor[src[i]]] = i
+        cursor[src[i]] += 1
+    top = start[1:].copy()  # the stack of each vertex: bucket[start[v]:top[v]]
+    used = np.zeros(b, np.bool_)
+    out = np.empty(b, np.int64)
+    starts = [0]
+    first = []
+    n_out = 0
+    for s in range(b):
+        if used[s]:
+            continue
+        first.append(s)
+        i = s
+        while i >= 0 and not used[i]:
+            used[i] = True
+            out[n_out] = src[i]
+            n_out += 1
+            v = dst[i]
+            i = -1
+            while top[v] > start[v]:
+                top[v] -= 1
+                cand = bucket[top[v]]
+                if not used[cand]:
+                    i = cand
+                    break
+        starts.append(n_out)
+    return out, np.array(starts, np.int64), np.array(first, np.int64)
