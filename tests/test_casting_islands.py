@@ -112,10 +112,10 @@ def test_island_in_a_narrow_slot_gets_the_fine_side_beam():
     inside = _box([3.5, 1.0, 5.0], [4.5, 2.0, 8.0])
     cut = plan.solid ^ inside
     lo, hi = np.asarray(cut.bounding_box()).reshape(2, 3)
-    assert hi[0] - lo[0] <= s.fine_tip_diameter_mm + 1e-3
+    assert hi[0] - lo[0] <= max(s.fine_tip_diameters_mm) + 1e-3
     # a standard tip does not fit: with the fine beam turned off the island is dropped
     plain = plan_supports(
-        mesh, hard, SupportSettings(lift_mm=3.0, fine_tip_diameter_mm=0.4), ray_engine(mesh), hard=hard, extra_tips=extra
+        mesh, hard, SupportSettings(lift_mm=3.0, fine_tip_diameters_mm=()), ray_engine(mesh), hard=hard, extra_tips=extra
     )
     assert (np.linalg.norm(plain.dropped_mm - island, axis=1) < 1e-6).any()
 

@@ -45,9 +45,9 @@ class SupportSettings:
     overhang_margin_deg: float = 5.0
     spacing_mm: float = 3.0
     tip_diameter_mm: float = 0.4
-    #: the side beam of an island in a groove narrower than a standard tip (a sliver
-    #: inside engraved lettering): domain.md's filigree tip size
-    fine_tip_diameter_mm: float = 0.25
+    #: side beams for an island in a groove narrower than a standard tip (a sliver
+    #: inside engraved lettering), tried in order: domain.md's filigree tip sizes
+    fine_tip_diameters_mm: tuple[float, ...] = (0.25, 0.2)
     penetration_mm: float = 0.2
     head_length_mm: float = 1.0
     pillar_diameter_mm: float = 1.0
@@ -300,12 +300,14 @@ def build_routes(
         side_to = {int(still[k]): v for k, v in route_side(engine, tips[still], s, mesh, hard).items()}
         side_r = dict.fromkeys(side_to, tip_r)
         # a groove narrower than the standard beam: the filigree-size beam
-        narrow = np.array([i for i in still if int(i) not in side_to], dtype=np.int64)
-        if len(narrow) and s.fine_tip_diameter_mm < s.tip_diameter_mm:
-            fine = route_side(engine, tips[narrow], s, mesh, hard, beam_diameter_mm=s.fine_tip_diameter_mm)
+        for fine_d in s.fine_tip_diameters_mm:
+            narrow = np.array([i for i in still if int(i) not in side_to], dtype=np.int64)
+            if len(narrow) == 0 or fine_d >= s.tip_diameter_mm:
+                continue
+            fine = route_side(engine, tips[narrow], s, mesh, hard, beam_diameter_mm=fine_d)
             for k, v in fine.items():
                 side_to[int(narrow[k])] = v
-                side_r[int(narrow[k])] = s.fine_tip_diameter_mm / 2
+                side_r[int(narrow[k])] = fine_d / 2
 
     routes: list[str] = []
     landings: list[np.ndarray] = []
