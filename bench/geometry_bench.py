@@ -113,6 +113,8 @@ def run(v: np.ndarray, f: np.ndarray, repeat: int) -> None:
         patch = np.argpartition(dist, len(ids))[: len(ids)]
         w, c, (a, _) = _timed(lambda p=patch: crossing_pairs(v, f, only=p), repeat)
         _row(f"crossing_pairs only= {len(patch)} faces", w, c, note="a local patch, grid search")
+        w, c, (a, _) = _timed(lambda p=ids: crossing_pairs(v, f, only=p), repeat)
+        _row(f"crossing_pairs only= {len(ids)} faces", w, c, note="scattered over the mesh, grid search")
 
 
 def cold() -> None:

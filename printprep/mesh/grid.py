@@ -5,7 +5,7 @@ Each face's axis-aligned box is entered in every cube of a grid it touches (cube
 few typical faces, grown until the entries stay within a small multiple of the faces);
 cubes are hashed into buckets by a counting sort. Faces sharing a cube are the
 candidates; a numba kernel runs the exact float64 tests on each candidate pair, in
-parallel over buckets (:mod:`printprep.mesh.intersect_kernels`).
+parallel over buckets (:mod:`printprep.mesh.grid_kernels`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from printprep.mesh import grid_kernels as gk
 from printprep.mesh import intersect_kernels as kern
 from printprep.mesh.intersect import only_mask
 
@@ -69,7 +70,7 @@ def face_pairs(
     span_mm = float((v_hi - origin).max())
     sample = vertices[faces[:: max(m // 4096, 1)]]  # the typical face size from a sample
     extent = (sample.max(axis=1) - sample.min(axis=1)).max(axis=1)
-    cell_mm = max(CELL_FACES * float(np.median(extent)), span_mm / ((1 << kern.CELL_BITS) - 2), 1e-9)
+    cell_mm = max(CELL_FACES * float(np.median(extent)), span_mm / ((1 << gk.CELL_BITS) - 2), 1e-9)
     n_chunks = 64 * max(os.cpu_count() or 1, 1)
     # the grid holds every face, or with a selection the chosen faces only (every face then
     # looks up the cells its box touches)
@@ -85,16 +86,16 @@ def face_pairs(
         np.nextafter(b_lo.astype(np.float32), np.float32(-np.inf)),
         np.nextafter(b_hi.astype(np.float32), np.float32(np.inf)),
     ], axis=1)
-    start, entry_face, entry_key, entry_flag, entry_box = kern.bin_faces(cell_lo, cell_hi, box32, n_entries, table_bits)
+    start, entry_face, entry_key, entry_flag, entry_box = gk.bin_faces(cell_lo, cell_hi, box32, n_entries, table_bits)
     del box32
     if mask is not None:
-        crossing, contacts = kern.query_pairs(
+        crossing, contacts = gk.query_pairs(
             vertices, faces, mask, origin, cell_mm, start, ids[entry_face], entry_key, entry_flag, entry_box,
             table_bits, cell_lo.min(axis=0), cell_hi.max(axis=0), coplanar, n_chunks,
         )
         return FacePairs(crossing, contacts if coplanar else None)
-    kern.sort_buckets_by_flag(start, entry_face, entry_key, entry_flag, entry_box)
-    crossing, contacts = kern.find_pairs(
+    gk.sort_buckets_by_flag(start, entry_face, entry_key, entry_flag, entry_box)
+    crossing, contacts = gk.find_pairs(
         tri, faces, normal, nlen, plane_d, sign, start, entry_face, entry_key, entry_flag, entry_box,
         coplanar, n_chunks,
     )
