@@ -5,7 +5,15 @@ Each face's axis-aligned box is entered in every cube of a grid it touches (cube
 few typical faces, grown until the entries stay within a small multiple of the faces);
 cubes are hashed into buckets by a counting sort. Faces sharing a cube are the
 candidates; a numba kernel runs the exact float64 tests on each candidate pair, in
-parallel over buckets (:mod:`printprep.mesh.grid_kernels`).
+parallel over buckets (:mod:`printprep.mesh.grid_kernels`). With a selection of faces
+(``only=``) the grid holds the chosen faces alone and every face of the mesh looks up the
+cells its box touches, so a few changed faces cost one pass over the mesh, not a grid of
+it.
+
+On a dense mesh (the 1.35M band: 13M pairs of overlapping boxes) the all-faces search is
+slower than one Embree ray per edge, so the whole-mesh self-intersection search stays on
+rays (:func:`printprep.mesh.intersect.crossing_pairs`); this one serves selections and is
+the exact reference for the ray search in the tests.
 """
 
 from __future__ import annotations

@@ -7,9 +7,12 @@ a hit strictly inside the edge on a face that shares no vertex with it is a cros
 edge's faces and the face hit are self-intersecting; compiled kernels build the rays and
 confirm each hit in float64 (:mod:`printprep.mesh.ray_kernels`).
 
-With ``only=`` (the faces a repair step changed) the search is exact and pairwise instead:
-a uniform grid over the boxes of the faces near the chosen ones, every candidate pair
-tested edge by edge (:mod:`printprep.mesh.grid`). Coplanar overlaps are not crossings;
+A ray stops at the first face it meets, so an edge through two faces reports the nearer
+one only. With ``only=`` (the faces a repair step
+changed) the search is exact and pairwise instead: the chosen faces in a uniform grid,
+every face tested against the chosen faces whose boxes its box meets, edge by edge, with
+no ray scene (:mod:`printprep.mesh.grid`); it finds every pair the rays find among those
+faces, and any pair behind a first hit as well. Coplanar overlaps are not crossings;
 :func:`coplanar_contacts` finds faces pressed together face to face.
 """
 
@@ -88,8 +91,8 @@ def crossing_pairs(
     mask = only_mask(only, len(faces))
     if mask is None:
         return _crossing_pairs_rays(vertices, faces, info, scene)
-    # a subset: the grid search over the faces near it (no ray scene of the whole mesh)
-    from printprep.mesh.grid import face_pairs  # noqa: PLC0415 - numba loads on first use
+    # a subset: the grid search against the chosen faces (no ray scene of the whole mesh)
+    from printprep.mesh.grid import face_pairs  # noqa: PLC0415 - kernels load on first use
 
     pairs = face_pairs(vertices, faces, only=mask, coplanar=False).crossing
     return pairs[:, 0].copy(), pairs[:, 1].copy()
@@ -100,7 +103,7 @@ def _crossing_pairs_rays(
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`crossing_pairs` of the whole mesh by one ray per edge (the rays built and
     the hits confirmed by compiled kernels, :mod:`printprep.mesh.ray_kernels`)."""
-    from printprep.mesh import ray_kernels as rk  # noqa: PLC0415 - numba loads on first use
+    from printprep.mesh import ray_kernels as rk  # noqa: PLC0415 - kernels load on first use
 
     vertices = np.ascontiguousarray(vertices, dtype=np.float64)
     faces = np.ascontiguousarray(faces, dtype=np.int64)
@@ -148,7 +151,7 @@ def coplanar_contacts(
     of opposite orientation are tested (compiled kernels, :mod:`coplanar_kernels`).
     Returns ((p,) int64 negative-side faces, (p,) int64 positive-side faces).
     """
-    from printprep.mesh import coplanar_kernels as ck  # noqa: PLC0415 - numba loads on first use
+    from printprep.mesh import coplanar_kernels as ck  # noqa: PLC0415 - kernels load on first use
     from printprep.mesh.intersect_kernels import bounds  # noqa: PLC0415
 
     del cross

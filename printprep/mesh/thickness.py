@@ -62,7 +62,7 @@ def face_thickness_mm(
     only); the rays are built and the hits read by compiled kernels
     (:mod:`printprep.mesh.ray_kernels`), the distance measured in float64.
     """
-    from printprep.mesh import ray_kernels as rk  # noqa: PLC0415 - numba loads on first use
+    from printprep.mesh import ray_kernels as rk  # noqa: PLC0415 - kernels load on first use
 
     del cross
     vertices = np.ascontiguousarray(vertices, dtype=np.float64)
