@@ -114,10 +114,13 @@ def bucket_by_key(keys: np.ndarray, table_bits: int) -> tuple[np.ndarray, np.nda
 
 
 @numba.njit(cache=True, nogil=True)
-def _scan(vertices, faces, normal, nlen, sign, start, items, item_key, b0, b1, write, out, at) -> int:
+def scan_contacts(vertices, faces, normal, nlen, sign, start, items, item_key, b0, b1, write, out, at) -> int:
     """Contacts among the items of buckets ``b0..b1``: faces of one bin and opposite sign
-    (keys differing in the low bit only) that pass the exact test; stored from ``at`` on
-    when ``write``. Returns the count."""
+    (keys differing in the low bit only) that pass the exact test, as rows (negative-side
+    face, positive-side face) stored from ``at`` on when ``write``. Returns the count.
+    ``start``, ``items``, ``item_key`` from :func:`bucket_by_key`. Run over all buckets by
+    :func:`printprep.mesh.chunks.two_pass` (threads: the function holds no GIL). numpy
+    reading: every same-bin pair of opposite sign through the exact test."""
     n = 0
     for b in range(b0, b1):
         s = start[b]
@@ -151,24 +154,3 @@ def _scan(vertices, faces, normal, nlen, sign, start, items, item_key, b0, b1, w
                     out[at + n, 1] = pos
                 n += 1
     return n
-
-
-@numba.njit(cache=True, nogil=True, parallel=True)
-def contact_pairs(vertices, faces, normal, nlen, sign, start, items, item_key, n_chunks) -> np.ndarray:
-    """Coplanar contacts within the buckets: (q, 2) int64 rows (negative-side face,
-    positive-side face). Two passes over chunks of buckets in parallel: count, then write.
-    numpy reading: every same-key pair of opposite sign through the exact test."""
-    n_buckets = start.shape[0] - 1
-    bounds = np.linspace(0, n_buckets, n_chunks + 1).astype(np.int64)
-    counts = np.zeros(n_chunks, dtype=np.int64)
-    empty = np.zeros((0, 2), dtype=np.int64)
-    for c in prange(n_chunks):
-        counts[c] = _scan(vertices, faces, normal, nlen, sign, start, items, item_key, bounds[c], bounds[c + 1], False, empty, 0)
-    at = np.zeros(n_chunks + 1, dtype=np.int64)
-    for c in range(n_chunks):
-        at[c + 1] = at[c] + counts[c]
-    out = np.empty((at[n_chunks], 2), dtype=np.int64)
-    for c in prange(n_chunks):
-        if counts[c] > 0:
-            _scan(vertices, faces, normal, nlen, sign, start, items, item_key, bounds[c], bounds[c + 1], True, out, at[c])
-    return out

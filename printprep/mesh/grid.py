@@ -18,13 +18,13 @@ the exact reference for the ray search in the tests.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from printprep.mesh import grid_kernels as gk
 from printprep.mesh import intersect_kernels as kern
+from printprep.mesh.chunks import two_pass
 from printprep.mesh.intersect import only_mask
 
 #: Grid cube edge in typical face sizes (the median of the faces' largest box extents).
@@ -79,7 +79,6 @@ def face_pairs(
     sample = vertices[faces[:: max(m // 4096, 1)]]  # the typical face size from a sample
     extent = (sample.max(axis=1) - sample.min(axis=1)).max(axis=1)
     cell_mm = max(CELL_FACES * float(np.median(extent)), span_mm / ((1 << gk.CELL_BITS) - 2), 1e-9)
-    n_chunks = 64 * max(os.cpu_count() or 1, 1)
     # the grid holds every face, or with a selection the chosen faces only (every face then
     # looks up the cells its box touches)
     ids = np.arange(m, dtype=np.int64) if mask is None else np.flatnonzero(mask)
@@ -97,14 +96,19 @@ def face_pairs(
     start, entry_face, entry_key, entry_flag, entry_box = gk.bin_faces(cell_lo, cell_hi, box32, n_entries, table_bits)
     del box32
     if mask is not None:
-        crossing, contacts = gk.query_pairs(
-            vertices, faces, mask, origin, cell_mm, start, ids[entry_face], entry_key, entry_flag, entry_box,
-            table_bits, cell_lo.min(axis=0), cell_hi.max(axis=0), coplanar, n_chunks,
-        )
+        entries = (start, ids[entry_face], entry_key, entry_flag, entry_box, table_bits,
+                   cell_lo.min(axis=0), cell_hi.max(axis=0))
+
+        def scan(lo, hi, write, a, at_a, b, at_b):
+            return gk.query_range(vertices, faces, mask, origin, cell_mm, *entries, lo, hi, coplanar, write, a, at_a, b, at_b)
+
+        crossing, contacts = two_pass(scan, m)
         return FacePairs(crossing, contacts if coplanar else None)
     gk.sort_buckets_by_flag(start, entry_face, entry_key, entry_flag, entry_box)
-    crossing, contacts = gk.find_pairs(
-        tri, faces, normal, nlen, plane_d, sign, start, entry_face, entry_key, entry_flag, entry_box,
-        coplanar, n_chunks,
-    )
+
+    def scan_all(lo, hi, write, a, at_a, b, at_b):
+        return gk.scan_buckets(tri, faces, normal, nlen, plane_d, sign, start, entry_face, entry_key, entry_flag,
+                               entry_box, lo, hi, coplanar, write, a, at_a, b, at_b)
+
+    crossing, contacts = two_pass(scan_all, len(start) - 1)
     return FacePairs(crossing, contacts if coplanar else None)

@@ -107,12 +107,15 @@ def sort_buckets_by_flag(bucket_start, entry_face, entry_key, entry_flag, entry_
 
 
 @numba.njit(cache=True, nogil=True)
-def _scan_buckets(tri, faces, normal, nlen, plane_d, sign, bucket_start, entry_face, entry_key,
+def scan_buckets(tri, faces, normal, nlen, plane_d, sign, bucket_start, entry_face, entry_key,
                   entry_flag, entry_box, b0, b1, want_coplanar, write, cross_out, cross_at, cop_out,
                   cop_at) -> tuple[int, int]:
     """Test every candidate pair of buckets ``b0..b1``; count (and when ``write``, store
     from ``cross_at`` / ``cop_at`` on) crossing pairs (piercing face, pierced face) and
-    coplanar contacts (negative-side face, positive-side face). A pair of boxes that meet
+    coplanar contacts (negative-side face, positive-side face). ``tri`` .. ``sign`` : the
+    :func:`intersect_kernels.face_frames` of the faces; the rest from :func:`bin_faces`
+    with the entries sorted by :func:`sort_buckets_by_flag`. Run over all buckets by
+    :func:`printprep.mesh.chunks.two_pass` (threads: the function holds no GIL). A pair of boxes that meet
     in several cells is tested only in the cell holding the low corner of their overlap:
     the cell where, on each axis, one of the two boxes starts (flags ``a | b == 7``)."""
     n_cross = 0
@@ -152,45 +155,6 @@ def _scan_buckets(tri, faces, normal, nlen, plane_d, sign, bucket_start, entry_f
     return n_cross, n_cop
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def find_pairs(tri, faces, normal, nlen, plane_d, sign, bucket_start, entry_face, entry_key, entry_flag,
-               entry_box, want_coplanar, n_chunks):
-    """All crossing pairs and coplanar contacts among the binned faces.
-
-    normal : (m, 3) float64 face cross products; nlen : (m,) float64 their lengths; plane_d : (m,)
-    float64 ``normal . corner 0`` (each face's plane); sign :
-    (m,) int8 orientation (+1/-1) of the unoriented plane; the rest from :func:`bin_faces`
-    (entries sorted by :func:`sort_buckets_by_flag`). Returns (crossing (p, 2) int64 rows (piercing face,
-    pierced face), contacts (q, 2) int64 rows (negative-side face, positive-side face)).
-    numpy reading: for every pair of faces with overlapping boxes, the vectorized
-    segment-triangle and coplanar-overlap tests of the pure-numpy versions.
-    Two passes over chunks of buckets in parallel: count, then write where a chunk found any.
-    """
-    n_buckets = bucket_start.shape[0] - 1
-    bounds = np.linspace(0, n_buckets, n_chunks + 1).astype(np.int64)
-    counts = np.zeros((n_chunks, 2), dtype=np.int64)
-    empty = np.zeros((0, 2), dtype=np.int64)
-    for c in prange(n_chunks):
-        nc, nq = _scan_buckets(tri, faces, normal, nlen, plane_d, sign, bucket_start, entry_face, entry_key,
-                               entry_flag, entry_box, bounds[c], bounds[c + 1], want_coplanar,
-                               False, empty, 0, empty, 0)
-        counts[c, 0] = nc
-        counts[c, 1] = nq
-    cross_at = np.zeros(n_chunks + 1, dtype=np.int64)
-    cop_at = np.zeros(n_chunks + 1, dtype=np.int64)
-    for c in range(n_chunks):
-        cross_at[c + 1] = cross_at[c] + counts[c, 0]
-        cop_at[c + 1] = cop_at[c] + counts[c, 1]
-    cross = np.empty((cross_at[n_chunks], 2), dtype=np.int64)
-    cop = np.empty((cop_at[n_chunks], 2), dtype=np.int64)
-    for c in prange(n_chunks):
-        if counts[c, 0] + counts[c, 1] > 0:
-            _scan_buckets(tri, faces, normal, nlen, plane_d, sign, bucket_start, entry_face, entry_key,
-                          entry_flag, entry_box, bounds[c], bounds[c + 1], want_coplanar,
-                          True, cross, cross_at[c], cop, cop_at[c])
-    return cross, cop
-
-
 @numba.njit(cache=True, nogil=True)
 def _scratch():
     """Two-row frame arrays for :func:`_test_global` (made once per chunk of faces)."""
@@ -223,10 +187,19 @@ def _test_global(vertices, faces, f, q, want_coplanar, write, cross_out, cross_a
 
 
 @numba.njit(cache=True, nogil=True)
-def _query_range(vertices, faces, is_only, origin, cell_mm, bucket_start, entry_face, entry_key, entry_flag,
+def query_range(vertices, faces, is_only, origin, cell_mm, bucket_start, entry_face, entry_key, entry_flag,
                  entry_box, table_bits, c_lo, c_hi, q0, q1, want_coplanar, write, cross_out, cross_at,
                  cop_out, cop_at) -> tuple[int, int]:
-    """Faces ``q0..q1`` against the chosen faces binned in the grid (see :func:`query_pairs`)."""
+    """Faces ``q0..q1`` of the mesh against the chosen faces, which alone are in the grid
+    (``bucket_start`` .. ``entry_box`` from :func:`bin_faces`, entry faces as mesh face
+    ids; ``c_lo``, ``c_hi`` (3,) int64 the range of cells they touch; ``is_only`` (m,)
+    bool). Each face looks up the cells its box touches and is tested against the chosen
+    faces there, once per pair (the cell of the low corner of the two boxes' overlap; two
+    chosen faces from the later one), its frame made on the spot. Counts (and when
+    ``write`` stores) records as :func:`scan_buckets`; numpy reading: the exact tests of
+    every (face, chosen face) pair whose boxes meet. Run over all faces by
+    :func:`printprep.mesh.chunks.two_pass`.
+    """
     n_cross = 0
     n_cop = 0
     lo = np.empty(3)
@@ -270,43 +243,3 @@ def _query_range(vertices, faces, is_only, origin, cell_mm, bucket_start, entry_
                         n_cross += nc
                         n_cop += nq
     return n_cross, n_cop
-
-
-@numba.njit(cache=True, nogil=True, parallel=True)
-def query_pairs(vertices, faces, is_only, origin, cell_mm, bucket_start, entry_face, entry_key, entry_flag,
-                entry_box, table_bits, c_lo, c_hi, want_coplanar, n_chunks):
-    """Crossing pairs and coplanar contacts between every face and the chosen faces.
-
-    vertices : (n, 3) float64 mm; faces : (m, 3) int64; is_only : (m,) bool the chosen
-    faces, which alone are in the grid (``bucket_start`` .. ``entry_box`` from
-    :func:`bin_faces`, entry faces as mesh face ids); ``c_lo``, ``c_hi`` : (3,) int64 the
-    range of cells they touch. Every face looks up the cells its box touches and is tested
-    against the chosen faces there, once per pair (the cell of the low corner of the two
-    boxes' overlap; two chosen faces from the later one), its frame made on the spot.
-    Returns (crossing (p, 2), contacts (q, 2)) int64 face ids as :func:`find_pairs`.
-    numpy reading: the exact tests of every (face, chosen face) pair whose boxes meet.
-    Two passes over chunks of faces in parallel: count, then write.
-    """
-    m = faces.shape[0]
-    bounds = np.linspace(0, m, n_chunks + 1).astype(np.int64)
-    counts = np.zeros((n_chunks, 2), dtype=np.int64)
-    empty = np.zeros((0, 2), dtype=np.int64)
-    for c in prange(n_chunks):
-        nc, nq = _query_range(vertices, faces, is_only, origin, cell_mm, bucket_start, entry_face, entry_key,
-                              entry_flag, entry_box, table_bits, c_lo, c_hi, bounds[c], bounds[c + 1],
-                              want_coplanar, False, empty, 0, empty, 0)
-        counts[c, 0] = nc
-        counts[c, 1] = nq
-    cross_at = np.zeros(n_chunks + 1, dtype=np.int64)
-    cop_at = np.zeros(n_chunks + 1, dtype=np.int64)
-    for c in range(n_chunks):
-        cross_at[c + 1] = cross_at[c] + counts[c, 0]
-        cop_at[c + 1] = cop_at[c] + counts[c, 1]
-    cross = np.empty((cross_at[n_chunks], 2), dtype=np.int64)
-    cop = np.empty((cop_at[n_chunks], 2), dtype=np.int64)
-    for c in prange(n_chunks):
-        if counts[c, 0] + counts[c, 1] > 0:
-            _query_range(vertices, faces, is_only, origin, cell_mm, bucket_start, entry_face, entry_key,
-                         entry_flag, entry_box, table_bits, c_lo, c_hi, bounds[c], bounds[c + 1],
-                         want_coplanar, True, cross, cross_at[c], cop, cop_at[c])
-    return cross, cop

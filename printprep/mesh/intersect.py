@@ -18,8 +18,6 @@ faces, and any pair behind a first hit as well. Coplanar overlaps are not crossi
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from printprep.errors import MeshError
@@ -152,6 +150,7 @@ def coplanar_contacts(
     Returns ((p,) int64 negative-side faces, (p,) int64 positive-side faces).
     """
     from printprep.mesh import coplanar_kernels as ck  # noqa: PLC0415 - kernels load on first use
+    from printprep.mesh.chunks import two_pass  # noqa: PLC0415
     from printprep.mesh.intersect_kernels import bounds  # noqa: PLC0415
 
     del cross
@@ -169,11 +168,14 @@ def coplanar_contacts(
     cell_mm = max(CONTACT_CELL_EDGES * float(np.median(edge)), 1e-9)
     normal, nlen, sign, keys = ck.plane_keys(vertices, faces, centre, cell_mm)
     table_bits = max(int(m).bit_length(), 4)
-    n_chunks = 64 * max(os.cpu_count() or 1, 1)
     found = []
     for k in range(2):
         start, items, item_key = ck.bucket_by_key(np.ascontiguousarray(keys[k]), table_bits)
-        found.append(ck.contact_pairs(vertices, faces, normal, nlen, sign, start, items, item_key, n_chunks))
+
+        def scan(lo, hi, write, a, at_a, _b, _at_b, start=start, items=items, item_key=item_key):
+            return ck.scan_contacts(vertices, faces, normal, nlen, sign, start, items, item_key, lo, hi, write, a, at_a), 0
+
+        found.append(two_pass(scan, len(start) - 1)[0])
     pairs = np.concatenate(found)
     if mask is not None:
         pairs = pairs[mask[pairs[:, 0]] | mask[pairs[:, 1]]]
