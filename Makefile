@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup system-deps run test lint bench clean
+.PHONY: setup warm-up system-deps run test lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -15,13 +15,21 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
+# compile the numba kernels (cached in __pycache__) after installing or changing the code,
+# so the first job does not wait for the compiler
+warm-up: $(VENV)/.warm
+
+$(VENV)/.warm: $(VENV)/.installed $(shell find printprep -name '*.py')
+	$(VENV)/bin/printprep warm-up
+	touch $@
+
 system-deps:
 	./scripts/install-system-deps
 
-run: setup
+run: setup warm-up
 	$(VENV)/bin/printprep serve
 
-test: setup system-deps
+test: setup system-deps warm-up
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 

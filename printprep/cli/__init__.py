@@ -20,7 +20,7 @@ from printprep import __version__
 from printprep.errors import PrintprepError
 
 #: Modules under printprep.cli that each define ``register(subparsers)``.
-AREAS = ("mesh", "slicing", "casting", "service", "printers")
+AREAS = ("mesh", "slicing", "casting", "service", "printers", "warmup")
 
 
 def build_parser() -> argparse.ArgumentParser:
