@@ -15,12 +15,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-# compile the numba kernels (cached in __pycache__) after installing or changing the code,
-# so the first job does not wait for the compiler
+# compile the numba kernels (cached in __pycache__) after installing or when a module using
+# numba changed, so the first job does not wait for the compiler
 warm-up: $(VENV)/.warm
 
-$(VENV)/.warm: $(VENV)/.installed $(shell find printprep -name '*.py')
-	$(VENV)/bin/printprep warm-up
+$(VENV)/.warm: $(VENV)/.installed $(shell grep -rl numba printprep --include='*.py')
+	$(VENV)/bin/printprep warm-up --fresh
 	touch $@
 
 system-deps:

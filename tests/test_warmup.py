@@ -32,3 +32,16 @@ def test_warm_up_command_runs_every_stage(capsys) -> None:  # type: ignore[no-un
     assert main(["warm-up", "--json"]) == 0
     took = json.loads(capsys.readouterr().out)["seconds"]
     assert list(took) == ["load and check", "repair", "prepare", "write and slice"]
+
+
+def test_fresh_drops_cached_kernels_and_nothing_else(tmp_path: Path) -> None:
+    from printprep.cli.warmup import drop_cached_kernels
+
+    cache = tmp_path / "pkg" / "__pycache__"
+    cache.mkdir(parents=True)
+    for name in ("k.f-12.py311.nbi", "k.f-12.py311.1.nbc", "k.cpython-311.pyc"):
+        (cache / name).write_bytes(b"x")
+    (tmp_path / "pkg" / "k.py").write_text("x = 1\n")
+    assert drop_cached_kernels([tmp_path]) == 2
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [
+        "k.cpython-311.pyc", "k.py"]

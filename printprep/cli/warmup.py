@@ -7,12 +7,18 @@ compilation (a minute or two). This command takes a small generated band, damage
 (a hole, flipped faces, an overlapping shell, duplicates), then checks, repairs, prepares
 and slices it through the same library functions the CLI and the service call, so each
 kernel is compiled once with the argument types those functions use.
+
+numba checks a cached kernel against its own source file only: a kernel that calls one
+from another module keeps the old code of that module after it changed. ``--fresh``
+deletes every cached kernel of the package first (``make`` passes it whenever a module
+that uses numba changed).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--profile", default=None,
                    help="printer profile to prepare and slice for (default: the default profile)")
+    p.add_argument("--fresh", action="store_true",
+                   help="delete the cached kernels first (after the code changed)")
     p.add_argument("--json", action="store_true", help="print the time of each step as JSON")
     p.set_defaults(handler=_warm_up)
 
@@ -48,6 +56,24 @@ def damaged_band() -> tuple[np.ndarray, np.ndarray]:
     flip = np.arange(len(faces)) % 20 == 3
     faces[flip] = faces[flip][:, ::-1]
     return vertices, np.concatenate([faces, faces[:1]])
+
+
+def drop_cached_kernels(roots: list[Path] | None = None) -> int:
+    """Delete cached numba kernels (``*.nbi``, ``*.nbc``) under ``roots`` (default: the
+    package's folders and ``$NUMBA_CACHE_DIR``); returns how many files went."""
+    import printprep
+
+    if roots is None:
+        roots = [Path(printprep.__file__).resolve().parent]
+        if os.environ.get("NUMBA_CACHE_DIR"):
+            roots.append(Path(os.environ["NUMBA_CACHE_DIR"]))
+    gone = 0
+    for root in roots:
+        for pattern in ("*.nbi", "*.nbc"):
+            for f in root.rglob(pattern):
+                f.unlink(missing_ok=True)
+                gone += 1
+    return gone
 
 
 def warm_up(profile: Any = None) -> dict[str, float]:
@@ -82,6 +108,8 @@ def warm_up(profile: Any = None) -> dict[str, float]:
 
 
 def _warm_up(args: argparse.Namespace) -> int:
+    if args.fresh:
+        drop_cached_kernels()
     took = warm_up(args.profile)
     if args.json:
         print(json.dumps({"seconds": took}))
