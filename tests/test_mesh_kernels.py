@@ -239,3 +239,24 @@ def test_hole_loops_match_the_python_walk(meshes, name):
     got = boundary_loops(faces, info)
     assert len(ref) > 0
     assert [(lp.vertices.tolist(), lp.face) for lp in got] == ref
+
+
+@pytest.mark.parametrize("name", MESHES)
+def test_fans_and_patches_match_scipy_components(meshes, name):
+    from printprep.mesh.topology_kernels import fans_and_patches
+
+    vertices, faces = _arrays(meshes, name)
+    info = edge_info(faces, len(vertices))
+    a, b = info.manifold_pairs()
+    nxt_a, nxt_b = 3 * (a // 3) + (a % 3 + 1) % 3, 3 * (b // 3) + (b % 3 + 1) % 3
+    same = info.src[a] == info.src[b]
+    u = np.concatenate([a, nxt_a])
+    v = np.concatenate([np.where(same, b, nxt_b), np.where(same, nxt_b, b)])
+    m = len(faces)
+    n_fan_ref, fan_ref = connected_components(coo_matrix((np.ones(len(u)), (u, v)), shape=(3 * m, 3 * m)), directed=False)
+    n_patch_ref, patch_ref = connected_components(coo_matrix((np.ones(len(a)), (a // 3, b // 3)), shape=(m, m)), directed=False)
+    n_fan, fan, n_patch, patch = fans_and_patches(info.he_sorted, info.edge_start, info.edge_count, info.src, m)
+    assert (n_fan, n_patch) == (n_fan_ref, n_patch_ref)
+    assert np.array_equal(fan, fan_ref) and np.array_equal(patch, patch_ref)
+    # every fan holds corners of one vertex only
+    assert np.all(faces.reshape(-1)[np.unique(fan, return_index=True)[1]][fan] == faces.reshape(-1))

@@ -17,7 +17,8 @@ from printprep.mesh.intersect import crossing_pairs
 from printprep.mesh.measure import row_norm, triangle_cross
 from printprep.mesh.raycast import RayScene
 from printprep.mesh.sorting import argsort_keys
-from printprep.mesh.topology import EdgeInfo, components, edge_info, orient_faces
+from printprep.mesh.topology import EdgeInfo, edge_info, orient_faces
+from printprep.mesh.topology_kernels import fans_and_patches
 from printprep.mesh.weld import compact
 
 #: Zero-area faces whose shortest edge is below this are collapsed, mm (1 µm: far below
@@ -159,18 +160,11 @@ def split_fans(
     if info is None:
         info = edge_info(faces, len(vertices))
     n_cut = info.n_non_manifold
-    a, b = info.manifold_pairs()
-    fa, ka, fb, kb = a // 3, a % 3, b // 3, b % 3
-    a_src, a_dst = 3 * fa + ka, 3 * fa + (ka + 1) % 3
-    b_src, b_dst = 3 * fb + kb, 3 * fb + (kb + 1) % 3
-    same = info.src[a] == info.src[b]  # inconsistent winding: same direction
-    u = np.concatenate([a_src, a_dst])
-    v = np.concatenate([np.where(same, b_src, b_dst), np.where(same, b_dst, b_src)])
-    n_corner = 3 * len(faces)
-    n_label, corner_label = components(n_corner, u, v)
-    # splitting renames vertices only: the faces joined across manifold edges stay joined
     m = len(faces)
-    _, patch = components(m, fa, fb)
+    n_corner = 3 * m
+    # corners of one fan share a label; corners of different vertices never do; faces
+    # joined across manifold edges share a patch (splitting renames vertices only)
+    n_label, corner_label, _, patch = fans_and_patches(info.he_sorted, info.edge_start, info.edge_count, info.src, m)
     used = np.zeros(len(vertices), dtype=bool)
     used[faces.reshape(-1)] = True
     if n_label == int(np.count_nonzero(used)):  # one fan per vertex: nothing to split

@@ -211,3 +211,68 @@ def consecutive_pairs(he_sorted: np.ndarray, edge_start: np.ndarray, edge_count:
             fb[i] = he_sorted[s + j + 1] // 3
             i += 1
     return fa, fb
+
+
+@numba.njit(**_NJIT)
+def _union(parent: np.ndarray, a: int, b: int) -> None:  # pragma: no cover - compiled
+    """Join the sets of ``a`` and ``b``; the smaller root becomes the root."""
+    ra = _find(parent, a)
+    rb = _find(parent, b)
+    if ra < rb:
+        parent[rb] = ra
+    elif rb < ra:
+        parent[ra] = rb
+
+
+@numba.njit(**_NJIT)
+def _labels(parent: np.ndarray):  # pragma: no cover - compiled
+    """(count, labels) of a union-find forest, numbered by each set's smallest node."""
+    n = parent.shape[0]
+    labels = np.empty(n, np.int64)
+    count = 0
+    for x in range(n):
+        r = _find(parent, x)
+        if r == x:
+            labels[x] = count
+            count += 1
+        else:
+            labels[x] = labels[r]
+    return count, labels
+
+
+@numba.njit(**_NJIT)
+def fans_and_patches(he_sorted: np.ndarray, edge_start: np.ndarray, edge_count: np.ndarray, src: np.ndarray, n_faces: int):  # pragma: no cover - compiled
+    """Fans around vertices and manifold patches, from the manifold (two-face) edges.
+
+    Corner ``c`` (= half-edge ``c``) is the start vertex of half-edge ``c``. Across each
+    manifold edge the two faces' corners at the same vertex are joined (the ends of the
+    edge: a consistent pair runs it opposite ways, an inconsistent pair the same way), and
+    the two faces are joined. numpy reading (with :func:`component_labels`)::
+
+        a, b = he_sorted[edge_start[c2]], he_sorted[edge_start[c2] + 1]   # c2: count == 2
+        nxt = lambda h: 3 * (h // 3) + (h % 3 + 1) % 3
+        same = src[a] == src[b]
+        u = [a, nxt(a)]; v = [where(same, b, nxt(b)), where(same, nxt(b), b)]
+        fans = component_labels(3 m, u, v); patches = component_labels(m, a // 3, b // 3)
+
+    Returns (n_fans, fan label (3m,) int64, n_patches, patch label (m,) int64).
+    """
+    corner_parent = np.arange(3 * n_faces)
+    face_parent = np.arange(n_faces)
+    for e in range(edge_start.shape[0]):
+        if edge_count[e] != 2:
+            continue
+        a = he_sorted[edge_start[e]]
+        b = he_sorted[edge_start[e] + 1]
+        a_next = 3 * (a // 3) + (a % 3 + 1) % 3
+        b_next = 3 * (b // 3) + (b % 3 + 1) % 3
+        if src[a] == src[b]:
+            _union(corner_parent, a, b)
+            _union(corner_parent, a_next, b_next)
+        else:
+            _union(corner_parent, a, b_next)
+            _union(corner_parent, a_next, b)
+        _union(face_parent, a // 3, b // 3)
+    n_fans, fans = _labels(corner_parent)
+    n_patches, patches = _labels(face_parent)
+    return n_fans, fans, n_patches, patches
