@@ -10,12 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from printprep.mesh.measure import row_norm, triangle_cross
 from printprep.mesh.raycast import RayScene
-from printprep.mesh.topology import EdgeInfo
+from printprep.mesh.topology import EdgeInfo, components
 
 #: The far wall must face back within this cosine (about 30° off anti-parallel;
 #: a wedge sharper than 30° is thin, a blunter one is an edge).
@@ -89,9 +87,7 @@ def thin_regions(
     a, b = info.chained_pairs()
     fa, fb = a // 3, b // 3
     both = thin[fa] & thin[fb]
-    m = len(faces)
-    graph = coo_matrix((np.ones(int(both.sum()), np.int8), (fa[both], fb[both])), shape=(m, m))
-    _, labels = connected_components(graph, directed=False)
+    _, labels = components(len(faces), fa[both], fb[both])
     ids = np.flatnonzero(thin)
     lab = labels[ids]
     uniq, inv = np.unique(lab, return_inverse=True)
