@@ -23,6 +23,7 @@ from printprep.casting.islands_kernels import (
     minima_mask,
     vertex_neighbours,
 )
+from printprep.casting.poses import rotation_to_z
 
 
 class MinimaFinder:
@@ -142,7 +143,7 @@ class MinimaFinder:
         minimum one layer above it stands on the section at its height with at least
         ``min_area_mm2`` (or a quarter of its area). (m,) bool."""
         out = np.zeros(len(minima), dtype=bool)
-        rot = _rotation_to_z(up)
+        rot = rotation_to_z(up)
         solid = self.solid.transform(np.column_stack([rot, np.zeros(3)]))
         pts = self.vertices[minima[:limit]] @ rot.T
         probe = manifold3d.CrossSection.square((0.1, 0.1), center=True)
@@ -160,15 +161,4 @@ class MinimaFinder:
 #: supported area that makes a region no island: 10 pixels of 35 um (the layer check's
 #: 10 px on a 4K display)
 MIN_SUPPORTED_MM2 = 10 * 0.035**2
-
-
-def _rotation_to_z(u: np.ndarray) -> np.ndarray:
-    """The smallest rotation taking unit ``u`` to +z: (3, 3) float64."""
-    u = np.asarray(u, dtype=float) / np.linalg.norm(u)
-    c = float(u[2])
-    if c < -1.0 + 1e-12:
-        return np.diag([1.0, -1.0, -1.0])
-    v = np.array([u[1], -u[0], 0.0])  # u x z
-    k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
-    return np.eye(3) + k + k @ k / (1.0 + c)
 

@@ -29,8 +29,15 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 
-from printprep.casting.analysis import ray_distance_mm, ray_engine
 from printprep.casting.islands import MinimaFinder
+from printprep.casting.pose_scores import island_counts, score_poses
+from printprep.casting.poses import (
+    area_sample,
+    face_areas_mm2,
+    fibonacci_sphere,
+    ring_axis,
+    rotation_to_z,
+)
 
 
 @dataclass(frozen=True)
@@ -89,169 +96,6 @@ class Orientation:
     ring_axis: np.ndarray | None
     score: float
     terms: dict[str, float]
-
-
-def fibonacci_sphere(n: int) -> np.ndarray:
-    """``n`` near-uniform unit vectors: (n, 3) float64 (deterministic)."""
-    i = np.arange(n) + 0.5
-    z = 1.0 - 2.0 * i / n
-    r = np.sqrt(np.clip(1.0 - z * z, 0.0, None))
-    phi = i * np.pi * (3.0 - np.sqrt(5.0))
-    return np.column_stack([r * np.cos(phi), r * np.sin(phi), z])
-
-
-def face_areas_mm2(mesh: trimesh.Trimesh) -> np.ndarray:
-    """Area of every face: (f,) float64, mm² (trimesh's cached one when it exists)."""
-    cached = mesh._cache.cache.get("area_faces") if hasattr(mesh, "_cache") else None
-    if cached is not None:
-        return np.asarray(cached)
-    tri = np.asarray(mesh.vertices)[np.asarray(mesh.faces)]
-    return 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
-
-
-def area_sample(area_mm2: np.ndarray, n: int) -> np.ndarray:
-    """At most ``n`` face indices, area-weighted and deterministic: (s,) int64, sorted.
-
-    Systematic sampling: the faces laid end to end by area, one pick every 1/n of the
-    total (a face larger than that is picked once). All faces when there are at most n.
-    One cumulative sum and a search, where a weighted draw without replacement costs
-    seconds at 1M faces.
-    """
-    if len(area_mm2) <= n:
-        return np.arange(len(area_mm2))
-    c = np.cumsum(area_mm2)
-    pos = (np.arange(n) + 0.5) * (c[-1] / n)
-    return np.unique(np.minimum(np.searchsorted(c, pos), len(area_mm2) - 1))
-
-
-def rotation_to_z(u: np.ndarray) -> np.ndarray:
-    """The smallest rotation taking unit vector ``u`` to +z: (3, 3) float64."""
-    u = np.asarray(u, dtype=float) / np.linalg.norm(u)
-    z = np.array([0.0, 0.0, 1.0])
-    c = float(u @ z)
-    if c < -1.0 + 1e-12:
-        return np.diag([1.0, -1.0, -1.0])
-    v = np.cross(u, z)
-    k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
-    return np.eye(3) + k + k @ k / (1.0 + c)
-
-
-def ring_axis(mesh: trimesh.Trimesh, engine=None) -> np.ndarray | None:
-    """The axis of a ring (unit, part frame), or None when ``mesh`` is not a ring.
-
-    A ring here: one body whose principal axis of largest inertia passes through the
-    centre of mass without touching metal, and which is closed all round that axis in at
-    least one cross-section: of 32 rays out from the axis across it, at 9 heights along
-    it, all of one height hit metal. Pierced or open-work bands (pixelverse_ring) are
-    closed in some sections and open in others, so one closed section is enough; an open
-    cuff (a gap all along) is not a ring.
-    """
-    if mesh.body_count != 1:
-        return None
-    engine = engine or ray_engine(mesh)
-    center = mesh.center_mass
-    _, vecs = np.linalg.eigh(mesh.moment_inertia)
-    axis = vecs[:, 2]
-    axis = axis * (1.0 if axis[np.argmax(np.abs(axis))] > 0 else -1.0)
-    through = ray_distance_mm(engine, np.array([center, center]), np.array([axis, -axis]))
-    if np.isfinite(through).any():
-        return None
-    helper = np.array([1.0, 0, 0]) if abs(axis[0]) < 0.9 else np.array([0, 1.0, 0])
-    e1 = np.cross(axis, helper)
-    e1 /= np.linalg.norm(e1)
-    e2 = np.cross(axis, e1)
-    ang = np.arange(32) * np.pi / 16
-    dirs = np.cos(ang)[:, None] * e1 + np.sin(ang)[:, None] * e2
-    h = (mesh.vertices - center) @ axis
-    heights = h.min() + np.linspace(0.1, 0.9, 9) * (h.max() - h.min())
-    origins = center + heights[:, None] * axis  # (9, 3)
-    o = np.repeat(origins, len(dirs), axis=0)
-    d = ray_distance_mm(engine, o, np.tile(dirs, (len(origins), 1)))
-    closed = np.isfinite(d).reshape(len(origins), len(dirs)).all(axis=1)
-    return axis if closed.any() else None
-
-
-def _scores(
-    up: np.ndarray,
-    centers: np.ndarray,
-    normals: np.ndarray,
-    area: np.ndarray,
-    detail: np.ndarray,
-    hull_vertices: np.ndarray,
-    s: OrientSettings,
-    hard: np.ndarray | None = None,
-    area_scale: float = 1.0,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Score every candidate: up (k, 3) -> scores (k,), terms {name: (k,)}.
-
-    centers, normals : (f, 3) of the sampled faces; area : (f,) mm²; detail, hard :
-    (f,) float 0/1 masks; area_scale : the whole surface's area over the samples' (the
-    hard-detail term is in mm² of the whole piece).
-    """
-    down_dot = -(normals @ up.T)  # (f, k)
-    over = down_dot > np.cos(np.radians(90.0 - s.critical_angle_deg - s.margin_deg))
-    a_support = area @ over
-    a_detail = (area * detail) @ over
-    if hard is None:
-        a_hard = np.zeros(len(up))
-    else:
-        hard_over = down_dot > np.cos(np.radians(90.0 - s.critical_angle_deg))
-        a_hard = area_scale * ((area * hard) @ hard_over)
-    hh = hull_vertices @ up.T
-    height = hh.max(axis=0) - hh.min(axis=0)
-    h = centers @ up.T
-    h -= h.min(axis=0)
-    proj = area[:, None] * np.clip(down_dot, 0.0, None)
-    # the largest projected area in one band, per candidate: one bincount over
-    # (candidate, band) pairs instead of one per candidate
-    bins = (h / s.peel_band_mm).astype(np.int64)
-    nb = int(bins.max()) + 1
-    flat = (bins + nb * np.arange(len(up))[None, :]).ravel()
-    peel = np.bincount(flat, weights=proj.ravel(), minlength=nb * len(up)).reshape(len(up), nb).max(axis=1)
-    total = float(area.sum())
-    diag = float(np.linalg.norm(np.ptp(hull_vertices, axis=0)))
-    score = (
-        s.w_hard_down * a_hard
-        + s.w_detail * a_detail / total
-        + s.w_support * a_support / total
-        + s.w_height * height / diag
-        + s.w_peel * peel / total
-    )
-    terms = {
-        "hard_overhang_mm2": a_hard / area_scale,
-        "detail_overhang_mm2": a_detail,
-        "overhang_mm2": a_support,
-        "height_mm": height,
-        "peel_mm2": peel,
-    }
-    return score, terms
-
-
-def island_counts(
-    up: np.ndarray,
-    finder: MinimaFinder,
-    vdetail: np.ndarray,
-    vhard: np.ndarray,
-    depth_mm: float = 0.0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Down-facing local minima with ``up`` as vertical, for each candidate.
-
-    up : (k, 3); vdetail, vhard : (v,) bool. Minima on hard detail that are shallower
-    than ``depth_mm`` (they join lower metal within a layer: not islands) are left out.
-    returns (on hard detail, on detail, total), each (k,) int64
-    """
-    on_hard = np.zeros(len(up), dtype=np.int64)
-    on_detail = np.zeros(len(up), dtype=np.int64)
-    total = np.zeros(len(up), dtype=np.int64)
-    for k, (u, minima) in enumerate(zip(up, finder.minima_many(up), strict=True)):
-        hard_m = minima[vhard[minima]]
-        # at most 32 examined per candidate: the rest count as islands (a cost cap on
-        # textured meshes with thousands of minima; a pose is never made to look better)
-        shallow = hard_m[finder.shallow(u, hard_m, depth_mm, limit=32)]
-        total[k] = len(minima) - len(shallow)
-        on_detail[k] = int(vdetail[minima].sum()) - int(vdetail[shallow].sum())
-        on_hard[k] = len(hard_m) - len(shallow)
-    return on_hard, on_detail, total
 
 
 def _allowed(up: np.ndarray, axis: np.ndarray | None, s: OrientSettings) -> np.ndarray:
@@ -341,7 +185,7 @@ def choose_orientation(
     def counts(cand: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return island_counts(cand, finder, vdetail, vhard, depth)
 
-    def full_scores(cand: np.ndarray, area_scores: np.ndarray) -> np.ndarray:
+    def fullscore_poses(cand: np.ndarray, area_scores: np.ndarray) -> np.ndarray:
         on_hard, on_det, total = counts(cand)
         return (
             area_scores
@@ -354,7 +198,7 @@ def choose_orientation(
         """What a pose costs on hard detail alone: its islands there and its hard
         detail facing down, weighted as in the score."""
         on_hard, _, _ = counts(u[None])
-        sc_u, terms_u = _scores(u[None], centers, normals, area, det, hull_vertices, s, hd, area_scale)
+        sc_u, terms_u = score_poses(u[None], centers, normals, area, det, hull_vertices, s, hd, area_scale)
         return float(s.w_hard_island * on_hard[0] + s.w_hard_down * terms_u["hard_overhang_mm2"][0] * area_scale)
 
     def search(axis: np.ndarray | None) -> np.ndarray:
@@ -380,7 +224,7 @@ def choose_orientation(
             (``pre``: their _scores already computed). A pose whose plain score exceeds
             ``budget`` earns nothing from having less hard detail facing down than
             ``ref_hard`` (mm², the best plain pose's)."""
-            sc, terms = pre if pre is not None else _scores(
+            sc, terms = pre if pre is not None else score_poses(
                 c, centers, normals, area, det, hull_vertices, s, hd, area_scale
             )
             hard_mm2 = terms["hard_overhang_mm2"] * area_scale
@@ -388,7 +232,7 @@ def choose_orientation(
             hard_mm2 = np.where(plain > budget, np.maximum(hard_mm2, ref_hard), hard_mm2)
             return plain + s.w_hard_down * hard_mm2, plain
 
-        first = _scores(cand, centers, normals, area, det, hull_vertices, s, hd, area_scale)
+        first = score_poses(cand, centers, normals, area, det, hull_vertices, s, hd, area_scale)
         sc, plain = scored(cand, np.inf, 0.0, first)
         # hard detail facing down is avoided among the poses whose supported area,
         # height and peel stay within area_budget of the best: a cuff does not lie on
@@ -404,7 +248,7 @@ def choose_orientation(
         top = _spread(cand, np.argsort(sc, kind="stable"), s.island_checks, s.spread_deg)
         more = _spread(cand, np.argsort(plain, kind="stable"), s.island_checks // 2, s.spread_deg)
         top = np.concatenate([top, more[~np.isin(more, top)]])
-        full = full_scores(cand[top], sc[top])
+        full = fullscore_poses(cand[top], sc[top])
         # refine the best few (a coarse pose next to a seat's islands may refine away
         # from them, or not): the lowest full score after refinement wins, ties to the
         # earlier start
@@ -428,7 +272,7 @@ def choose_orientation(
                 continue
             batch = np.vstack([loc for loc in locals_ if len(loc)])
             sc, _ = scored(batch, budget, ref_hard)
-            f_batch = full_scores(batch, sc)
+            f_batch = fullscore_poses(batch, sc)
             at = 0
             for q, size in enumerate(sizes):
                 if size:
@@ -455,7 +299,7 @@ def choose_orientation(
                 # what workshops print rings at
                 if hard_cost(free) < ring_cost - s.free_pose_margin:
                     best, axis = free, None
-    sc, terms = _scores(best[None], centers, normals, area, det, hull_vertices, s, hd, area_scale)
+    sc, terms = score_poses(best[None], centers, normals, area, det, hull_vertices, s, hd, area_scale)
     on_hard, on_det, total = counts(best[None])
     terms["islands"] = total.astype(float)
     terms["detail_islands"] = on_det.astype(float)
