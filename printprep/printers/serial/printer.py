@@ -82,6 +82,9 @@ class SerialPrinter(Recovery, BasePrinter):
         self.firmware: str | None = None
         self.capabilities: dict[str, bool] = {}
         self.log: list[str] = []  # recent notable protocol events, newest last
+        #: the run of unobeyed resend requests the last log entry sums up: (what, first
+        #: line, count, the entry as written)
+        self._resend_run: tuple[str, int | None, int, str] | None = None
         self._commands: list[str] | None = None
         self._job_id: str | None = None
         self._phase = "closed"  # closed | handshake | ready | printing | reconnecting
@@ -260,7 +263,7 @@ class SerialPrinter(Recovery, BasePrinter):
                     self.lq.on_silence()
                 return
             if what != "rewind":
-                self._note(f"{what} resend request for line {r.line}")
+                self._note_resend(what, r.line)
         elif kind == "busy":
             self._busy_seen = True
         elif kind == "wait":
@@ -360,6 +363,23 @@ class SerialPrinter(Recovery, BasePrinter):
         self.lq.paused = False
         self._phase = "ready"
         self._pump()
+
+    def _note_resend(self, what: str, line: int | None) -> None:
+        """Note a resend request that was not obeyed (``what``: swallowed, ignored...).
+        A run of them, one per line of a burst, is one entry whose line range and count
+        grow ("swallowed resend requests for lines 1419-1435 (x17)"): the burst after a
+        replugged cable must not push the events that matter out of the log."""
+        head = f"{what} resend request"
+        last = self.log[-1] if self.log else ""
+        if self._resend_run is not None and self._resend_run[0] == what and last == self._resend_run[3]:
+            _, first, count, _ = self._resend_run
+            message = f"{head}s for lines {first}-{line} (x{count + 1})"
+            log.info("printer %s: %s for line %s", self.name, head, line)
+            self.log[-1] = message
+            self._resend_run = (what, first, count + 1, message)
+            return
+        self._note(f"{head} for line {line}")
+        self._resend_run = (what, line, 1, self.log[-1])
 
     def _note(self, message: str) -> None:
         """Keep a notable protocol event (the newest 200). A message repeating the one
