@@ -157,17 +157,22 @@ def test_the_questions_a_check_report_asks(tmp_path: Path, meshes: Path) -> None
     assert holed.ask == "the mesh could not be made sound automatically"
 
 
+def _block_job(srv) -> str:  # type: ignore[no-untyped-def]
+    """Upload a 6 x 5 x 4 mm block for the server's one printer; its job id."""
+    box = trimesh.creation.box(extents=(6.0, 5.0, 4.0))
+    with srv.client() as c:
+        r = c.post("/api/jobs", files={"file": ("block.stl", _stl(box))},
+                   data={"profile": PROFILE})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
 def test_clearing_a_plate_says_who_cleared_it(tmp_path: Path) -> None:
     printer = {"name": "hand-1", "type": "virtual", "profile": PROFILE,
                "time_scale": 0.0005, "auto_clear": False}
     with running_server(tmp_path, {"printers": [printer], "watch": {"enabled": False},
                                    "pipeline": {"prepare": False}}) as srv:
-        box = trimesh.creation.box(extents=(6.0, 5.0, 4.0))
-        with srv.client() as c:
-            r = c.post("/api/jobs", files={"file": ("block.stl", _stl(box))},
-                       data={"profile": PROFILE})
-        assert r.status_code == 201, r.text
-        job_id = r.json()["id"]
+        job_id = _block_job(srv)
         done = srv.wait_for(job_id, ("done", "failed", "needs_attention"), 120)
         assert done["state"] == "done", done["error"]
 
@@ -198,12 +203,7 @@ def test_pausing_and_resuming_a_print_says_who_did_it(tmp_path: Path) -> None:
     printer = {"name": "slow-1", "type": "virtual", "profile": PROFILE, "time_scale": 0.05}
     with running_server(tmp_path, {"printers": [printer], "watch": {"enabled": False},
                                    "pipeline": {"prepare": False}}) as srv:
-        box = trimesh.creation.box(extents=(6.0, 5.0, 4.0))
-        with srv.client() as c:
-            r = c.post("/api/jobs", files={"file": ("block.stl", _stl(box))},
-                       data={"profile": PROFILE})
-        assert r.status_code == 201, r.text
-        job_id = r.json()["id"]
+        job_id = _block_job(srv)
         printing = srv.wait_for(job_id, ("printing", "done", "failed", "needs_attention"), 120)
         assert printing["state"] == "printing", printing
 

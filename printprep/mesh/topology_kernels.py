@@ -112,16 +112,7 @@ def component_labels(n: int, u: np.ndarray, v: np.ndarray):  # pragma: no cover 
             parent[b] = a
         elif b < a:
             parent[a] = b
-    labels = np.empty(n, np.int64)
-    count = 0
-    for x in range(n):
-        r = _find(parent, x)
-        if r == x:
-            labels[x] = count
-            count += 1
-        else:
-            labels[x] = labels[r]  # r < x is labelled already
-    return count, labels
+    return _labels(parent)
 
 
 @numba.njit(**_NJIT)
