@@ -13,6 +13,7 @@ import numpy as np
 import trimesh
 
 from printprep.casting.analysis import ray_distance_mm
+from printprep.casting.poses import fibonacci_sphere
 
 if TYPE_CHECKING:
     from printprep.casting.supports import SupportSettings
@@ -49,7 +50,7 @@ def route_legs(
     leg wins, then the steepest, then candidate order (deterministic).
     """
     pil_r = s.pillar_diameter_mm / 2
-    sphere = _fib(400)
+    sphere = fibonacci_sphere(400)
     dirs = sphere[sphere[:, 2] <= -np.sqrt(0.5)]
     dirs = dirs[np.lexsort((np.arange(len(dirs)), dirs[:, 2]))]  # steepest first
     lengths = np.array([1.5, 2.5, 3.5, 5.0, 6.5, 8.0, 10.0])
@@ -138,11 +139,3 @@ def route_side(
     for (i, j, k), land_at in zip(cand[first], landing[first], strict=True):
         out[int(i)] = (ends[i, j, k], None if np.isnan(land_at[0]) else land_at)
     return out
-
-
-def _fib(n: int) -> np.ndarray:
-    i = np.arange(n) + 0.5
-    z = 1.0 - 2.0 * i / n
-    r = np.sqrt(np.clip(1.0 - z * z, 0.0, None))
-    phi = i * np.pi * (3.0 - np.sqrt(5.0))
-    return np.column_stack([r * np.cos(phi), r * np.sin(phi), z])
