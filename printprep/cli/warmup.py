@@ -60,7 +60,8 @@ def damaged_band() -> tuple[np.ndarray, np.ndarray]:
 
 def drop_cached_kernels(roots: list[Path] | None = None) -> int:
     """Delete cached numba kernels (``*.nbi``, ``*.nbc``) under ``roots`` (default: the
-    package's folders and ``$NUMBA_CACHE_DIR``); returns how many files went."""
+    package's folders and ``$NUMBA_CACHE_DIR``); returns how many files went. Files this
+    user may not delete (a read-only install, where numba caches elsewhere) are left."""
     import printprep
 
     if roots is None:
@@ -71,7 +72,10 @@ def drop_cached_kernels(roots: list[Path] | None = None) -> int:
     for root in roots:
         for pattern in ("*.nbi", "*.nbc"):
             for f in root.rglob(pattern):
-                f.unlink(missing_ok=True)
+                try:
+                    f.unlink(missing_ok=True)
+                except OSError:  # a read-only install: numba does not use those either
+                    continue
                 gone += 1
     return gone
 
