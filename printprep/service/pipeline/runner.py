@@ -131,14 +131,7 @@ class JobRun:
         """Load the original (once) and check it: (LoadedMesh, CheckReport or None)."""
         job = self.job
         self.progress(2, "loading the mesh")
-        load_mesh = stages.load_mesh_fn()
-        if job.original_path is None or not job.original_path.is_file():
-            raise MeshError("the original file is missing from the job folder",
-                            where=f"job {job.id}")
-        units = job.options.get("units")
-        loaded = load_mesh(job.original_path, units=units) if units else load_mesh(
-            job.original_path
-        )
+        loaded = self._load_original()
         self.report["load"] = load_section(loaded, job.options.get("original_filename",
                                                                    job.original))
         check_mesh = stages.library("printprep.mesh", "check_mesh")
@@ -150,6 +143,18 @@ class JobRun:
         self.report["check"] = jsonable(check)
         return loaded, check
 
+    def _load_original(self) -> Any:
+        """The job's original file, loaded with the units it was submitted with
+        (LoadedMesh); MeshError when it is gone from the job folder."""
+        job = self.job
+        if job.original_path is None or not job.original_path.is_file():
+            raise MeshError("the original file is missing from the job folder",
+                            where=f"job {job.id}")
+        load_mesh = stages.load_mesh_fn()
+        units = job.options.get("units")
+        return load_mesh(job.original_path, units=units) if units else load_mesh(
+            job.original_path)
+
     def _checked_before(self) -> tuple[Any, dict[str, Any] | None] | None:
         """An approved job goes on from what its first run found: (the mesh that came out
         of check and repair — the repaired copy when there was a repair, else the original —
@@ -158,22 +163,17 @@ class JobRun:
         before = self.job.report or {}
         if not self.approved or not isinstance(before.get("check"), dict):
             return None
-        load_mesh = stages.load_mesh_fn()
         repaired = before.get("repair")
         try:
             if isinstance(repaired, dict):
                 path = self.job.folder / f"{self.stem}.repaired.stl"
                 if not path.is_file():
                     return None
-                mesh = load_mesh(path, units="mm").mesh  # saved in mm, scale applied
+                # saved in mm, the unit scale applied
+                mesh = stages.load_mesh_fn()(path, units="mm").mesh
                 facts = repaired.get("result")
             else:
-                if self.job.original_path is None or not self.job.original_path.is_file():
-                    return None
-                units = self.job.options.get("units")
-                loaded = load_mesh(self.job.original_path, units=units) if units else load_mesh(
-                    self.job.original_path)
-                mesh = loaded.mesh
+                mesh = self._load_original().mesh  # MeshError when gone: check again
                 facts = before["check"]
         except PrintprepError as exc:
             log.info("job %s: first run's mesh unusable (%s): checking again", self.job.id, exc)
