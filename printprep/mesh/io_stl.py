@@ -30,6 +30,20 @@ def read_stl(path: Path, size_bytes: int, max_triangles: int) -> np.ndarray:
     is empty, truncated, its triangle count disagrees with its size, or it has too many
     triangles.
     """
+    raw = read_stl_raw(path, size_bytes, max_triangles)
+    if isinstance(raw, np.ndarray):
+        return raw
+    buf, count = raw
+    return np.frombuffer(buf, dtype=STL_RECORD, count=count)["vertices"]
+
+
+def read_stl_raw(path: Path, size_bytes: int, max_triangles: int) -> np.ndarray | tuple[np.ndarray, int]:
+    """Read an STL file: a binary one as its records' bytes, an ASCII one as a soup.
+
+    Returns (records (50 m,) uint8, m) for a binary STL (the bytes after the 84-byte
+    header, for :func:`stl_kernels.weld_records`) or (m, 3, 3) float32 (file units) for
+    an ASCII one. Raises MeshError as :func:`read_stl` does.
+    """
     with open(path, "rb") as fh:
         head = fh.read(_HEADER_BYTES)
     if size_bytes == 0:
@@ -43,8 +57,7 @@ def read_stl(path: Path, size_bytes: int, max_triangles: int) -> np.ndarray:
                 raise MeshError(
                     f"{count} triangles exceed the limit of {max_triangles}", where=str(path)
                 )
-            records = np.fromfile(path, dtype=STL_RECORD, count=count, offset=_HEADER_BYTES)
-            return records["vertices"]
+            return np.fromfile(path, dtype=np.uint8, count=STL_RECORD.itemsize * count, offset=_HEADER_BYTES), count
         if not looks_ascii or not _ascii_text(path):
             raise MeshError(binary_stl_size_problem(count, size_bytes), where=str(path))
     elif not looks_ascii:
@@ -125,17 +138,19 @@ def write_stl_binary(path: Path, vertices: np.ndarray, faces: np.ndarray) -> Non
     """Write a binary STL.
 
     vertices : (n, 3) float64, mm; faces : (m, 3) int. Normals are computed from the
-    winding (zero for degenerate triangles).
+    winding (zero for degenerate triangles). The whole file is built in one buffer
+    (:func:`stl_kernels.fill_records` writes the records in place) and written at once.
     """
-    tri = vertices[faces]
-    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    length = np.linalg.norm(normals, axis=1)
-    normals = np.divide(normals, length[:, None], out=np.zeros_like(normals), where=length[:, None] > 0)
-    records = np.zeros(len(faces), dtype=STL_RECORD)
-    records["normal"] = normals
-    records["vertices"] = tri
-    header = b"binary STL written by printprep".ljust(80, b" ")
+    from printprep.mesh.stl_kernels import fill_records  # noqa: PLC0415 - kernels load on first use
+
+    m = len(faces)
+    buf = np.zeros(_HEADER_BYTES + STL_RECORD.itemsize * m, dtype=np.uint8)
+    buf[:80] = np.frombuffer(b"binary STL written by printprep".ljust(80, b" "), dtype=np.uint8)
+    buf[80:84] = np.frombuffer(np.uint32(m).tobytes(), dtype=np.uint8)
+    # the records' 12 float32 (normal, three corners) as a strided view of the buffer
+    floats = buf[_HEADER_BYTES:].reshape(m, STL_RECORD.itemsize)[:, :48].view(np.float32)
+    fill_records(
+        np.ascontiguousarray(vertices, dtype=np.float64), np.ascontiguousarray(faces, dtype=np.int64), floats
+    )
     with open(path, "wb") as fh:
-        fh.write(header)
-        fh.write(np.uint32(len(faces)).tobytes())
-        records.tofile(fh)
+        buf.tofile(fh)

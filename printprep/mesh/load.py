@@ -15,7 +15,7 @@ import numpy as np
 
 from printprep.errors import MeshError
 from printprep.mesh.io_3mf import read_3mf
-from printprep.mesh.io_stl import read_stl
+from printprep.mesh.io_stl import read_stl_raw
 from printprep.mesh.limits import (  # noqa: F401  (re-exported)
     ABSURD_MM,
     FORMATS,
@@ -24,7 +24,7 @@ from printprep.mesh.limits import (  # noqa: F401  (re-exported)
     USER_UNITS,
     LoadLimits,
 )
-from printprep.mesh.weld import weld_soup
+from printprep.mesh.weld import TINY_RATIO, weld_soup
 
 
 class LoadedMesh:
@@ -38,6 +38,8 @@ class LoadedMesh:
     scale : mm per file unit that was applied.
     units_detected : True when the units were guessed from the size, False when told
         (``units=`` argument or a 3MF ``unit`` attribute).
+    welded : True when every vertex is used and no two are identical (as load_mesh
+        leaves them); False when unknown.
 
     ``LoadedMesh(mesh, units, scale, units_detected, path, format, units_note)`` wraps a
     trimesh (or anything with ``vertices`` and ``faces``); ``LoadedMesh(None, ...,
@@ -63,6 +65,9 @@ class LoadedMesh:
         self.format = format
         self.units_note = units_note
         self.extra = extra if extra is not None else {}
+        #: True when the vertices are known to be exactly welded and all used (load_mesh
+        #: made them so): repair then skips its own exact weld.
+        self.welded = False
 
     @property
     def mesh(self) -> Any:
@@ -74,6 +79,7 @@ class LoadedMesh:
     @mesh.setter
     def mesh(self, value: Any) -> None:
         self._mesh = value
+        self.welded = False
         self.vertices = np.asarray(value.vertices, dtype=np.float64)
         self.faces = np.asarray(value.faces, dtype=np.int64)
 
@@ -163,7 +169,11 @@ def load_mesh(path: str | os.PathLike, *, units: str | None = None, limits: Load
     file_units: str | None = None
     file_scale = 1.0
     if fmt == "stl":
-        tri = read_stl(path, size, limits.max_triangles)
+        raw = read_stl_raw(path, size, limits.max_triangles)
+        if not isinstance(raw, np.ndarray):  # binary: read, checked and welded in one pass
+            vertices, faces = _weld_binary_stl(path, *raw)
+            return _finish(path, fmt, vertices, faces, units, None, 1.0)
+        tri = raw
     elif fmt == "3mf":
         soups, file_units, file_scale = read_3mf(path, limits.max_triangles)
         tri = np.concatenate(soups) if soups else np.zeros((0, 3, 3))
@@ -183,6 +193,34 @@ def load_mesh(path: str | os.PathLike, *, units: str | None = None, limits: Load
         )
     vertices, faces = weld_soup(tri)
     del tri
+    return _finish(path, fmt, vertices, faces, units, file_units, file_scale)
+
+
+def _weld_binary_stl(path: Path, records: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices (n, 3) float64 (file units) and faces (m, 3) int64 of a binary STL's
+    ``records`` (50 count,) uint8, exactly welded (:func:`stl_kernels.weld_records`), with
+    the same checks and the same result as :func:`weld_soup` of its triangles."""
+    from printprep.mesh.stl_kernels import weld_records  # noqa: PLC0415 - kernels load on first use
+
+    if count == 0:
+        raise MeshError("file holds zero triangles", where=str(path))
+    status, raw_max, bits, faces = weld_records(records, count, TINY_RATIO)
+    if status:
+        raise MeshError("coordinates include NaN or infinity", where=str(path))
+    if raw_max > ABSURD_MM:
+        raise MeshError(
+            f"absurd coordinates (up to {raw_max:.3g}); nothing printable is that large",
+            where=str(path),
+        )
+    return bits.view(np.float32).astype(np.float64), faces
+
+
+def _finish(
+    path: Path, fmt: str, vertices: np.ndarray, faces: np.ndarray, units: str | None,
+    file_units: str | None, file_scale: float,
+) -> LoadedMesh:
+    """The units (given, from the file or guessed), the scale applied and the last
+    coordinate check of welded ``vertices`` (n, 3) float64 (file units)."""
     extent = float((vertices.max(axis=0) - vertices.min(axis=0)).max())
     if units is not None:
         unit, detected, note = units, False, f"units given as {units}"
@@ -198,7 +236,9 @@ def load_mesh(path: str | os.PathLike, *, units: str | None = None, limits: Load
         vertices = vertices * scale
     if float(np.abs(vertices).max()) > ABSURD_MM:
         raise MeshError(f"absurd coordinates after scaling to mm (×{scale})", where=str(path))
-    return LoadedMesh(
+    loaded = LoadedMesh(
         None, units=unit, scale=float(scale), units_detected=detected, path=path,
         format=fmt, units_note=note, vertices=vertices, faces=faces,
     )
+    loaded.welded = True
+    return loaded

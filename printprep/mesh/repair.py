@@ -128,7 +128,10 @@ def repair_mesh(
         record(f"scale {loaded.units} to mm (x{loaded.scale:g})", len(vertices))
 
     step("welding")
-    vertices, faces, n = weld_exact(vertices, faces)
+    if getattr(loaded, "welded", False):  # load_mesh welded exactly already
+        n = 0
+    else:
+        vertices, faces, n = weld_exact(vertices, faces)
     record("weld identical vertices", n)
     info = info0 if n == 0 and len(vertices) == len(loaded.vertices) else edge_info(faces, len(vertices))
     open_e = info.edge_vertices[info.edge_count != 2]

@@ -11,6 +11,10 @@ import numpy as np
 from printprep.mesh import weld_kernels
 from printprep.mesh.topology import components
 
+#: In a triangle soup, coordinates below this fraction of the largest one (in absolute
+#: value) are exporters' round-off around zero and count as zero.
+TINY_RATIO = 1e-12
+
 
 def unique_rows(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Unique rows of ``points`` (k, 3) float, exactly.
@@ -37,7 +41,7 @@ def weld_soup(triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     flat = triangles.reshape(-1, 3)
     extent = float(np.abs(flat).max()) if len(flat) else 0.0
-    tiny = np.abs(flat) < extent * 1e-12  # exporters' round-off around zero (±1e-16)
+    tiny = np.abs(flat) < extent * TINY_RATIO  # exporters' round-off around zero (±1e-16)
     if tiny.any():
         flat = np.where(tiny, flat.dtype.type(0.0), flat)
     unique, inverse = unique_rows(flat)
