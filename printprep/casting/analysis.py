@@ -1,7 +1,7 @@
 """Thickness and detail analysis of a part's surface.
 
-Local thickness is measured per face by an inward ray along the face normal (embree
-through trimesh): the distance to the opposite wall. Detail regions, which neither a
+Local thickness is measured per face by an inward ray along the face normal (Embree
+through :mod:`printprep.casting.rays`): the distance to the opposite wall. Detail regions, which neither a
 support tip nor a gate may touch, are the union of
 
 * thin features (prongs, claws, filigree): thickness below ``thin_mm``; their free
@@ -30,6 +30,7 @@ import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 
+from printprep.casting.rays import PartRays
 from printprep.errors import CastingError
 
 
@@ -84,31 +85,19 @@ class SurfaceAnalysis:
         return float(mesh.area_faces[self.thickness_mm < below_mm].sum())
 
 
-def ray_engine(mesh: trimesh.Trimesh):
-    """The fastest ray intersector available for ``mesh`` (embree when installed)."""
-    try:
-        from trimesh.ray.ray_pyembree import RayMeshIntersector
-
-        return RayMeshIntersector(mesh)
-    except Exception:  # pragma: no cover - embree missing
-        return trimesh.ray.ray_triangle.RayMeshIntersector(mesh)
+def ray_engine(mesh: trimesh.Trimesh) -> PartRays:
+    """The ray scene of ``mesh`` (Embree through :class:`printprep.mesh.raycast.RayScene`)."""
+    return PartRays.of(mesh)
 
 
-def ray_distance_mm(engine, origins: np.ndarray, directions: np.ndarray) -> np.ndarray:
-    """Distance along each ray to the first hit (inf when the ray escapes).
+def ray_distance_mm(engine: PartRays, origins: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """Distance along each ray to the first hit (inf when the ray escapes), rounded to
+    10 nm (see :mod:`printprep.casting.rays`).
 
     origins, directions : (n, 3) float64, mm / unit vectors
     returns : (n,) float64, mm
     """
-    dist = np.full(len(origins), np.inf)
-    if len(origins) == 0:
-        return dist
-    loc, idx_ray, _ = engine.intersects_location(origins, directions, multiple_hits=False)
-    if len(idx_ray):
-        # embree builds its tree in parallel: hits vary in the last float bits from run
-        # to run; rounding to 10 nm keeps prepare() deterministic
-        dist[idx_ray] = np.round(np.linalg.norm(loc - origins[idx_ray], axis=1), 5)
-    return dist
+    return engine.distance_mm(origins, directions)
 
 
 def face_thickness_mm(mesh: trimesh.Trimesh, engine=None) -> np.ndarray:
