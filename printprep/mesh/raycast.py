@@ -1,4 +1,13 @@
-"""Ray casting against a mesh with Embree (embreex): one BVH per mesh, many queries.
+"""Ray casting against a mesh with Embree: one BVH per mesh, many queries.
+
+Three engines answer the same queries, the first available one by default:
+
+- ``"embree"``: Embree 4 called directly (:mod:`printprep.mesh.embree`): the BVH reads
+  our float32 / uint32 copies of the arrays in place and compiled loops trace the rays on
+  one thread per core. The library is the one the embreex wheel bundles.
+- ``"embreex"``: the embreex binding (copies the mesh in and traces in its own loop);
+  used when embreex bundles no Embree 4 library.
+- ``"trimesh"``: trimesh's pure-numpy intersector, where embreex has no wheel.
 
 The BVH of the last big mesh is kept: a second :class:`RayScene` of the same vertices and
 faces (compared by content, a CRC of both arrays) reuses it instead of building again.
@@ -13,29 +22,39 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from printprep.mesh import embree
+
 try:  # embreex has x86_64 wheels only
-    from embreex import rtcore_scene
-    from embreex.mesh_construction import TriangleMesh
+    import embreex  # noqa: F401 - only whether it is there; loaded on first use
 
     HAVE_EMBREE = True
 except ImportError:  # pragma: no cover - exercised on other platforms
     HAVE_EMBREE = False
 
+ENGINES = ("embree", "embreex", "trimesh")
 
-#: Ray batches of at least this many rays per thread are traced in parallel.
+#: Ray batches of at least this many rays per thread are traced in parallel (embreex).
 MIN_RAYS_PER_THREAD = 50_000
 #: At most this many tracing threads.
 MAX_THREADS = 8
 #: Meshes of at least this many faces keep their BVH for the next scene of the same mesh.
 CACHE_MIN_FACES = 50_000
 
-_last_scene: tuple[tuple, object] | None = None  # (content key, embree scene)
+_last_scene: tuple[tuple, object] | None = None  # (content key, engine's scene)
 
 
 def clear_scene_cache() -> None:
     """Let go of the kept BVH (a long-lived process done with a big mesh)."""
     global _last_scene  # noqa: PLW0603
     _last_scene = None
+
+
+def default_engine() -> str:
+    """The engine a :class:`RayScene` uses when not told: ``"embree"`` when the Embree 4
+    library loads, else ``"embreex"`` when installed, else ``"trimesh"``."""
+    if embree.load_library() is not None:
+        return "embree"
+    return "embreex" if HAVE_EMBREE else "trimesh"
 
 
 def _content_key(vertices: np.ndarray, faces: np.ndarray) -> tuple:
@@ -47,7 +66,7 @@ def _content_key(vertices: np.ndarray, faces: np.ndarray) -> tuple:
 
 def _run_threaded(n: int, run: Callable[[int, int], None]) -> None:
     """Call ``run(lo, hi)`` over slices of ``n`` rays, one slice per core for big batches
-    (Embree traces without the GIL)."""
+    (embreex traces without the GIL)."""
     n_threads = min(os.cpu_count() or 1, MAX_THREADS, max(1, n // MIN_RAYS_PER_THREAD))
     if n_threads > 1:
         bounds = np.linspace(0, n, n_threads + 1).astype(int)
@@ -57,41 +76,71 @@ def _run_threaded(n: int, run: Callable[[int, int], None]) -> None:
         run(0, n)
 
 
-class RayScene:
-    """First-hit ray queries against ``vertices[faces]`` (mm)."""
+def _embreex_scene(vertices: np.ndarray, faces: np.ndarray) -> object:
+    """An embreex scene of the mesh, its BVH built."""
+    from embreex import rtcore_scene  # noqa: PLC0415 - the fallback engine only
+    from embreex.mesh_construction import TriangleMesh  # noqa: PLC0415
 
-    def __init__(self, vertices: np.ndarray, faces: np.ndarray) -> None:
+    scene = rtcore_scene.EmbreeScene()
+    # indexed, not a triangle soup: the BVH builds 2-3x faster
+    TriangleMesh(scene, np.ascontiguousarray(vertices, dtype=np.float32), np.ascontiguousarray(faces, dtype=np.int32))
+    # Embree builds the BVH at the first query: make it here, once, before any threads
+    # share the scene
+    scene.run(np.zeros((1, 3), np.float32), np.ones((1, 3), np.float32))
+    return scene
+
+
+class RayScene:
+    """First-hit ray queries against ``vertices[faces]`` (mm).
+
+    vertices : (n, 3) float, mm; faces : (m, 3) int. engine : one of :data:`ENGINES`,
+    default :func:`default_engine`. Rays start at their origin (tnear 0); a hit exactly
+    on an edge or vertex shared by several faces reports one of them.
+    """
+
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray, *, engine: str | None = None) -> None:
         global _last_scene  # noqa: PLW0603 - one kept BVH per process
         self.n_faces = len(faces)
-        if HAVE_EMBREE:
-            key = _content_key(vertices, faces) if len(faces) >= CACHE_MIN_FACES else None
-            if key is not None and _last_scene is not None and _last_scene[0] == key:
+        self.engine = engine or default_engine()
+        if self.engine not in ENGINES:
+            raise ValueError(f"unknown ray engine {self.engine!r}; one of {', '.join(ENGINES)}")
+        if self.engine == "trimesh":
+            import trimesh  # noqa: PLC0415 - only where embreex has no wheel
+
+            self._scene = trimesh.Trimesh(vertices, faces, process=False, validate=False)
+            return
+        key = None
+        if len(faces) >= CACHE_MIN_FACES:
+            key = (self.engine, *_content_key(vertices, faces))
+            if _last_scene is not None and _last_scene[0] == key:
                 self._scene = _last_scene[1]
                 return
-            self._scene = rtcore_scene.EmbreeScene()
-            if 2 * len(faces) < len(vertices):  # a few faces of a big mesh: their vertices only
-                used, inverse = np.unique(faces, return_inverse=True)
-                vertices, faces = vertices[used], inverse.reshape(faces.shape)
-            # indexed, not a triangle soup: the BVH builds 2-3x faster
-            TriangleMesh(self._scene, np.ascontiguousarray(vertices, dtype=np.float32), np.ascontiguousarray(faces, dtype=np.int32))
-            # Embree builds the BVH at the first query: make it here, once, before any
-            # threads share the scene
-            self._scene.run(np.zeros((1, 3), np.float32), np.ones((1, 3), np.float32))
-            if key is not None:
-                _last_scene = (key, self._scene)
+        if 2 * len(faces) < len(vertices):  # a few faces of a big mesh: their vertices only
+            used, inverse = np.unique(faces, return_inverse=True)
+            vertices, faces = vertices[used], inverse.reshape(faces.shape)
+        if self.engine == "embree":
+            lib = embree.load_library()
+            if lib is None:
+                raise ValueError("the embree ray engine is not available (embreex bundles no Embree 4)")
+            self._scene = embree.EmbreeScene(lib, vertices, faces)
         else:
-            import trimesh
-
-            self._mesh = trimesh.Trimesh(vertices, faces, process=False, validate=False)
+            self._scene = _embreex_scene(vertices, faces)
+        if key is not None:
+            _last_scene = (key, self._scene)
 
     def first_hit(self, origins: np.ndarray, directions: np.ndarray, max_dist: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Cast rays; returns (face id (r,) int64, -1 for a miss; distance (r,) float64, mm).
+        """Cast rays; returns (face id (r,) int64, -1 for a miss; distance (r,) float64, mm,
+        inf for a miss).
 
-        origins, directions : (r, 3) float (directions unit length); max_dist : (r,) mm.
+        origins, directions : (r, 3) float (directions unit length); max_dist : (r,) mm, a
+        hit farther than that is a miss.
         """
         if len(origins) == 0:
             return np.zeros(0, np.int64), np.zeros(0)
-        if HAVE_EMBREE:
+        if self.engine == "embree":
+            face, dist = self._scene.intersect(origins, directions, max_dist)
+            return face, dist
+        if self.engine == "embreex":
             o = np.ascontiguousarray(origins, dtype=np.float32)
             d = np.ascontiguousarray(directions, dtype=np.float32)
             t = None if max_dist is None else np.ascontiguousarray(max_dist, dtype=np.float32)
@@ -104,15 +153,18 @@ class RayScene:
                 dist[lo:hi] = res["tfar"]
 
             _run_threaded(len(o), run)
-            face[face >= self.n_faces] = -1
+            miss = (face < 0) | (face >= self.n_faces)
+            face[miss] = -1
+            dist[miss] = np.inf
             return face, dist
-        loc, ray, tri = self._mesh.ray.intersects_location(origins, directions, multiple_hits=False)
+        loc, ray, tri = self._scene.ray.intersects_location(origins, directions, multiple_hits=False)
         face = np.full(len(origins), -1, dtype=np.int64)
         dist = np.full(len(origins), np.inf)
         d = np.einsum("ij,ij->i", loc - origins[ray], directions[ray])
         face[ray], dist[ray] = tri, d
         if max_dist is not None:
-            face[dist > max_dist] = -1
+            far = dist > max_dist
+            face[far], dist[far] = -1, np.inf
         return face, dist
 
     def first_hit_faces(self, origins: np.ndarray, directions: np.ndarray, max_dist: np.ndarray | None = None) -> np.ndarray:
@@ -122,7 +174,11 @@ class RayScene:
         origins, directions : (r, 3) float32 or float64 (directions unit length); max_dist :
         (r,) mm.
         """
-        if not HAVE_EMBREE or len(origins) == 0:
+        if len(origins) == 0:
+            return np.zeros(0, np.int64)
+        if self.engine == "embree":
+            return self._scene.intersect(origins, directions, max_dist, distances=False)[0]
+        if self.engine != "embreex":
             return self.first_hit(origins, directions, max_dist)[0]
         o = np.ascontiguousarray(origins, dtype=np.float32)
         d = np.ascontiguousarray(directions, dtype=np.float32)
@@ -133,5 +189,5 @@ class RayScene:
             face[lo:hi] = self._scene.run(o[lo:hi], d[lo:hi], dists=None if t is None else t[lo:hi])
 
         _run_threaded(len(o), run)
-        face[face >= self.n_faces] = -1
+        face[(face < 0) | (face >= self.n_faces)] = -1
         return face

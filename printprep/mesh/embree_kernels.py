@@ -1,0 +1,159 @@
+"""Compiled ray loops that call Embree 4 directly (numba): one ``rtcIntersect1`` per ray,
+or ``rtcIntersect16`` per packet of 16, through the function's address.
+
+The library functions are called through an address passed in as an integer (an LLVM
+call through a pointer, :func:`_call3` / :func:`_call4`), not through a ctypes object
+that numba would bake into the compiled code: the kernels stay cacheable although the
+library lands at a different address in every process.
+
+The record layouts are Embree 4's (``embree4/rtcore_ray.h``), in 4-byte words:
+
+- ``RTCRayHit`` (one ray, 16-byte aligned): ray ``org_x, org_y, org_z, tnear, dir_x,
+  dir_y, dir_z, time, tfar, mask, id, flags`` (words 0-11), hit ``Ng_x, Ng_y, Ng_z, u, v,
+  primID, geomID, instID[1], instPrimID[1]`` (words 12-20), padded to 96 bytes.
+- ``RTCRayHit16`` (64-byte aligned): the same fields, each an array of 16 (structure of
+  arrays): ray words 0-191, hit words 192-335 (1344 bytes).
+
+Every kernel here is ``nogil``: :mod:`printprep.mesh.embree` runs them on one thread per
+core over slices of the rays. Embree's own threads only build the BVH.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+#: Embree's "no geometry / no primitive" id (RTC_INVALID_GEOMETRY_ID).
+INVALID_ID = np.uint32(0xFFFFFFFF)
+#: Words of one RTCRayHit as laid out here (96 bytes: room for instPrimID).
+RAYHIT_WORDS = 24
+#: Words of one RTCRayHit16 (1344 bytes).
+RAYHIT16_WORDS = 336
+#: Word offsets of the hit record in RTCRayHit and RTCRayHit16.
+HIT_WORD = 12
+HIT16_WORD = 192
+
+
+@intrinsic
+def _call3(typingctx, fn, a, b, c):  # noqa: ARG001 - numba's intrinsic signature
+    """Call ``void fn(void*, void*, void*)`` at address ``fn`` (all four intp)."""
+    sig = types.void(types.intp, types.intp, types.intp, types.intp)
+
+    def codegen(context, builder, signature, args):  # noqa: ARG001
+        ptr = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [ptr, ptr, ptr])
+        target = builder.inttoptr(args[0], fnty.as_pointer())
+        builder.call(target, [builder.inttoptr(x, ptr) for x in args[1:]])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _call4(typingctx, fn, a, b, c, d):  # noqa: ARG001 - numba's intrinsic signature
+    """Call ``void fn(void*, void*, void*, void*)`` at address ``fn`` (all five intp)."""
+    sig = types.void(types.intp, types.intp, types.intp, types.intp, types.intp)
+
+    def codegen(context, builder, signature, args):  # noqa: ARG001
+        ptr = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [ptr, ptr, ptr, ptr])
+        target = builder.inttoptr(args[0], fnty.as_pointer())
+        builder.call(target, [builder.inttoptr(x, ptr) for x in args[1:]])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@numba.njit(cache=True, nogil=True)
+def _aligned_words(n_words, align_bytes):
+    """A float32 scratch of ``n_words`` words starting on an ``align_bytes`` boundary:
+    returns (its float32 view, its uint32 view, its address)."""
+    raw = np.zeros(n_words + align_bytes // 4, dtype=np.float32)
+    addr = raw.ctypes.data
+    skip = ((align_bytes - addr % align_bytes) % align_bytes) // 4
+    f = raw[skip:skip + n_words]
+    return f, f.view(np.uint32), addr + skip * 4
+
+
+@numba.njit(cache=True, nogil=True)
+def trace1(fn, scene, origins, directions, tfar, tnear, lo, hi, face, dist):
+    """First hits of rays ``lo..hi`` by ``rtcIntersect1`` one ray at a time.
+
+    fn, scene : addresses of ``rtcIntersect1`` and the committed RTCScene (int);
+    origins, directions : (r, 3) float32 mm (directions unit length); tfar : (r,) float32
+    mm or (0,) for unbounded; tnear : float, mm. Writes face[lo:hi] (int64, -1 for a miss)
+    and, when dist has r rows, dist[lo:hi] (float64 mm, inf for a miss). numpy reading:
+    for each ray, the nearest triangle t = argmin over faces hit of the ray parameter in
+    [tnear, tfar], as Embree's watertight test finds it.
+    """
+    f, u, addr = _aligned_words(RAYHIT_WORDS, 64)
+    bounded = tfar.shape[0] > 0
+    want_dist = dist.shape[0] > 0
+    for i in range(lo, hi):
+        f[0] = origins[i, 0]
+        f[1] = origins[i, 1]
+        f[2] = origins[i, 2]
+        f[3] = tnear
+        f[4] = directions[i, 0]
+        f[5] = directions[i, 1]
+        f[6] = directions[i, 2]
+        f[7] = 0.0
+        f[8] = tfar[i] if bounded else np.inf
+        u[9] = INVALID_ID  # mask: every geometry
+        u[10] = 0
+        u[11] = 0
+        u[HIT_WORD + 6] = INVALID_ID  # geomID
+        u[HIT_WORD + 7] = INVALID_ID  # instID[0]
+        _call3(fn, scene, addr, 0)
+        if u[HIT_WORD + 6] == INVALID_ID:
+            face[i] = -1
+            if want_dist:
+                dist[i] = np.inf
+        else:
+            face[i] = u[HIT_WORD + 5]
+            if want_dist:
+                dist[i] = f[8]
+
+
+@numba.njit(cache=True, nogil=True)
+def trace16(fn, scene, origins, directions, tfar, tnear, lo, hi, face, dist):
+    """:func:`trace1`'s result by ``rtcIntersect16``: rays ``lo..hi`` in packets of 16
+    (the last packet masked). Same arguments and outputs as :func:`trace1`."""
+    f, u, addr = _aligned_words(RAYHIT16_WORDS, 64)
+    _, vu, vaddr = _aligned_words(16, 64)
+    valid = vu.view(np.int32)
+    bounded = tfar.shape[0] > 0
+    want_dist = dist.shape[0] > 0
+    for start in range(lo, hi, 16):
+        k = min(16, hi - start)
+        for j in range(16):
+            i = start + j if j < k else start
+            valid[j] = -1 if j < k else 0
+            f[j] = origins[i, 0]
+            f[16 + j] = origins[i, 1]
+            f[32 + j] = origins[i, 2]
+            f[48 + j] = tnear
+            f[64 + j] = directions[i, 0]
+            f[80 + j] = directions[i, 1]
+            f[96 + j] = directions[i, 2]
+            f[112 + j] = 0.0
+            f[128 + j] = tfar[i] if bounded else np.inf
+            u[144 + j] = INVALID_ID
+            u[160 + j] = 0
+            u[176 + j] = 0
+            u[HIT16_WORD + 96 + j] = INVALID_ID  # geomID
+            u[HIT16_WORD + 112 + j] = INVALID_ID  # instID[0]
+        _call4(fn, vaddr, scene, addr, 0)
+        for j in range(k):
+            i = start + j
+            if u[HIT16_WORD + 96 + j] == INVALID_ID:
+                face[i] = -1
+                if want_dist:
+                    dist[i] = np.inf
+            else:
+                face[i] = u[HIT16_WORD + 80 + j]
+                if want_dist:
+                    dist[i] = f[128 + j]

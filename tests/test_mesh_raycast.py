@@ -1,0 +1,240 @@
+"""The direct Embree 4 ray engine (printprep.mesh.embree + embree_kernels) against a
+brute-force float64 ray/triangle reference on real shared meshes, against embreex (the
+fallback engine), and its record layouts, lifetime, empty inputs and thread safety."""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from conftest import require
+
+from printprep.mesh import embree, load_mesh, raycast
+from printprep.mesh import embree_kernels as ek
+from printprep.mesh import ray_kernels as rk
+from printprep.mesh.raycast import RayScene
+from printprep.mesh.thickness import face_thickness_mm
+from printprep.mesh.topology import edge_info
+
+
+def _arrays(path) -> tuple[np.ndarray, np.ndarray]:
+    mesh = load_mesh(path).mesh
+    return np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64)
+
+
+@pytest.fixture(scope="module")
+def lib():
+    found = embree.load_library()
+    require(found is not None, "embreex bundles no libembree4 here (x86_64 wheel of embreex >= 4 needed)")
+    return found
+
+
+def _random_rays(v: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rays from points around the mesh's box in random directions: (n, 3) float64 each."""
+    rng = np.random.default_rng(seed)
+    lo, hi = v.min(axis=0), v.max(axis=0)
+    o = lo + (hi - lo) * rng.uniform(-0.2, 1.2, size=(n, 3))
+    d = rng.normal(size=(n, 3))
+    d /= np.linalg.norm(d, axis=1)[:, None]
+    return o, d
+
+
+def _brute_force(v: np.ndarray, f: np.ndarray, o: np.ndarray, d: np.ndarray, pad: float):
+    """Every ray against every triangle (Moller-Trumbore in float64): the nearest hit's
+    face and distance, the next-nearest distance (another face), and whether the ray
+    passes within ``pad`` (barycentric) of any triangle's edge at a hit."""
+    a, b, c = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
+    e1, e2 = b - a, c - a
+    face = np.full(len(o), -1)
+    best = np.full(len(o), np.inf)
+    second = np.full(len(o), np.inf)
+    near_edge = np.zeros(len(o), dtype=bool)
+    for i in range(0, len(o), 64):
+        oo, dd = o[i:i + 64, None, :], d[i:i + 64, None, :]
+        p = np.cross(dd, e2[None])
+        det = np.einsum("rfk,fk->rf", p, e1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = 1.0 / det
+            s = oo - a[None]
+            u = np.einsum("rfk,rfk->rf", s, p) * inv
+            q = np.cross(s, e1[None])
+            w = np.einsum("rfk,rk->rf", q, dd[:, 0]) * inv
+            t = np.einsum("rfk,fk->rf", q, e2) * inv
+        ok = np.abs(det) > 1e-14
+        u, w, t = (np.where(ok, x, -1.0) for x in (u, w, t))
+        inside = (u >= 0) & (w >= 0) & (u + w <= 1) & (t > 0)
+        loose = (u >= -pad) & (w >= -pad) & (u + w <= 1 + pad) & (t > 0)
+        tight = (u >= pad) & (w >= pad) & (u + w <= 1 - pad)
+        near_edge[i:i + 64] = (loose & ~tight).any(axis=1)
+        tt = np.where(inside, t, np.inf)
+        order = np.argsort(tt, axis=1)[:, :2]
+        rows = np.arange(len(tt))
+        face[i:i + 64] = np.where(np.isfinite(tt[rows, order[:, 0]]), order[:, 0], -1)
+        best[i:i + 64] = tt[rows, order[:, 0]]
+        second[i:i + 64] = tt[rows, order[:, 1]]
+    return face, best, second, near_edge
+
+
+@pytest.mark.parametrize("name", ["jewelry/solitaire_ring.stl", "jewelry/franout_fa_symbol.stl"])
+def test_hits_distances_misses_and_max_dist_against_brute_force(meshes, lib, name):
+    v, f = _arrays(meshes / name)
+    o, d = _random_rays(v, 400, seed=7)
+    # some rays from inside the part too: along the inward normals of faces
+    fo, fd, _, _, _ = rk.face_rays(v, f, np.zeros(0, dtype=bool))
+    pick = np.linspace(0, len(f) - 1, 200).astype(int)
+    o = np.concatenate([o, fo[pick].astype(np.float64)])
+    d = np.concatenate([d, fd[pick].astype(np.float64)])
+    scene = RayScene(v, f, engine="embree")
+    face, dist = scene.first_hit(o, d)
+    ref_face, ref_t, ref_second, near_edge = _brute_force(v, f, o, d, pad=1e-4)
+    scale = float(np.abs(v).max())
+    # one face, well inside it, and no other close behind
+    hit = ~near_edge & (ref_face >= 0) & (ref_second - np.where(ref_face >= 0, ref_t, 0.0) > 1e-3 * scale)
+    miss = ~near_edge & (ref_face < 0)
+    assert hit.sum() > 200 and miss.sum() > 50, (hit.sum(), miss.sum())
+    assert np.array_equal(face[hit], ref_face[hit])
+    assert np.allclose(dist[hit], ref_t[hit], rtol=1e-5, atol=1e-5 * scale)
+    assert np.all(face[miss] == -1) and np.all(np.isinf(dist[miss]))
+    # max_dist: short of the hit is a miss, past it the same hit
+    assert np.all(scene.first_hit_faces(o[hit], d[hit], ref_t[hit] * 0.5) == -1)
+    long_face, long_dist = scene.first_hit(o[hit], d[hit], ref_t[hit] * 1.01 + 1e-4)
+    assert np.array_equal(long_face, ref_face[hit])
+    assert np.allclose(long_dist, ref_t[hit], rtol=1e-5, atol=1e-5 * scale)
+    assert np.array_equal(scene.first_hit_faces(o, d), face)
+
+
+@pytest.mark.parametrize("name", ["jewelry/pixelverse_ring.stl", "broken/manifold_self_intersectA.obj"])
+def test_direct_engine_answers_as_embreex_does(meshes, lib, name):
+    pytest.importorskip("embreex")
+    v, f = _arrays(meshes / name)
+    ours = RayScene(v, f, engine="embree")
+    theirs = RayScene(v, f, engine="embreex")
+    # the two ray sets the mesh checks cast: one per face inward, one along each edge
+    fo, fd, _, _, _ = rk.face_rays(v, f, np.zeros(0, dtype=bool))
+    assert np.array_equal(ours.first_hit_faces(fo, fd), theirs.first_hit_faces(fo, fd))
+    ev = np.ascontiguousarray(edge_info(f, len(v)).edge_vertices, dtype=np.int64)
+    eo, ed, et, _ = rk.edge_rays(v, ev)
+    assert np.array_equal(ours.first_hit_faces(eo, ed, et), theirs.first_hit_faces(eo, ed, et))
+    o, d = _random_rays(v, 2000, seed=11)
+    fa, da = ours.first_hit(o, d)
+    fb, db = theirs.first_hit(o, d)
+    assert np.array_equal(fa, fb)
+    assert np.array_equal(da, db)  # the same float32 tfar; inf for the misses of both
+    assert np.array_equal(face_thickness_mm(v, f, ours), face_thickness_mm(v, f, theirs))
+
+
+def test_packets_of_16_answer_as_single_rays(meshes, lib):
+    v, f = _arrays(meshes / "jewelry" / "solitaire_ring.stl")
+    scene = embree.EmbreeScene(lib, v, f)
+    o, d = _random_rays(v, 1001, seed=5)  # not a multiple of 16: the last packet is masked
+    t = np.where(np.arange(1001) % 3 == 0, 2.0, np.inf)
+    single = scene.intersect(o, d, t)
+    packets = scene.intersect(o, d, t, packets=True)
+    assert np.array_equal(single[0], packets[0])
+    assert np.array_equal(single[1], packets[1])
+
+
+def test_record_layouts_match_embree4_headers(lib):
+    # embree4/rtcore_ray.h: RTCRay is 12 four-byte fields aligned to 16; RTCHit 7 fields
+    # + instID[1] (+ instPrimID[1] with instance arrays, Embree >= 4.3) aligned to 16
+    assert ctypes.sizeof(embree.RTCRay) == 48
+    assert ctypes.sizeof(embree.RTCHit) == 48
+    assert ctypes.sizeof(embree.RTCRayHit) == 96
+    assert ek.RAYHIT_WORDS * 4 >= ctypes.sizeof(embree.RTCRayHit)
+    assert embree.RTCRayHit.hit.offset == ek.HIT_WORD * 4
+    assert embree.RTCHit.primID.offset == 5 * 4 and embree.RTCHit.geomID.offset == 6 * 4
+    assert embree.RTCRay.tfar.offset == 8 * 4 and embree.RTCRay.mask.offset == 9 * 4
+    # RTCRayHit16: 12 ray fields then 9 hit fields, each float[16] / unsigned[16]
+    assert ek.RAYHIT16_WORDS == (12 + 9) * 16 and ek.HIT16_WORD == 12 * 16
+    # the real library fills the ctypes record where the kernels read it
+    tri_v = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0]])
+    scene = embree.EmbreeScene(lib, tri_v, np.array([[0, 1, 2]]))
+    rh = embree.RTCRayHit()
+    rh.ray.org_x, rh.ray.org_y, rh.ray.org_z = 0.25, 0.25, 2.0
+    rh.ray.dir_z, rh.ray.tfar, rh.ray.mask = -1.0, 10.0, 0xFFFFFFFF
+    rh.hit.geomID = rh.hit.primID = 0xFFFFFFFF
+    lib.lib.rtcIntersect1(scene._scene, ctypes.byref(rh), None)
+    assert (rh.hit.geomID, rh.hit.primID) == (0, 0)
+    assert rh.ray.tfar == pytest.approx(2.0)
+    assert rh.hit.Ng_z != 0.0
+
+
+def test_empty_inputs(lib):
+    v = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0]])
+    scene = RayScene(v, np.array([[0, 1, 2]]), engine="embree")
+    face, dist = scene.first_hit(np.zeros((0, 3)), np.zeros((0, 3)))
+    assert face.shape == (0,) and dist.shape == (0,) and face.dtype == np.int64
+    assert scene.first_hit_faces(np.zeros((0, 3)), np.zeros((0, 3))).shape == (0,)
+    # a scene of no faces: every ray misses
+    nothing = RayScene(v, np.zeros((0, 3), dtype=np.int64), engine="embree")
+    face, dist = nothing.first_hit(np.zeros((3, 3)), np.tile([0.0, 0, 1], (3, 1)))
+    assert np.all(face == -1) and np.all(np.isinf(dist))
+
+
+def test_scene_keeps_its_arrays_and_scenes_do_not_leak(meshes, lib):
+    v, f = _arrays(meshes / "jewelry" / "solitaire_ring.stl")
+    o, d = _random_rays(v, 300, seed=3)
+    expect = RayScene(v, f, engine="embree").first_hit(o, d)
+    scene = RayScene(v.copy() + 0.0, f.copy(), engine="embree")  # temporaries: only the scene holds them
+    gc.collect()
+    junk = [np.full((len(v) + 1, 3), 1e3, dtype=np.float32) for _ in range(20)]  # reuse freed memory
+    got = scene.first_hit(o, d)
+    assert np.array_equal(got[0], expect[0]) and np.array_equal(got[1], expect[1])
+    del junk
+
+    def rss_mb() -> float:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    for _ in range(20):  # reach a steady state of the allocators first
+        embree.EmbreeScene(lib, v, f).intersect(o, d)
+    gc.collect()
+    before = rss_mb()
+    for _ in range(300):
+        embree.EmbreeScene(lib, v, f).intersect(o, d)
+    gc.collect()
+    # each scene holds ~0.5 MB of BVH and arrays: 300 kept would be well over 100 MB
+    assert rss_mb() - before < 40
+
+
+def test_concurrent_queries_on_one_scene(meshes, lib):
+    v, f = _arrays(meshes / "jewelry" / "pixelverse_ring.stl")
+    scene = RayScene(v, f, engine="embree")
+    batches = [_random_rays(v, 30_000, seed=s) for s in range(6)]
+    serial = [scene.first_hit(o, d) for o, d in batches]
+    with ThreadPoolExecutor(6) as pool:
+        parallel = list(pool.map(lambda b: scene.first_hit(*b), batches))
+    for (fa, da), (fb, db) in zip(serial, parallel, strict=True):
+        assert np.array_equal(fa, fb) and np.array_equal(da, db)
+
+
+def test_same_input_same_hits_and_kept_scene(meshes, lib, monkeypatch):
+    monkeypatch.setattr(raycast, "CACHE_MIN_FACES", 0)
+    raycast.clear_scene_cache()
+    v, f = _arrays(meshes / "jewelry" / "pixelverse_ring.stl")
+    o, d = _random_rays(v, 5000, seed=2)
+    first = RayScene(v, f, engine="embree")
+    a = first.first_hit(o, d)
+    assert RayScene(v.copy(), f.copy(), engine="embree")._scene is first._scene
+    raycast.clear_scene_cache()
+    again = RayScene(v, f, engine="embree")
+    assert again._scene is not first._scene
+    b = again.first_hit(o, d)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    raycast.clear_scene_cache()
+
+
+def test_fallback_when_the_library_is_not_used():
+    pytest.importorskip("embreex")
+    code = "from printprep.mesh import raycast; print(raycast.default_engine())"
+    env = dict(os.environ, PRINTPREP_EMBREE="embreex")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "embreex"
+    with pytest.raises(ValueError, match="unknown ray engine"):
+        RayScene(np.zeros((3, 3)), np.array([[0, 1, 2]]), engine="optix")
