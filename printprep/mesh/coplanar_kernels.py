@@ -12,6 +12,7 @@ import numba
 import numpy as np
 from numba import prange
 
+from printprep.mesh import numba_start  # noqa: F401 - numba without scipy.linalg
 from printprep.mesh.intersect_kernels import COPLANAR_MM, coplanar_contact
 
 #: Bins of the unit normal: this many per unit of each canonical component.

@@ -14,6 +14,7 @@ import numba
 import numpy as np
 from numba import prange
 
+from printprep.mesh import numba_start  # noqa: F401 - numba without scipy.linalg
 from printprep.mesh.intersect_kernels import frame_row, pair_tests
 
 #: Bits of each packed cell coordinate.

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from printprep.mesh import numba_start  # noqa: F401 - numba without scipy.linalg
+
 
 @numba.njit(cache=True, nogil=True)
 def faces_near_boxes(vertices: np.ndarray, faces: np.ndarray, lo: np.ndarray, hi: np.ndarray, margin: np.ndarray):  # pragma: no cover - compiled

@@ -19,6 +19,8 @@ import numba
 import numpy as np
 from numba import prange
 
+from printprep.mesh import numba_start  # noqa: F401 - numba without scipy.linalg
+
 #: Hits closer than this fraction of the edge length to either end are the edge's own
 #: neighbourhood (numerical grazing), not a crossing.
 END_MARGIN = 1e-4

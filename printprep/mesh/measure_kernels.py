@@ -8,6 +8,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from printprep.mesh import numba_start  # noqa: F401 - numba without scipy.linalg
+
 
 @numba.njit(cache=True, nogil=True)
 def face_cross(vertices: np.ndarray, faces: np.ndarray):  # pragma: no cover - compiled

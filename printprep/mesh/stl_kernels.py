@@ -12,6 +12,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from printprep.mesh import numba_start  # noqa: F401 - numba without scipy.linalg
+
 _NJIT = {"cache": True, "nogil": True}
 
 #: Bytes of one record, and the offset of its first vertex.

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from printprep.mesh import numba_start  # noqa: F401 - numba without scipy.linalg
+
 _NJIT = {"cache": True, "nogil": True}
 
 

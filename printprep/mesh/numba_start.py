@@ -1,0 +1,40 @@
+"""Start numba without importing scipy.linalg (about 0.5 s of every process's first
+compiled call).
+
+When numba first loads or compiles a kernel it imports its array implementations
+(``numba.np.arraymath``), whose import probes for BLAS by importing
+``scipy.linalg.cython_blas``, which imports all of scipy.linalg. The probe only sets a
+flag; scipy is a dependency of printprep, so BLAS is there. :func:`defer_blas_probe`
+imports ``numba.np.arraymath`` once with the probe answered without the import; a kernel
+that really uses BLAS (np.dot, np.linalg inside njit) still imports scipy when it is
+compiled. Every mesh ``*_kernels`` module calls it on import, before its first kernel.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+
+def defer_blas_probe() -> None:
+    """Import ``numba.np.arraymath`` with its BLAS probe answered without importing
+    scipy.linalg (when scipy is installed; otherwise numba's own probe runs). Does
+    nothing when numba's array implementations are already loaded."""
+    if "numba.np.arraymath" in sys.modules or importlib.util.find_spec("scipy") is None:
+        return
+    import numba.np.linalg as numba_linalg  # noqa: PLC0415 - only here, once
+
+    probe = numba_linalg.ensure_blas
+    numba_linalg.ensure_blas = _blas_present
+    try:
+        import numba.np.arraymath as arraymath  # noqa: PLC0415 - binds the answered probe once
+    finally:
+        numba_linalg.ensure_blas = probe
+    arraymath.ensure_blas = probe  # the real probe again, for anything that asks later
+
+
+def _blas_present() -> None:
+    """numba's BLAS probe, answered: scipy (and its BLAS) is installed."""
+
+
+defer_blas_probe()
