@@ -175,3 +175,47 @@ def test_fused_confirmation_matches_the_archive_of_the_fused_print(solitaire, co
         assert by_solid.checked_layers <= confirm.checked_layers
         assert by_solid.checked_layers < fresh.checked_layers
     assert len(from_file.islands) > 0  # the headless half floats
+
+
+def test_archive_from_the_checked_layers_equals_one_sliced_from_the_solid(meshes, coarse, tmp_path):
+    """write_prepared encodes the layers the last verify round rasterized and checked
+    (Prepared.print_layers) instead of slicing again: its archive equals, pixel for pixel
+    and grey level for grey level, an archive sliced afresh from the same fused solid,
+    and its layer report equals check_layers on the written file (layers the rounds
+    left without a raster are rasterized and checked on the way)."""
+    import json
+
+    from printprep.casting import write_prepared
+    from printprep.errors import SliceError
+    from printprep.slicing import read_archive
+
+    mesh = trimesh.load(meshes / "jewelry" / "solitaire_ring.stl")
+    prepared = prepare(mesh, coarse)
+    assert prepared.print_layers is not None and prepared.print_solid is prepared.print_layers.parts[0]
+    paths = write_prepared(prepared, tmp_path, "ring", coarse)
+    report = json.loads(paths["report"].read_text())["slice"]
+    assert report["layers_reused"] > 0  # the rasters came from the checks
+    solid = prepared.print_solid
+    lo, hi = np.asarray(solid.bounding_box(), float).reshape(2, 3)
+    w, h = coarse.display_mm
+    place = [(w / 2 + (lo[0] + hi[0]) / 2, h / 2 + (lo[1] + hi[1]) / 2)]
+    fresh = slice_to_archive([prepared.print_mesh], coarse, tmp_path / "fresh.sl1", placements_mm=place, solids=[solid])
+    with read_archive(paths["archive"]) as a, read_archive(fresh.path) as b:
+        assert a.layer_count == b.layer_count == len(prepared.print_layers.z_mm)
+        lit = 0
+        for i in range(a.layer_count):
+            x, y = a.layer(i), b.layer(i)
+            assert np.array_equal(x, y), f"layer {i}: {(x != y).sum()} pixels differ"
+            lit += int((x >= 128).sum())
+    assert lit > 1000
+    from_file = check_layers(paths["archive"])
+    assert report["layers"] == from_file.to_dict()
+    assert _summary(fresh.layer_report) == _summary(from_file)
+    assert report["resin_ml"] == round(fresh.resin_ml, 4)
+    # layers of another placement are refused, not encoded at the wrong spot
+    with pytest.raises(SliceError, match="placement"):
+        slice_to_archive(
+            [prepared.print_mesh], coarse, tmp_path / "moved.sl1", placements_mm=[(place[0][0] + 1.0, place[0][1])],
+            solids=[solid], layers=prepared.print_layers,
+        )
+    assert not (tmp_path / "moved.sl1").exists()

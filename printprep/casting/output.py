@@ -57,6 +57,11 @@ def write_prepared(prepared: Prepared, out_dir: str | Path, stem: str, profile: 
             # the very solid the verify rounds checked: the same cross-sections, and no
             # rebuild of a manifold from the print's triangles
             kw["solids"] = [solid]
+            layers = getattr(prepared, "print_layers", None)
+            if layers is not None:
+                # the layers the last verify round rasterized and checked: encoded as
+                # they are, so the archive holds the very pixels the check passed
+                kw["layers"] = layers
             lo, hi = np.asarray(solid.bounding_box(), float).reshape(2, 3)
         else:
             lo, hi = prepared.print_mesh.bounds

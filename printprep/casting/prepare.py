@@ -95,6 +95,10 @@ class Prepared:
     #: the print as one manifold3d solid (print frame, mm) when it is one (fused
     #: supports or none): write_prepared slices it, the solid the verify rounds checked
     print_solid: manifold3d.Manifold | None = None
+    #: the last verify round's layer checks of print_solid (its rings and anti-aliased
+    #: rasters; printprep.slicing.MeshLayers): write_prepared's archive encodes those
+    #: pixels instead of slicing again
+    print_layers: Any = None
 
 
 def _resolve_profile(profile: Any) -> Any:
@@ -198,6 +202,7 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
     casting_solid_p = casting_solid.transform(_affine(rot, offset))
     del casting_solid  # the print-frame solid is all that is used from here
     print_solid: manifold3d.Manifold | None = None
+    print_layers = None  # the layer checks of print_solid (MeshLayers), when they exist
     plan = None
     support_p = _empty()
     verify: list[dict[str, Any]] = []
@@ -236,6 +241,7 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
                 # what it finds gets tips like a shell round's findings
                 print_solid = casting_solid_p + plan.solid
                 confirm = check_fused(print_solid, checked, prof, layer_h, overlap_of(casting_solid_p, plan.solid))
+                print_layers = confirm
                 verify.append(
                     {
                         "islands": len(confirm.report.islands),
@@ -260,14 +266,14 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
                 extra_tips=(extra_pts, extra_faces),
                 finder=finder,
             )
-            print_solid = None
+            print_solid = print_layers = None
         support_p = solids.to_trimesh(plan.solid) if plan.solid is not None else _empty()
         if fused and len(support_p.faces):
             if print_solid is None:  # else: the fused solid the last round confirmed
                 print_solid = casting_solid_p + plan.solid
             print_mesh = solids.to_trimesh(print_solid)
         else:
-            print_solid = None
+            print_solid = print_layers = None
             print_mesh = trimesh.util.concatenate([casting_p, support_p])
     else:
         print_mesh = casting_p
@@ -342,6 +348,7 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
         casting_detail=c_detail,
         casting_hard=c_hard,
         print_solid=print_solid,
+        print_layers=print_layers,
     )
 
 

@@ -29,14 +29,15 @@ FIT_TOLERANCE_MM = 1e-6
 class PlacedParts:
     """Parts on the plate, ready to slice.
 
-    manifold : all parts, in image pixel coordinates (x, y) and mm (z)
+    manifold : all parts, in image pixel coordinates (x, y) and mm (z); None when placed
+        without ``evaluate`` (a caller that has the layers already)
     volume_mm3 : total volume of the parts, mm³
     height_mm : tallest part, mm
     bounds_mm : (2, 3) float64, machine-coordinate bounds of all parts, mm
     meshes, shifts_mm : the parts as given and the (3,) mm shift that places each one
     """
 
-    manifold: manifold3d.Manifold
+    manifold: manifold3d.Manifold | None
     volume_mm3: float
     height_mm: float
     bounds_mm: np.ndarray
@@ -79,6 +80,8 @@ def place_parts(
     profile: ResinPrinterProfile,
     placements_mm: Sequence[tuple[float, float]] | None = None,
     solids: Sequence[manifold3d.Manifold | None] | None = None,
+    *,
+    evaluate: bool = True,
 ) -> PlacedParts:
     """Place parts on the display and build one manifold in image coordinates.
 
@@ -88,8 +91,12 @@ def place_parts(
     (None where a part has none): such a part is placed and cut from its solid (bounds
     from the solid too) instead of a manifold rebuilt from its triangles, so a caller
     that checked the very solid gets the same cross-sections and saves the rebuild.
+    evaluate=False (every part with a solid): the placement, bounds and volume only, no
+    solid in image coordinates (``manifold`` None): nothing is cut.
     Raises SliceError when a part falls off the display or exceeds the build height.
     """
+    if not evaluate and (solids is None or any(s is None for s in solids)):
+        raise SliceError("placing without evaluating needs a solid for every part")
     if not parts:
         raise SliceError("nothing to slice: no parts given")
     if solids is not None and len(solids) != len(parts):
@@ -131,17 +138,23 @@ def place_parts(
         # placement then display transform, as one affine map
         matrix = image.copy()
         matrix[:, 3] += image[:, :3] @ shift
-        if solid is not None:  # manifold3d keeps a mirrored solid outward-facing itself
+        if not evaluate:
+            manifolds.append(solid)
+        elif solid is not None:  # manifold3d keeps a mirrored solid outward-facing itself
             manifolds.append(solid.transform(matrix))
         else:
             manifolds.append(_to_manifold(mesh, matrix, i))
         shifts.append(shift)
         lows.append(plo)
         highs.append(phi)
-    whole = manifolds[0] if len(manifolds) == 1 else manifold3d.Manifold.compose(manifolds)
-    whole.num_tri()  # evaluate now, before threads share the object
-    px_volume = abs(np.linalg.det(image[:, :3]))
-    volume = float(sum(abs(x.volume()) for x in manifolds)) / px_volume
+    if evaluate:
+        whole = manifolds[0] if len(manifolds) == 1 else manifold3d.Manifold.compose(manifolds)
+        whole.num_tri()  # evaluate now, before threads share the object
+        px_volume = abs(np.linalg.det(image[:, :3]))
+        volume = float(sum(abs(x.volume()) for x in manifolds)) / px_volume
+    else:  # the solids in their own frame (mm)
+        whole = None
+        volume = float(sum(abs(x.volume()) for x in manifolds))
     bounds = np.array([np.min(lows, axis=0), np.max(highs, axis=0)])
     return PlacedParts(
         manifold=whole,

@@ -16,6 +16,7 @@ finding (:func:`_near_changes`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,9 +28,9 @@ import numpy as np
 import trimesh
 
 from printprep.slicing.checks import LIT, LayerChecker, LayerReport
-from printprep.slicing.raster import Band, DisplayTransform, rasterize
+from printprep.slicing.raster import Band, DisplayTransform, RunBand, rasterize_runs
 
-__all__ = ["LitMask", "MeshLayers", "check_mesh_layers"]
+__all__ = ["LitMask", "MeshLayers", "RingRaster", "check_mesh_layers", "complete_layers"]
 
 
 @dataclass
@@ -46,6 +47,7 @@ class MeshLayers:
     lit : per layer, its lit pixels (:class:`LitMask`) as last rasterized, or None
         where the rings changed since without a new raster
     rasterized_layers : how many layers this call rasterized
+    transform : the display transform the rasters were made with
     """
 
     report: LayerReport
@@ -57,6 +59,7 @@ class MeshLayers:
     checked_layers: int = 0
     lit: list[LitMask | None] = field(default_factory=list)
     rasterized_layers: int = 0
+    transform: DisplayTransform | None = None
 
 
 @dataclass(frozen=True)
@@ -66,22 +69,26 @@ class LitMask:
 
     row0, col0 : image position of the box; shape : (rows, cols), (0, 0) when empty;
     bits : np.packbits of the (rows, cols) bool mask.
+    runs : the anti-aliased raster these lit pixels come from (grey runs, a few kB),
+        when known: an archive encodes it instead of cutting and rasterizing the layer
+        again. Not part of equality (the checks see only the lit pixels).
     """
 
     row0: int
     col0: int
     shape: tuple[int, int]
     bits: bytes
+    runs: RunBand | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def of(cls, band: Band) -> LitMask:
+    def of(cls, band: Band, runs: RunBand | None = None) -> LitMask:
         lit = band.pixels >= LIT
         rows = np.flatnonzero(lit.any(axis=1))
         if len(rows) == 0:
-            return cls(0, 0, (0, 0), b"")
+            return cls(0, 0, (0, 0), b"", runs)
         cols = np.flatnonzero(lit.any(axis=0))
         crop = lit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-        return cls(band.row0 + int(rows[0]), band.col0 + int(cols[0]), crop.shape, np.packbits(crop).tobytes())
+        return cls(band.row0 + int(rows[0]), band.col0 + int(cols[0]), crop.shape, np.packbits(crop).tobytes(), runs)
 
     def band(self) -> Band:
         """A Band whose lit pixels are exactly these (grey 255, else 0)."""
@@ -195,16 +202,82 @@ def check_mesh_layers(
     for i in np.flatnonzero(changed & ~cand):
         cache[i] = None  # changed far from everything: kept findings, but no raster of it
     tr = DisplayTransform.for_profile(profile)
-    origin = tr.to_image(np.zeros((1, 2)))[0]
-    lin = np.column_stack([tr.to_image(np.array([[1.0, 0.0]]))[0] - origin, tr.to_image(np.array([[0.0, 1.0]]))[0] - origin])
-    off = lin @ shift[:2] + origin
-    flip = np.linalg.det(lin) < 0  # a mirrored display: keep the rings' winding as the slicer's
-
-    def lit_of(i: int) -> LitMask:
-        px = [(r[::-1] if flip else r) @ lin.T + off for part in rings for r in part[i]]
-        return LitMask.of(rasterize(px, tr.image_px))
-
+    raster = _Rasterizer(tr, shift, rings)
     checker = LayerChecker(tr, lh, reach_mm=reach_mm)
+    new, todo, rasterized = _run_checks(cand, cache, raster.lit_of, checker, previous.report if reuse else None)
+    return MeshLayers(new, shift, zs, solids, rings, list(parts), int(todo.sum()), cache, rasterized, tr)
+
+
+def complete_layers(layers: MeshLayers) -> MeshLayers:
+    """``layers`` with the anti-aliased raster of every layer known (``lit[i].runs``):
+    the layers a near-only re-check left without a raster are rasterized from their
+    rings and checked again (with the layer above each), so the report is what checking
+    every layer of the archive would give. Returns ``layers`` itself when nothing is
+    missing."""
+    n = len(layers.z_mm)
+    lit = layers.lit if len(layers.lit) == n else [None] * n
+    missing = np.array([m is None or m.runs is None for m in lit], dtype=bool)
+    if not missing.any():
+        return layers
+    if layers.transform is None:
+        raise ValueError("complete_layers needs the display transform check_mesh_layers records")
+    cache: list[LitMask | None] = [None if missing[i] else lit[i] for i in range(n)]
+    tr = layers.transform
+    old = layers.report
+    checker = LayerChecker(tr, old.layer_height_mm, reach_mm=old.reach_mm)
+    raster = _Rasterizer(tr, layers.shift_mm, layers.rings_mm)
+    new, todo, rasterized = _run_checks(missing, cache, raster.lit_of, checker, old)
+    return dataclasses.replace(
+        layers, report=new, lit=cache, checked_layers=int(todo.sum()), rasterized_layers=rasterized
+    )
+
+
+class RingRaster:
+    """Rings cut in the parts' own frame (mm), placed by ``shift`` (3,) mm on the display
+    of ``tr`` -> their anti-aliased raster. The layer checks and an archive of a solid
+    (:func:`~printprep.slicing.slice_to_archive` with ``solids``) both rasterize this way,
+    so their pixels are the same."""
+
+    def __init__(self, tr: DisplayTransform, shift: np.ndarray) -> None:
+        origin = tr.to_image(np.zeros((1, 2)))[0]
+        self.lin = np.column_stack(
+            [tr.to_image(np.array([[1.0, 0.0]]))[0] - origin, tr.to_image(np.array([[0.0, 1.0]]))[0] - origin]
+        )
+        self.off = self.lin @ shift[:2] + origin
+        self.flip = np.linalg.det(self.lin) < 0  # a mirrored display: keep the rings' winding as the slicer's
+        self.tr = tr
+
+    def runs(self, rings_mm: list[np.ndarray]) -> RunBand:
+        """rings_mm : list of (m, 2) float64 mm, closed implicitly -> RunBand."""
+        px = [(r[::-1] if self.flip else r) @ self.lin.T + self.off for r in rings_mm]
+        return rasterize_runs(px, self.tr.image_px)
+
+
+class _Rasterizer:
+    """Layer i of ``rings`` (per part, per layer) -> its :class:`LitMask` with its runs."""
+
+    def __init__(self, tr: DisplayTransform, shift: np.ndarray, rings: list[list[list[np.ndarray]]]) -> None:
+        self.raster = RingRaster(tr, shift)
+        self.rings = rings
+
+    def lit_of(self, i: int) -> LitMask:
+        runs = self.raster.runs([r for part in self.rings for r in part[i]])
+        return LitMask.of(runs.band(), runs)
+
+
+def _run_checks(
+    cand: np.ndarray,
+    cache: list[LitMask | None],
+    lit_of: Any,
+    checker: LayerChecker,
+    old: LayerReport | None,
+) -> tuple[LayerReport, np.ndarray, int]:
+    """Rasterize the layers ``cand`` (n,) bool with ``lit_of(i)``, check those whose lit
+    pixels differ from ``cache[i]`` (and the layer above each) and merge the findings with
+    ``old``'s for the other layers (all layers are checked when ``old`` is None and
+    ``cand`` is all True). ``cache`` is updated in place. Returns (report, checked (n,)
+    bool, number of layers rasterized)."""
+    n = len(cand)
     # a layer whose rings changed is rasterized again; it is checked again only when its
     # lit pixels (or those of the layer below) differ from the earlier raster: rings that
     # differ in their vertices but not in their pixels (a union's re-cut facets, a far
@@ -212,8 +285,8 @@ def check_mesh_layers(
     # layers running ahead on a second thread (numpy releases the GIL).
     visit = np.flatnonzero(cand | np.concatenate([[False], cand[:-1]]))
     lit_new: dict[int, LitMask] = {}
-    really = np.zeros(len(zs), dtype=bool)
-    todo = np.zeros(len(zs), dtype=bool)
+    really = np.zeros(n, dtype=bool)
+    todo = np.zeros(n, dtype=bool)
     last_added = -2
     rasterized = 0
 
@@ -251,15 +324,14 @@ def check_mesh_layers(
         for i, lm in lit_new.items():
             cache[i] = lm
     new = checker.report()
-    new.layer_count = len(zs)
-    if reuse:
-        old = previous.report
+    new.layer_count = n
+    if old is not None:
         keep = ~todo
         new.islands = sorted([x for x in old.islands if keep[x.layer]] + new.islands, key=lambda x: x.layer)
         new.reach_layers = sorted([x for x in old.reach_layers if keep[x.layer]] + new.reach_layers, key=lambda x: x.layer)
         new.empty_layers = sorted([x for x in old.empty_layers if keep[x]] + new.empty_layers)
         new.touching_frame = sorted([x for x in old.touching_frame if keep[x]] + new.touching_frame)
-    return MeshLayers(new, shift, zs, solids, rings, list(parts), int(todo.sum()), cache, rasterized)
+    return new, todo, rasterized
 
 
 def _cut(

@@ -180,7 +180,45 @@ def _pieces(edges: np.ndarray, width_px: int) -> tuple[np.ndarray, ...]:
     return row, col, dy[keep], xm - col
 
 
+@dataclass(frozen=True)
+class RunBand:
+    """A layer image as runs of equal grey, row-major over the band's box: what
+    :func:`rasterize_runs` makes on the way to a :class:`Band`, kept by the layer checks
+    (a few kB a layer) so an archive can be written from the very pixels they checked.
+
+    row0, col0 : image position of the box; shape : (rows, cols), (0, 0) when empty;
+    grey : (k,) uint8 values; lengths : (k,) int32 run lengths summing to rows x cols.
+    """
+
+    row0: int
+    col0: int
+    shape: tuple[int, int]
+    grey: np.ndarray
+    lengths: np.ndarray
+
+    def band(self) -> Band:
+        """The dense Band: ``np.repeat(grey, lengths)`` in the box."""
+        rows, cols = self.shape
+        if rows == 0:
+            return Band(0, 0, np.zeros((0, 0), np.uint8))
+        return Band(self.row0, self.col0, np.repeat(self.grey, self.lengths).reshape(rows, cols))
+
+    @property
+    def grey_sum(self) -> float:
+        """Sum of the grey values of all pixels (255 per fully lit pixel)."""
+        return float(np.dot(self.grey.astype(np.float64), self.lengths))
+
+
+_EMPTY_RUNS = RunBand(0, 0, (0, 0), np.zeros(0, np.uint8), np.zeros(0, np.int32))
+
+
 def rasterize(rings_px: list[np.ndarray], image_px: tuple[int, int]) -> Band:
+    """Area-coverage rasterization of polygons given in image pixel coordinates
+    (:func:`rasterize_runs` as a dense :class:`Band`)."""
+    return rasterize_runs(rings_px, image_px).band()
+
+
+def rasterize_runs(rings_px: list[np.ndarray], image_px: tuple[int, int]) -> RunBand:
     """Area-coverage rasterization of polygons given in image pixel coordinates.
 
     rings_px : list of (k, 2) float64 (col, row) px, closed implicitly, any orientation
@@ -194,10 +232,11 @@ def rasterize(rings_px: list[np.ndarray], image_px: tuple[int, int]) -> Band:
     Only the cells that edges touch get computed values; every run of untouched cells
     between two touched cells of a row has the constant coverage left by the winding sum
     of the cells before it, so the band is assembled by one ``np.repeat`` of
-    (value, run length) pairs: the cost follows the perimeter, not the area.
+    (value, run length) pairs: the cost follows the perimeter, not the area. Those
+    pairs are the result (a :class:`RunBand`).
     """
     width, height = image_px
-    empty = Band(0, 0, np.zeros((0, 0), np.uint8))
+    empty = _EMPTY_RUNS
     edges = edges_of(rings_px)
     if len(edges) == 0:
         return empty
@@ -253,5 +292,5 @@ def rasterize(rings_px: list[np.ndarray], image_px: tuple[int, int]) -> Band:
     np.abs(values, out=values)
     np.minimum(values, 1.0, out=values)
     grey = (values * 255.0 + 0.5).astype(np.uint8)
-    pixels = np.repeat(grey, lengths).reshape(r1 - r0, ncols)
-    return Band(r0, c0, pixels)
+    used = lengths > 0
+    return RunBand(r0, c0, (r1 - r0, ncols), grey[used], lengths[used].astype(np.int32))

@@ -32,8 +32,9 @@ from printprep.slicing.checks import LayerChecker, LayerReport
 from printprep.slicing.formats.pngzip import PngZipWriter
 from printprep.slicing.formats.sl1 import THUMBNAIL_SIZES, SL1Writer, config_ini, prusaslicer_ini
 from printprep.slicing.layers import PlacedParts, layer_heights, place_parts
+from printprep.slicing.meshcheck import MeshLayers, RingRaster, complete_layers
 from printprep.slicing.png import encode_band
-from printprep.slicing.raster import Band, rasterize
+from printprep.slicing.raster import Band, RunBand, rasterize
 from printprep.slicing.thumbnail import thumbnail_png
 
 FORMATS = ("sl1", "pngzip")
@@ -106,11 +107,52 @@ def _resolve_material(
 
 def _render_layer(
     placed: PlacedParts, z_mm: float, image_px: tuple[int, int]
-) -> tuple[Band, bytes]:
-    """Cut, rasterize and encode one layer (runs on a worker thread)."""
+) -> tuple[Band, bytes, float]:
+    """Cut, rasterize and encode one layer (runs on a worker thread): (band, PNG, lit
+    pixels as full-pixel equivalents)."""
     rings = placed.manifold.slice(z_mm).to_polygons()
     band = rasterize(rings, image_px)
-    return band, encode_band(image_px, band.row0, band.col0, band.pixels)
+    lit = float(band.pixels.sum(dtype=np.uint64)) / 255.0
+    return band, encode_band(image_px, band.row0, band.col0, band.pixels), lit
+
+
+def _render_solid_layer(
+    solid: Any, z_mm: float, raster: RingRaster, image_px: tuple[int, int]
+) -> tuple[Band, bytes, float]:
+    """Cut one layer of a solid in its own frame and rasterize it as the layer checks do
+    (worker thread)."""
+    runs = raster.runs(solid.slice(z_mm).to_polygons())
+    band = runs.band()
+    return band, encode_band(image_px, band.row0, band.col0, band.pixels), runs.grey_sum / 255.0
+
+
+def _encode_layer(runs: RunBand, image_px: tuple[int, int]) -> tuple[None, bytes, float]:
+    """Encode one layer the layer checks already rasterized (worker thread)."""
+    band = runs.band()
+    return None, encode_band(image_px, band.row0, band.col0, band.pixels), runs.grey_sum / 255.0
+
+
+def _checked_layers(
+    layers: MeshLayers, placed: PlacedParts, z: np.ndarray, layer_height_mm: float, solids: Sequence[Any] | None
+) -> MeshLayers:
+    """``layers`` completed (:func:`~printprep.slicing.meshcheck.complete_layers`) after
+    making sure they are the layers of this very slice: one part, its solid, the same
+    placement on the display and the same cut heights. SliceError otherwise."""
+    if len(placed.meshes) != 1 or len(layers.parts) != 1:
+        raise SliceError("checked layers can stand for one part only")
+    if solids is not None and solids[0] is not None and solids[0] is not layers.parts[0]:
+        raise SliceError("the checked layers are of another solid than the part's")
+    if layers.transform is None or layers.transform != placed.transform:
+        raise SliceError("the checked layers were rasterized for another display")
+    same_place = np.allclose(layers.shift_mm, placed.shifts_mm[0], rtol=0.0, atol=1e-9)
+    same_z = len(layers.z_mm) == len(z) and np.allclose(layers.z_mm + layers.shift_mm[2], z, rtol=0.0, atol=1e-9)
+    if not (same_place and same_z):
+        raise SliceError("the checked layers were cut at another placement or other heights than this slice")
+    if not np.isclose(layers.report.layer_height_mm, layer_height_mm, rtol=0.0, atol=1e-12):
+        raise SliceError(
+            f"the checked layers are {layers.report.layer_height_mm} mm high, this slice's {layer_height_mm} mm"
+        )
+    return complete_layers(layers)
 
 
 def slice_to_archive(
@@ -127,6 +169,7 @@ def slice_to_archive(
     thumbnails: bool = True,
     progress: Callable[[int, int], None] | None = None,
     solids: Sequence[Any] | None = None,
+    layers: MeshLayers | None = None,
 ) -> SliceResult:
     """Slice parts for a resin printer and write the layer archive.
 
@@ -137,6 +180,12 @@ def slice_to_archive(
     ``result.layer_report``. progress(done, total) is called per layer written.
     solids : optional manifold3d solids of the parts (same frame, None for a part without
     one): those parts are cut from them (see :func:`~printprep.slicing.layers.place_parts`).
+    layers : the layer checks of this very print (one part: its solid, placed and cut
+    as here; :func:`~printprep.slicing.meshcheck.check_mesh_layers`' result, as casting's
+    verify rounds leave it in ``Prepared.print_layers``): their anti-aliased rasters are
+    encoded as they are, nothing is cut or rasterized again except layers they hold no
+    raster of, and their findings are the layer report (checked again only there).
+    SliceError when they do not belong to this slice.
     """
     prof = load_profile(profile)
     if not isinstance(prof, ResinPrinterProfile):
@@ -152,14 +201,24 @@ def slice_to_archive(
     if not out.parent.is_dir():
         raise SliceError("output folder does not exist", where=str(out.parent))
 
-    placed = place_parts(parts, prof, placements_mm, solids)
+    if layers is not None and solids is None:
+        solids = list(layers.parts)
+    # one part with its solid: cut in the solid's own frame and placed as the layer
+    # checks (check_mesh_layers) place rings, so the pixels are the ones they check
+    own_frame = len(parts) == 1 and solids is not None and solids[0] is not None
+    placed = place_parts(parts, prof, placements_mm, solids, evaluate=not own_frame)
     z = layer_heights(placed.height_mm, lh)
     if len(z) == 0:
         raise SliceError(
             f"parts are {placed.height_mm:.4f} mm tall: thinner than one {lh} mm layer"
         )
     image_px = placed.transform.image_px
+    done: MeshLayers | None = None
+    if layers is not None:
+        done = _checked_layers(layers, placed, z, lh, solids)
+        check = False  # the checked layers' own findings are the report
     checker = LayerChecker(placed.transform, lh) if check else None
+    raster = RingRaster(placed.transform, placed.shifts_mm[0]) if own_frame else None
     workers = workers or max(1, min(4, os.cpu_count() or 1))
     writer_cls = SL1Writer if fmt == "sl1" else PngZipWriter
     lit_px = 0.0
@@ -173,22 +232,29 @@ def slice_to_archive(
                 size: pool.submit(thumbnail_png, placed.meshes, size, placed.shifts_mm)
                 for size in THUMBNAIL_SIZES
             }
-        pending: deque[Future[tuple[Band, bytes]]] = deque()
+        pending: deque[Future[tuple[Band | None, bytes, float]]] = deque()
 
         def drain_one() -> None:
             nonlocal lit_px
-            band, png = pending.popleft().result()
+            band, png, lit = pending.popleft().result()
             writer.add_layer(png)
-            lit_px += float(band.pixels.sum(dtype=np.uint64)) / 255.0
-            if checker is not None and checks is not None:
+            lit_px += lit
+            if checker is not None and checks is not None and band is not None:
                 check_futures.append(checks.submit(checker.add, band))
                 while len(check_futures) > 16:
                     check_futures.popleft().result()
             if progress is not None:
                 progress(writer.count, len(z))
 
-        for z_mm in z:
-            pending.append(pool.submit(_render_layer, placed, float(z_mm), image_px))
+        for i, z_mm in enumerate(z):
+            if done is not None:
+                runs = done.lit[i].runs  # type: ignore[union-attr]  # complete: all known
+                pending.append(pool.submit(_encode_layer, runs, image_px))
+            elif raster is not None and solids is not None:
+                z_own = float(z_mm - placed.shifts_mm[0][2])
+                pending.append(pool.submit(_render_solid_layer, solids[0], z_own, raster, image_px))
+            else:
+                pending.append(pool.submit(_render_layer, placed, float(z_mm), image_px))
             while len(pending) > 2 * workers + 2:
                 drain_one()
         while pending:
@@ -226,9 +292,10 @@ def slice_to_archive(
         currency=mat.currency,
         profile=prof.name,
         material=mat.name,
-        layer_report=checker.report() if checker else None,
+        layer_report=checker.report() if checker else (done.report if done is not None else None),
         extra={
             "parts": len(parts),
+            **({"layers_reused": len(z) - done.rasterized_layers} if done is not None else {}),
             "mesh_volume_mm3": round(placed.volume_mm3, 3),
             "height_mm": round(placed.height_mm, 4),
         },
