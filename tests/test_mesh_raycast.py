@@ -238,3 +238,23 @@ def test_fallback_when_the_library_is_not_used():
     assert out.stdout.strip() == "embreex"
     with pytest.raises(ValueError, match="unknown ray engine"):
         RayScene(np.zeros((3, 3)), np.array([[0, 1, 2]]), engine="optix")
+
+
+@pytest.mark.parametrize("name", ["bench/pave_band_336k.stl", "jewelry/solitaire_ring.stl"])
+def test_capped_thickness_rays_give_the_same_walls_below_the_limit_and_minimum(meshes, name, monkeypatch):
+    from printprep.mesh import thickness
+
+    monkeypatch.setattr(thickness, "CAP_MIN_FACES", 0)  # the small ring caps too
+    v, f = _arrays(meshes / name)
+    scene = RayScene(v, f)
+    full = face_thickness_mm(v, f, scene)
+    true_min = full[np.isfinite(full)].min()
+    for limit in (0.6, 0.3, 0.01):  # above, near and far below the thinnest wall
+        capped = face_thickness_mm(v, f, scene, exact_below_mm=limit)
+        below = full < limit
+        assert np.array_equal(capped[below], full[below])
+        assert np.array_equal(capped < limit, below)
+        found = np.isfinite(capped)
+        assert np.array_equal(capped[found], full[found])  # a capped value is never another
+        assert capped[found].min() == true_min
+    assert np.isinf(capped).sum() > np.isinf(full).sum()  # and the cap did stop rays
