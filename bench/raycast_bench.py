@@ -1,0 +1,148 @@
+"""Speed and memory of the ray engine: Embree 4 called directly (printprep.mesh.embree)
+beside embreex (the engine it replaces, same Embree library) on the 1.35M-triangle band.
+
+Input: ../shared/meshes/bench/pave_band_336k.stl with each triangle split in four (as
+bench/mesh_bench.py makes it), or any mesh given with --mesh (e.g. the damaged band that
+``mesh_bench.py --keep DIR`` leaves). Each engine runs in its own child process (so the
+peak memory is its own), the engines taking turns for --rounds rounds; a row is the best
+of the rounds, wall seconds:
+
+- scene build: a fresh BVH of the mesh (the kept-scene cache cleared first);
+- face rays: one inward ray per face, as the wall-thickness search casts (face ids only);
+- edge rays: one ray along each edge, as the self-intersection search casts;
+- thickness: :func:`face_thickness_mm` in full, and with ``exact_below_mm=0.6`` (capped);
+- packets (ours only): the face rays traced 16 at a time by ``rtcIntersect16``.
+
+The load average (1 min) is printed beside the figures: on a busy machine they mean
+little without it.
+
+    .venv/bin/python bench/raycast_bench.py [--mesh FILE] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))
+sys.path.insert(0, str(BENCH))
+
+ENGINES = ("embree", "embreex")
+
+
+def _best(fn, repeat: int = 2) -> tuple[float, object]:
+    """Best wall seconds of ``repeat`` calls and the last result."""
+    best, out = np.inf, None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def child(engine: str, arrays: str) -> None:
+    """Time one engine on the mesh saved in ``arrays`` (.npz); print one JSON line."""
+    from printprep.mesh import ray_kernels, raycast
+    from printprep.mesh.raycast import RayScene
+    from printprep.mesh.thickness import face_thickness_mm
+    from printprep.mesh.topology import edge_info
+
+    data = np.load(arrays)
+    v, f = data["v"], data["f"]
+    fo, fd, _, _, _ = ray_kernels.face_rays(v, f, np.zeros(0, dtype=bool))
+    ev = np.ascontiguousarray(edge_info(f, len(v)).edge_vertices, dtype=np.int64)
+    eo, ed, et, _ = ray_kernels.edge_rays(v, ev)
+    RayScene(v[:3], np.array([[0, 1, 2]]), engine=engine).first_hit_faces(fo[:10], fd[:10])  # load and compile
+
+    def build() -> RayScene:
+        raycast.clear_scene_cache()
+        return RayScene(v, f, engine=engine)
+
+    out = {"engine": engine, "faces": len(f), "edges": len(ev)}
+    out["build_s"], scene = _best(build)
+    out["face_rays_s"], hit = _best(lambda: scene.first_hit_faces(fo, fd))
+    out["edge_rays_s"], _ = _best(lambda: scene.first_hit_faces(eo, ed, et))
+    out["thickness_s"], th = _best(lambda: face_thickness_mm(v, f, scene))
+    out["thickness_capped_s"], th_cap = _best(lambda: face_thickness_mm(v, f, scene, exact_below_mm=0.6))
+    below = th < 0.6
+    out["capped_same"] = bool(np.array_equal(th_cap[below], th[below]))
+    if engine == "embree":
+        out["packets_s"], hit16 = _best(lambda: scene._scene.intersect(fo, fd, distances=False, packets=True)[0])
+        out["packets_same"] = bool(np.array_equal(hit, hit16))
+    out["hits_crc"] = int(np.bitwise_xor.reduce(hit * 2654435761 % 2**31))
+    out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(out), flush=True)
+
+
+def _mesh(path: str | None) -> tuple[np.ndarray, np.ndarray, str]:
+    from printprep.mesh.load import load_mesh
+
+    if path:
+        loaded = load_mesh(path)
+        return np.asarray(loaded.vertices, np.float64), np.asarray(loaded.faces, np.int64), Path(path).name
+    from mesh_bench import BAND, subdivide
+
+    loaded = load_mesh(BAND)
+    v, f = subdivide(np.asarray(loaded.vertices, np.float64), np.asarray(loaded.faces, np.int64))
+    return v, f, "pave_band_336k subdivided"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--mesh", help="a mesh file instead of the subdivided band")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(*args.child)
+        return 0
+    v, f, name = _mesh(args.mesh)
+    results: dict[str, list[dict]] = {e: [] for e in ENGINES}
+    loads = []
+    with tempfile.TemporaryDirectory() as tmp:
+        arrays = str(Path(tmp) / "mesh.npz")
+        np.savez(arrays, v=v, f=f)
+        for _ in range(args.rounds):
+            for engine in ENGINES:
+                loads.append(os.getloadavg()[0])
+                run = subprocess.run([sys.executable, __file__, "--child", engine, arrays],
+                                     capture_output=True, text=True, check=False)
+                if run.returncode != 0:
+                    print(f"{engine}: failed\n{run.stderr}", file=sys.stderr)
+                    return 1
+                results[engine].append(json.loads(run.stdout.strip().splitlines()[-1]))
+    print(f"{name}: {len(f)} triangles; load average {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} CPUs; "
+          f"best of {args.rounds} rounds, engines taking turns")
+    rows = [("scene build", "build_s"), ("face rays (1 per face)", "face_rays_s"), ("edge rays (1 per edge)", "edge_rays_s"),
+            ("thickness, full", "thickness_s"), ("thickness, exact_below 0.6", "thickness_capped_s"),
+            ("face rays in packets of 16", "packets_s")]
+    print(f"{'':<30}{'ours s':>9}{'embreex s':>11}{'ratio':>8}")
+    for label, key in rows:
+        ours = min(r[key] for r in results["embree"])
+        peer = [r[key] for r in results["embreex"] if key in r]
+        ratio = f"{min(peer) / ours:7.2f}x" if peer else ""
+        print(f"{label:<30}{ours:9.3f}{min(peer) if peer else float('nan'):11.3f}{ratio:>8}")
+    ours_sum = sum(min(r[k] for r in results["embree"]) for k in ("build_s", "face_rays_s", "edge_rays_s"))
+    peer_sum = sum(min(r[k] for r in results["embreex"]) for k in ("build_s", "face_rays_s", "edge_rays_s"))
+    print(f"{'build + face + edge rays':<30}{ours_sum:9.3f}{peer_sum:11.3f}{peer_sum / ours_sum:7.2f}x")
+    print(f"{'peak memory of the process MB':<30}{max(r['peak_mb'] for r in results['embree']):9.0f}"
+          f"{max(r['peak_mb'] for r in results['embreex']):11.0f}")
+    same = len({r["hits_crc"] for rs in results.values() for r in rs}) == 1
+    print(f"same face hits in both engines: {same}; capped thickness same below 0.6 mm: "
+          f"{all(r['capped_same'] for rs in results.values() for r in rs)}; packets same: "
+          f"{all(r['packets_same'] for r in results['embree'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
