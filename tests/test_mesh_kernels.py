@@ -260,3 +260,20 @@ def test_fans_and_patches_match_scipy_components(meshes, name):
     assert np.array_equal(fan, fan_ref) and np.array_equal(patch, patch_ref)
     # every fan holds corners of one vertex only
     assert np.all(faces.reshape(-1)[np.unique(fan, return_index=True)[1]][fan] == faces.reshape(-1))
+
+
+@pytest.mark.parametrize("name", MESHES)
+def test_appended_faces_merge_into_the_fresh_edge_table(meshes, name):
+    from printprep.mesh.topology import append_faces
+
+    vertices, faces = _arrays(meshes, name)
+    rng = np.random.default_rng(9)
+    # the mesh's own faces again (edges shared three and four ways) and faces over new vertices
+    extra = np.concatenate([faces[rng.integers(0, len(faces), 40)], rng.integers(0, len(vertices) + 20, (30, 3))])
+    for cut in (len(faces) // 2, len(faces)):
+        head = faces[:cut]
+        full = np.concatenate([head, extra])
+        merged = append_faces(edge_info(head, len(vertices) + 20), full, cut)
+        fresh = edge_info(full, len(vertices) + 20)
+        for field in ("he_sorted", "edge_start", "edge_count", "edge_vertices", "src"):
+            assert np.array_equal(getattr(merged, field), getattr(fresh, field)), field

@@ -196,20 +196,39 @@ def orient(faces: np.ndarray, patch: np.ndarray, info: EdgeInfo) -> tuple[np.nda
     return out, flip, n_bad
 
 
-def _near_fills(vertices: np.ndarray, faces: np.ndarray, fills: list[np.ndarray]) -> np.ndarray:
-    """(m,) bool: faces whose bounding box overlaps a hole patch's box (one compiled pass
-    over the faces, :func:`holes_kernels.faces_near_boxes`).
+def _near_fills(
+    vertices: np.ndarray, faces: np.ndarray, fills: list[np.ndarray], wide: tuple | None = None,
+) -> tuple[np.ndarray, tuple | None]:
+    """(m,) bool: faces whose bounding box overlaps a hole patch's box (compiled,
+    :func:`holes_kernels.faces_near_boxes`), and the search to pass to the next call.
 
     vertices : (n, 3) float64, mm (patch vertices included); faces : (m, 3) int64;
-    fills : the patches, (t, 3) int64 each.
+    fills : the patches, (t, 3) int64 each. wide : what the previous call returned for
+    the same faces: (face ids near the widened boxes, widened lo (h, 3), hi (h, 3)). The
+    whole mesh is searched once, with each box widened by its own size on every side;
+    later calls whose boxes stay inside the widened ones (a patch replaced by another
+    kind for the same hole) test only the faces found then: the same answer.
     """
     if not fills or len(faces) == 0:
-        return np.zeros(len(faces), dtype=bool)
+        return np.zeros(len(faces), dtype=bool), wide
     boxes = [vertices[fill.reshape(-1)] for fill in fills]
     lo = np.array([p.min(axis=0) for p in boxes])
     hi = np.array([p.max(axis=0) for p in boxes])
     margin = np.array([1e-9 * (1.0 + float(np.abs(p).max())) for p in boxes])
-    return faces_near_boxes(vertices, np.ascontiguousarray(faces, dtype=np.int64), lo, hi, margin)
+    faces = np.ascontiguousarray(faces, dtype=np.int64)
+    inside = (
+        wide is not None and len(wide[1]) == len(lo)
+        and bool((lo - margin[:, None] >= wide[1]).all() and (hi + margin[:, None] <= wide[2]).all())
+    )
+    if not inside:
+        grow = (hi - lo).max(axis=1, keepdims=True) + margin[:, None]
+        wide_lo, wide_hi = lo - grow, hi + grow
+        ids = np.flatnonzero(faces_near_boxes(vertices, faces, wide_lo, wide_hi, np.zeros(len(lo))))
+        wide = (ids, wide_lo, wide_hi)
+    ids = wide[0]
+    near = np.zeros(len(faces), dtype=bool)
+    near[ids[faces_near_boxes(vertices, faces[ids], lo, hi, margin)]] = True
+    return near, wide
 
 
 def fill_holes(
@@ -281,9 +300,10 @@ def fill_holes(
             if tri is None:
                 kinds[li] += 1
         fills.append(tri)
+    wide = None
     for _ in range(3):  # patches that run into other faces try the next kind
         all_v = np.concatenate([vertices, *added]) if added else vertices
-        near = _near_fills(all_v, faces, fills)
+        near, wide = _near_fills(all_v, faces, fills, wide)
         local_f = np.concatenate([faces[near], *fills])
         owner_of = np.concatenate([np.full(int(near.sum()), -1), np.repeat(np.arange(len(fills)), [len(f) for f in fills])])
         a, b = crossing_pairs(all_v, local_f, edge_info(local_f, len(all_v)), RayScene(all_v, local_f))
@@ -299,9 +319,18 @@ def fill_holes(
             if tri is not None:
                 fills[li] = tri
     patches = [np.full(len(f), patch[lp.face], dtype=np.int64) for f, lp in zip(fills, loops, strict=True)]
-    if added:  # centres of patches replaced later stay unused: compact() drops them
-        vertices = np.concatenate([vertices, *added])
     new_faces = np.concatenate(fills)
+    if added:  # new vertices of patches replaced later stay unused: only the used ones are kept
+        extra = np.concatenate(added)
+        used = np.zeros(len(extra), dtype=bool)
+        ids = new_faces[new_faces >= n_v] - n_v
+        used[ids] = True
+        if not used.all():
+            remap = np.arange(n_v + len(extra), dtype=np.int64)
+            remap[n_v:] = n_v + np.cumsum(used) - 1
+            new_faces = remap[new_faces]
+            extra = extra[used]
+        vertices = np.concatenate([vertices, extra])
     new_patch = np.concatenate(patches)
     fill_area = np.bincount(new_patch, weights=0.5 * row_norm(triangle_cross(vertices, new_faces)), minlength=n)
     sheet = fill_area > SHEET_FILL_RATIO * np.maximum(area, 1e-300)

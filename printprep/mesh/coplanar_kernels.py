@@ -13,7 +13,7 @@ import numpy as np
 from numba import prange
 
 from printprep.mesh import numba_start  # noqa: F401 - numba without scipy.linalg
-from printprep.mesh.intersect_kernels import COPLANAR_MM, coplanar_contact
+from printprep.mesh.intersect_kernels import COPLANAR_MM, OPPOSED_COS, coplanar_contact
 
 #: Bins of the unit normal: this many per unit of each canonical component.
 NORMAL_BINS = 5.0
@@ -75,7 +75,24 @@ def plane_keys(vertices, faces, centre, cell_mm):
 @numba.njit(cache=True, nogil=True)
 def _contact(vertices, faces, normal, nlen, f, g) -> bool:
     """:func:`coplanar_contact` of faces ``f`` and ``g`` of an indexed mesh (their
-    corners gathered into a two-face soup: candidates are few)."""
+    corners gathered into a two-face soup: candidates are few). The two cheap refusals of
+    :func:`coplanar_contact` (not facing each other; ``g``'s centroid off ``f``'s plane)
+    are made first on the mesh itself, before anything is gathered."""
+    if nlen[f] <= 0.0 or nlen[g] <= 0.0:
+        return False
+    cos = (normal[f, 0] * normal[g, 0] + normal[f, 1] * normal[g, 1] + normal[f, 2] * normal[g, 2]) / (nlen[f] * nlen[g])
+    if cos >= OPPOSED_COS:
+        return False
+    a = faces[f, 0]
+    cx = cy = cz = 0.0
+    for i in range(3):
+        q = faces[g, i]
+        cx += vertices[q, 0]
+        cy += vertices[q, 1]
+        cz += vertices[q, 2]
+    cx, cy, cz = cx / 3.0 - vertices[a, 0], cy / 3.0 - vertices[a, 1], cz / 3.0 - vertices[a, 2]
+    if abs(cx * normal[f, 0] + cy * normal[f, 1] + cz * normal[f, 2]) / nlen[f] >= COPLANAR_MM:
+        return False
     tri = np.empty((2, 3, 3))
     nrm = np.empty((2, 3))
     ln = np.empty(2)
@@ -87,6 +104,33 @@ def _contact(vertices, faces, normal, nlen, f, g) -> bool:
             nrm[t, c] = normal[h, c]
         ln[t] = nlen[h]
     return coplanar_contact(tri, faces, nrm, ln, 0, 1)
+
+
+@numba.njit(cache=True, nogil=True)
+def two_sided(keys: np.ndarray, table_bits: int) -> np.ndarray:
+    """The keys of faces whose bucket (the top ``table_bits`` bits of the key, as in
+    :func:`bucket_by_key`) holds faces of both orientations (low bit 0 and 1), -1 for the
+    others: only those can have a contact. One pass over a byte per bucket (small enough to
+    stay in cache) per row of ``keys`` (r, m) int64. numpy reading::
+
+        b = keys >> (63 - table_bits); seen = zeros((r, 2**table_bits), uint8)
+        seen[row, b] |= 1 << (keys & 1)        # for keys >= 0
+        where((keys >= 0) & (seen[row, b] == 3), keys, -1)
+
+    Returns (r, m) int64."""
+    out = np.full(keys.shape, -1, dtype=np.int64)
+    seen = np.zeros(1 << table_bits, dtype=np.uint8)
+    for r in range(keys.shape[0]):
+        seen[:] = 0
+        for i in range(keys.shape[1]):
+            k = keys[r, i]
+            if k >= 0:
+                seen[k >> (63 - table_bits)] |= np.uint8(1) << np.uint8(k & 1)
+        for i in range(keys.shape[1]):
+            k = keys[r, i]
+            if k >= 0 and seen[k >> (63 - table_bits)] == 3:
+                out[r, i] = k
+    return out
 
 
 @numba.njit(cache=True, nogil=True)

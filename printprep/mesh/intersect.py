@@ -132,6 +132,8 @@ def _crossing_pairs_rays(
 
 #: Faces are also binned by place, in cubes of this many typical edge lengths.
 CONTACT_CELL_EDGES = 4.0
+#: Above this many candidate faces the contact scan runs on every core.
+CONTACT_THREADED_ITEMS = 200_000
 
 
 def coplanar_contacts(
@@ -168,14 +170,21 @@ def coplanar_contacts(
     cell_mm = max(CONTACT_CELL_EDGES * float(np.median(edge)), 1e-9)
     normal, nlen, sign, keys = ck.plane_keys(vertices, faces, centre, cell_mm)
     table_bits = max(int(m).bit_length(), 4)
+    keys = ck.two_sided(keys, table_bits)  # faces alone in their bucket's orientation: out
     found = []
     for k in range(2):
+        if not (keys[k] >= 0).any():
+            continue
         start, items, item_key = ck.bucket_by_key(np.ascontiguousarray(keys[k]), table_bits)
 
         def scan(lo, hi, write, a, at_a, _b, _at_b, start=start, items=items, item_key=item_key):
             return ck.scan_contacts(vertices, faces, normal, nlen, sign, start, items, item_key, lo, hi, write, a, at_a), 0
 
-        found.append(two_pass(scan, len(start) - 1)[0])
+        # few candidates: one thread, no pool of chunks (the scan is a few ms then)
+        per_thread = 4096 if len(items) > CONTACT_THREADED_ITEMS else len(start)
+        found.append(two_pass(scan, len(start) - 1, min_per_thread=per_thread)[0])
+    if not found:
+        return none
     pairs = np.concatenate(found)
     if mask is not None:
         pairs = pairs[mask[pairs[:, 0]] | mask[pairs[:, 1]]]

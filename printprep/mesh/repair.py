@@ -37,7 +37,7 @@ from printprep.mesh.load import LoadedMesh, trimesh_of
 from printprep.mesh.measure import signed_volumes_mm3
 from printprep.mesh.raycast import RayScene
 from printprep.mesh.sorting import dense_labels
-from printprep.mesh.topology import edge_info, face_components, inconsistent_edges
+from printprep.mesh.topology import append_faces, edge_info, face_components, inconsistent_edges
 from printprep.mesh.weld import compact, weld_exact, weld_near
 
 #: Near welding joins open-edge vertices closer than this, mm (below any printer's pixel).
@@ -167,9 +167,11 @@ def repair_mesh(
 
     step("holes")
     n_faces = len(faces)
+    if info is None:
+        info = edge_info(faces, len(vertices))
     vertices, faces, patch, n, sheets = clean.fill_holes(vertices, faces, patch, info)
-    if len(faces) != n_faces:
-        info = None
+    if len(faces) != n_faces:  # patches appended: merged into the grouping, not regrouped
+        info = append_faces(info, faces, n_faces)
     record("close holes", n)
     if len(sheets):
         problems.append(

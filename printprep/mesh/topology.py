@@ -58,12 +58,22 @@ class EdgeInfo:
         return EdgeInfo(3 * f + k_new, self.edge_start, self.edge_count, self.edge_vertices, faces.reshape(-1).astype(np.int64))
 
     def manifold_pairs(self) -> tuple[np.ndarray, np.ndarray]:
-        """The two half-edges of every edge used by exactly two faces: ((k,), (k,)) int64."""
-        start = self.edge_start[self.edge_count == 2]
-        return self.he_sorted[start], self.he_sorted[start + 1]
+        """The two half-edges of every edge used by exactly two faces: ((k,), (k,)) int64.
+
+        Computed once per grouping (the arrays are not to be written to)."""
+        pairs = self.__dict__.get("_manifold_pairs")
+        if pairs is None:
+            start = self.edge_start[self.edge_count == 2]
+            pairs = (self.he_sorted[start], self.he_sorted[start + 1])
+            self.__dict__["_manifold_pairs"] = pairs
+        return pairs
 
     def chained_pairs(self) -> tuple[np.ndarray, np.ndarray]:
-        """Consecutive half-edges of the same edge (a chain around non-manifold edges)."""
+        """Consecutive half-edges of the same edge (a chain around non-manifold edges).
+
+        Without non-manifold edges these are the :meth:`manifold_pairs`."""
+        if self.n_non_manifold == 0:
+            return self.manifold_pairs()
         same = np.zeros(len(self.he_sorted) - 1, dtype=bool) if len(self.he_sorted) else np.zeros(0, bool)
         if len(self.he_sorted) > 1:
             counts_he = np.repeat(self.edge_count, self.edge_count)
@@ -80,6 +90,24 @@ def edge_info(faces: np.ndarray, n_vertices: int) -> EdgeInfo:
     faces = np.ascontiguousarray(faces, dtype=np.int64)
     he_sorted, edge_start, edge_count, edge_vertices, src = kernels.edge_table(faces, max(int(n_vertices), 1))
     return EdgeInfo(he_sorted, edge_start, edge_count, edge_vertices, src)
+
+
+def append_faces(info: EdgeInfo, faces: np.ndarray, n_old: int) -> EdgeInfo:
+    """The grouping of ``faces`` (m, 3) int64, whose first ``n_old`` rows are the faces
+    ``info`` groups (unchanged) and the rest appended: the same as :func:`edge_info` of
+    ``faces``, by merging the appended faces' few half-edges into the old table
+    (:func:`topology_kernels.append_edges`) instead of grouping the whole mesh again."""
+    faces = np.ascontiguousarray(faces, dtype=np.int64)
+    new = faces[n_old:]
+    a = new.reshape(-1)
+    b = new[:, [1, 2, 0]].reshape(-1)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    he = 3 * n_old + np.arange(len(a), dtype=np.int64)
+    order = np.lexsort((he, hi, lo))
+    he_sorted, edge_start, edge_count, edge_vertices = kernels.append_edges(
+        info.he_sorted, info.edge_start, info.edge_count, info.edge_vertices, lo[order], hi[order], he[order]
+    )
+    return EdgeInfo(he_sorted, edge_start, edge_count, edge_vertices, faces.reshape(-1).copy())
 
 
 def inconsistent_edges(info: EdgeInfo) -> int:

@@ -269,3 +269,57 @@ def fans_and_patches(he_sorted: np.ndarray, edge_start: np.ndarray, edge_count: 
     n_fans, fans = _labels(corner_parent)
     n_patches, patches = _labels(face_parent)
     return n_fans, fans, n_patches, patches
+
+
+@numba.njit(**_NJIT)
+def append_edges(he_sorted: np.ndarray, edge_start: np.ndarray, edge_count: np.ndarray, edge_vertices: np.ndarray,
+                 new_lo: np.ndarray, new_hi: np.ndarray, new_he: np.ndarray):  # pragma: no cover - compiled
+    """The edge table of a mesh after faces were appended, merged from the old table
+    and the new faces' half-edges in one pass (no sort of the whole mesh).
+
+    he_sorted, edge_start, edge_count, edge_vertices : the :func:`edge_table` of the
+    first faces; new_lo, new_hi, new_he : (k,) int64 the appended faces' half-edges (ids
+    above every old one) sorted by (lo, hi, id). The result is exactly
+    :func:`edge_table` of all faces (edges by (lo, hi), an edge's half-edges by id)::
+
+        edge_table(np.concatenate([old_faces, new_faces]), n)[:4]
+
+    Returns (he_sorted, edge_start, edge_count, edge_vertices).
+    """
+    n_old = edge_start.shape[0]
+    k = new_he.shape[0]
+    out_he = np.empty(he_sorted.shape[0] + k, np.int64)
+    out_start = np.empty(n_old + k, np.int64)
+    out_count = np.empty(n_old + k, np.int64)
+    out_v = np.empty((n_old + k, 2), np.int64)
+    pos = 0
+    n_edges = 0
+    j = 0
+    e = 0
+    while e < n_old or j < k:
+        take_old = False
+        if e < n_old and j < k:
+            lo, hi = edge_vertices[e, 0], edge_vertices[e, 1]
+            if new_lo[j] > lo or (new_lo[j] == lo and new_hi[j] >= hi):
+                take_old = True
+        elif e < n_old:
+            take_old = True
+        out_start[n_edges] = pos
+        if take_old:
+            lo, hi = edge_vertices[e, 0], edge_vertices[e, 1]
+            s = edge_start[e]
+            for i in range(edge_count[e]):
+                out_he[pos] = he_sorted[s + i]
+                pos += 1
+            e += 1
+        else:
+            lo, hi = new_lo[j], new_hi[j]
+        while j < k and new_lo[j] == lo and new_hi[j] == hi:
+            out_he[pos] = new_he[j]
+            pos += 1
+            j += 1
+        out_count[n_edges] = pos - out_start[n_edges]
+        out_v[n_edges, 0] = lo
+        out_v[n_edges, 1] = hi
+        n_edges += 1
+    return out_he, out_start[:n_edges].copy(), out_count[:n_edges].copy(), out_v[:n_edges].copy()
