@@ -258,3 +258,28 @@ def test_capped_thickness_rays_give_the_same_walls_below_the_limit_and_minimum(m
         assert np.array_equal(capped[found], full[found])  # a capped value is never another
         assert capped[found].min() == true_min
     assert np.isinf(capped).sum() > np.isinf(full).sum()  # and the cap did stop rays
+
+
+def test_first_hit_exact_measures_each_hit_in_float64(meshes):
+    v, f = _arrays(meshes / "jewelry" / "solitaire_ring.stl")
+    o, d = _random_rays(v, 3000, seed=9)
+    scene = RayScene(v, f)
+    face, t32 = scene.first_hit(o, d)
+    face_x, dist = scene.first_hit_exact(o, d)
+    assert np.array_equal(face, face_x)
+    hit = face >= 0
+    assert np.all(np.isinf(dist[~hit]))
+    # numpy reading: the distance to the plane of the face hit
+    tri = v[f[face[hit]]]
+    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    den = np.einsum("ij,ij->i", d[hit], n)
+    num = np.einsum("ij,ij->i", tri[:, 0] - o[hit], n)
+    grazing = np.abs(den) <= raycast.GRAZING_COS * np.linalg.norm(n, axis=1)
+    expect = np.where(grazing, t32[hit], num / np.where(grazing, 1.0, den))
+    assert np.allclose(dist[hit], expect, rtol=1e-12, atol=1e-12)
+    assert np.allclose(dist[hit], t32[hit], rtol=1e-5, atol=1e-4)  # float32 agreed already
+    # a ray in the plane of a lone triangle: if Embree reports it, its own distance stays
+    tri_v = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0]])
+    flat = RayScene(tri_v, np.array([[0, 1, 2]]))
+    g, t = flat.first_hit_exact(np.array([[-1.0, 0.25, 0.0]]), np.array([[1.0, 0.0, 0.0]]))
+    assert g[0] == -1 or np.isfinite(t[0])

@@ -165,3 +165,31 @@ def thickness_from_hits(vertices, faces, inward, offset, ok, hit, opposing_cos):
         t = (gx * (q[0] - cx) + gy * (q[1] - cy) + gz * (q[2] - cz)) / denom
         out[i] = max(t, offset[i])
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def plane_distances(vertices, faces, origins, directions, face, dist, grazing_cos):
+    """Each hit's distance again, in float64, to the plane of the face hit (in place).
+
+    origins, directions : (r, 3) float64 (mm; the distance is in units of each
+    direction's length); face : (r,) int64 the face hit (-1: none, left alone); dist :
+    (r,) float64 Embree's float32 distance, overwritten for the hits, except where the
+    ray runs within ``grazing_cos`` (|cos| of ray and face normal) of the face's plane.
+    numpy reading: ``n = cross(b - a, c - a)``, ``den = d . n``, ``num = (a - o) . n``,
+    ``dist = num / den where |den| > grazing_cos |n|``.
+    """
+    for i in range(face.shape[0]):
+        g = face[i]
+        if g < 0:
+            continue
+        a = vertices[faces[g, 0]]
+        b = vertices[faces[g, 1]]
+        c = vertices[faces[g, 2]]
+        ux, uy, uz = b[0] - a[0], b[1] - a[1], b[2] - a[2]
+        vx, vy, vz = c[0] - a[0], c[1] - a[1], c[2] - a[2]
+        nx, ny, nz = uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx
+        den = directions[i, 0] * nx + directions[i, 1] * ny + directions[i, 2] * nz
+        scale = np.sqrt(nx * nx + ny * ny + nz * nz)
+        if abs(den) > grazing_cos * max(scale, 1e-300):
+            num = (a[0] - origins[i, 0]) * nx + (a[1] - origins[i, 1]) * ny + (a[2] - origins[i, 2]) * nz
+            dist[i] = num / den

@@ -37,6 +37,9 @@ ENGINES = ("embree", "embreex", "trimesh")
 MIN_RAYS_PER_THREAD = 50_000
 #: At most this many tracing threads.
 MAX_THREADS = 8
+#: first_hit_exact keeps Embree's distance for rays this close to parallel to the face
+#: (|cos| of the angle between the ray and the face normal).
+GRAZING_COS = 1e-6
 #: Meshes of at least this many faces keep their BVH for the next scene of the same mesh.
 CACHE_MIN_FACES = 50_000
 
@@ -101,6 +104,7 @@ class RayScene:
     def __init__(self, vertices: np.ndarray, faces: np.ndarray, *, engine: str | None = None) -> None:
         global _last_scene  # noqa: PLW0603 - one kept BVH per process
         self.n_faces = len(faces)
+        self._mesh = (vertices, faces)  # for first_hit_exact
         self.engine = engine or default_engine()
         if self.engine not in ENGINES:
             raise ValueError(f"unknown ray engine {self.engine!r}; one of {', '.join(ENGINES)}")
@@ -165,6 +169,29 @@ class RayScene:
         if max_dist is not None:
             far = dist > max_dist
             face[far], dist[far] = -1, np.inf
+        return face, dist
+
+    def first_hit_exact(
+        self, origins: np.ndarray, directions: np.ndarray, max_dist: np.ndarray | None = None, *,
+        grazing_cos: float = GRAZING_COS,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`first_hit` with each hit's distance measured again in float64 to the
+        plane of the face hit (Embree traces in float32), in compiled code: (face (r,)
+        int64, -1 for a miss; distance (r,) float64 mm, inf for a miss).
+
+        origins, directions : (r, 3) float64 (directions unit length). A ray within
+        ``grazing_cos`` of the face's plane (|cos| of ray and normal) keeps Embree's
+        distance. numpy reading in :func:`ray_kernels.plane_distances`.
+        """
+        from printprep.mesh import ray_kernels as rk  # noqa: PLC0415 - kernels load on first use
+
+        o = np.ascontiguousarray(origins, dtype=np.float64)
+        d = np.ascontiguousarray(directions, dtype=np.float64)
+        face, dist = self.first_hit(o, d, max_dist)
+        if len(face):
+            v = np.ascontiguousarray(self._mesh[0], dtype=np.float64)
+            f = np.ascontiguousarray(self._mesh[1], dtype=np.int64)
+            rk.plane_distances(v, f, o, d, face, dist, grazing_cos)
         return face, dist
 
     def first_hit_faces(self, origins: np.ndarray, directions: np.ndarray, max_dist: np.ndarray | None = None) -> np.ndarray:
