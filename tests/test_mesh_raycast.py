@@ -283,3 +283,12 @@ def test_first_hit_exact_measures_each_hit_in_float64(meshes):
     flat = RayScene(tri_v, np.array([[0, 1, 2]]))
     g, t = flat.first_hit_exact(np.array([[-1.0, 0.25, 0.0]]), np.array([[1.0, 0.0, 0.0]]))
     assert g[0] == -1 or np.isfinite(t[0])
+
+
+def test_faces_outside_the_vertices_are_refused(lib):
+    from printprep.errors import MeshError
+
+    v = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0]])
+    for bad in ([[0, 1, 3]], [[0, -1, 2]]):
+        with pytest.raises(MeshError, match="face indices outside 0..2"):
+            embree.EmbreeScene(lib, v, np.array(bad))

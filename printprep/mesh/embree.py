@@ -150,8 +150,9 @@ def load_library() -> _Library | None:
 class EmbreeScene:
     """A committed Embree scene of one triangle mesh, reading our arrays in place.
 
-    vertices : (n, 3) float, mm (kept as (n + 1, 3) float32: Embree reads 16 bytes past
-    the last vertex); faces : (m, 3) int (kept as uint32). The arrays live as long as
+    vertices : (n, 3) float, mm (kept as (n + 1, 3) float32: Embree may read 16 bytes from
+    the last vertex on, so a row of padding follows); faces : (m, 3) int (kept as
+    (m + 1, 3) uint32, padded the same way). The arrays live as long as
     the scene does. ``robust`` sets RTC_SCENE_FLAG_ROBUST (watertight ray/triangle tests:
     a ray through a shared edge or vertex hits one of its faces, never slips between);
     ``quality`` is an RTC_BUILD_QUALITY_*.
@@ -162,9 +163,12 @@ class EmbreeScene:
         self._lib = lib
         self._scene = None
         n, m = len(vertices), len(faces)
+        if m and (int(faces.min()) < 0 or int(faces.max()) >= n):  # Embree would read past the vertices
+            raise MeshError(f"face indices outside 0..{n - 1}: cannot build a ray scene")
         v32 = np.zeros((n + 1, 3), dtype=np.float32)
         v32[:n] = vertices
-        f32 = np.ascontiguousarray(faces, dtype=np.uint32)
+        f32 = np.zeros((m + 1, 3), dtype=np.uint32)  # padded too: SSE loads of the last row
+        f32[:m] = faces
         self._arrays = (v32, f32)
         L = lib.lib
         scene = L.rtcNewScene(lib.device)
