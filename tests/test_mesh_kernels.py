@@ -277,3 +277,23 @@ def test_appended_faces_merge_into_the_fresh_edge_table(meshes, name):
         fresh = edge_info(full, len(vertices) + 20)
         for field in ("he_sorted", "edge_start", "edge_count", "edge_vertices", "src"):
             assert np.array_equal(getattr(merged, field), getattr(fresh, field)), field
+
+
+@pytest.mark.parametrize("name", MESHES)
+def test_duplicate_faces_found_with_the_grouping_as_by_sorting(meshes, name):
+    from printprep.mesh.clean import drop_duplicates
+
+    vertices, faces = _arrays(meshes, name)
+    rng = np.random.default_rng(2)
+    pick = rng.integers(0, len(faces), 5)
+    variants = [
+        faces,
+        np.concatenate([faces, faces[pick]]),  # the same faces twice
+        np.concatenate([faces, faces[pick][:, ::-1]]),  # twice, wound the other way
+        np.concatenate([faces, [[0, 0, 1], [0, 1, 1]]]),  # collapsed faces over two vertices
+    ]
+    for f in variants:
+        with_info = drop_duplicates(f, edge_info(f, len(vertices)))
+        sorted_ = drop_duplicates(f)
+        assert with_info[1] == sorted_[1]
+        assert np.array_equal(with_info[0], sorted_[0])

@@ -155,7 +155,7 @@ def check_mesh(
     area = 0.5 * row_norm(cross)
     repeated = (faces[:, 0] == faces[:, 1]) | (faces[:, 1] == faces[:, 2]) | (faces[:, 2] == faces[:, 0])
     n_degenerate = int(np.count_nonzero(repeated | (area <= DEGENERATE_AREA_MM2)))
-    n_duplicate = len(faces) - len(drop_duplicates(faces)[0])
+    n_duplicate = len(faces) - len(drop_duplicates(faces, info)[0])
 
     step("shells")
     scene = known.scene

@@ -35,9 +35,16 @@ def drop_repeated(faces: np.ndarray) -> tuple[np.ndarray, int]:
     return faces[~bad], int(bad.sum())
 
 
-def drop_duplicates(faces: np.ndarray) -> tuple[np.ndarray, int]:
-    """Keep one face of each set of faces over the same three vertices."""
+def drop_duplicates(faces: np.ndarray, info: EdgeInfo | None = None) -> tuple[np.ndarray, int]:
+    """Keep one face of each set of faces over the same three vertices.
+
+    info : the edge grouping of ``faces`` when known: without non-manifold edges two
+    faces over the same three vertices are the two faces of an edge with the same third
+    vertex, so a look across the manifold pairs proves that there are none (no sort).
+    """
     if len(faces) == 0:
+        return faces, 0
+    if info is not None and info.n_non_manifold == 0 and not _pairs_share_third_vertex(faces, info):
         return faces, 0
     a, b, c = (faces[:, k].astype(np.int64) for k in range(3))
     lo = np.minimum(np.minimum(a, b), c)
@@ -57,6 +64,16 @@ def drop_duplicates(faces: np.ndarray) -> tuple[np.ndarray, int]:
         return faces, 0
     first.sort()
     return faces[first], int(len(faces) - len(first))
+
+
+def _pairs_share_third_vertex(faces: np.ndarray, info: EdgeInfo) -> bool:
+    """Whether the two faces of some manifold edge have the same vertex opposite it
+    (faces (m, 3) int64 and their grouping ``info``)."""
+    a, b = info.manifold_pairs()
+    flat = faces.reshape(-1)
+    third_a = flat[a - a % 3 + (a % 3 + 2) % 3]
+    third_b = flat[b - b % 3 + (b % 3 + 2) % 3]
+    return bool((third_a == third_b).any())
 
 
 def collapse_slivers(

@@ -146,7 +146,7 @@ def repair_mesh(
     record(f"weld vertices closer than {tol_mm:.3g} mm", n_near)
     faces, n_rep = clean.drop_repeated(faces)
     record("remove degenerate faces", n_rep)
-    faces, n_dup = clean.drop_duplicates(faces)
+    faces, n_dup = clean.drop_duplicates(faces, info if n_near == 0 and n_rep == 0 else None)
     record("remove duplicate faces", n_dup)
     n_before = len(vertices)
     vertices, faces = compact(vertices, faces)
