@@ -30,6 +30,7 @@ import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 
+from printprep.casting.facts import facts_of
 from printprep.casting.rays import PartRays
 from printprep.errors import CastingError
 
@@ -82,7 +83,7 @@ class SurfaceAnalysis:
 
     def thin_area_mm2(self, mesh: trimesh.Trimesh, below_mm: float) -> float:
         """Surface area of faces thinner than ``below_mm`` (mm²)."""
-        return float(mesh.area_faces[self.thickness_mm < below_mm].sum())
+        return float(facts_of(mesh).areas[self.thickness_mm < below_mm].sum())
 
 
 def ray_engine(mesh: trimesh.Trimesh) -> PartRays:
@@ -103,9 +104,10 @@ def ray_distance_mm(engine: PartRays, origins: np.ndarray, directions: np.ndarra
 def face_thickness_mm(mesh: trimesh.Trimesh, engine=None) -> np.ndarray:
     """Inward wall thickness per face: (f,) float64, mm (open walls get the median)."""
     engine = engine or ray_engine(mesh)
-    normals = mesh.face_normals
-    eps = 1e-4 * max(float(mesh.scale), 1.0)
-    origins = mesh.triangles_center - normals * eps
+    facts = facts_of(mesh)
+    normals = facts.normals
+    eps = 1e-4 * max(facts.scale_mm, 1.0)
+    origins = facts.centers - normals * eps
     t = ray_distance_mm(engine, origins, -normals) + eps
     finite = np.isfinite(t)
     if not finite.any():
@@ -137,7 +139,7 @@ def sample_faces(mesh: trimesh.Trimesh, max_samples: int) -> np.ndarray:
     if n <= max_samples:
         return np.arange(n)
     rng = np.random.default_rng(0)
-    area = mesh.area_faces
+    area = facts_of(mesh).areas
     return np.sort(rng.choice(n, size=max_samples, replace=False, p=area / area.sum()))
 
 
@@ -147,12 +149,13 @@ def analyse_surface(
     """Thickness and detail regions of ``mesh`` (mm). See the module docstring."""
     s = settings or DetailSettings()
     engine = engine or ray_engine(mesh)
-    centers = mesh.triangles_center
-    normals = mesh.face_normals
+    facts = facts_of(mesh)
+    centers = facts.centers
+    normals = facts.normals
 
     sample = sample_faces(mesh, s.max_samples)
     sc, sn = centers[sample], normals[sample]
-    eps = 1e-4 * max(float(mesh.scale), 1.0)
+    eps = 1e-4 * max(facts.scale_mm, 1.0)
     # straight inward section on the samples (every face of a small mesh); a big mesh's
     # faces take their nearest sample's, like the other measures
     straight_s = ray_distance_mm(engine, sc - sn * eps, -sn) + eps
@@ -195,7 +198,7 @@ def analyse_surface(
     if len(sample) == len(mesh.faces):
         recess, texture, thickness = recess_s, texture_s, thickness_s
     else:
-        _, nearest = tree.query(centers)
+        _, nearest = tree.query(centers, workers=-1)
         recess, texture, thickness = recess_s[nearest], texture_s[nearest], thickness_s[nearest]
 
     thin = thickness < s.thin_mm
@@ -209,10 +212,10 @@ def analyse_surface(
         pts, w_pts = surface_points(mesh, np.nonzero(near_hull_s)[0], s.tip_radius_mm / 5)
     else:  # area-weighted samples: each stands for an equal share of the surface
         pts = sc[near_hull_s]
-        w_pts = np.full(len(pts), float(mesh.area) / len(sample))
+        w_pts = np.full(len(pts), facts.area_mm2 / len(sample))
     tip_s = near_hull_s.copy()
     tip_s[near_hull_s] = extremity(
-        sc[near_hull_s], pts, w_pts, s.tip_radius_mm, s.tip_spread, centre=mesh.center_mass
+        sc[near_hull_s], pts, w_pts, s.tip_radius_mm, s.tip_spread, centre=facts.center_mass
     )
     tips = thin & (tip_s if len(sample) == len(mesh.faces) else tip_s[nearest])
 
@@ -249,7 +252,8 @@ def surface_points(
     faces : (k,) int64. returns points (p, 3) float64 mm and the area each stands for
     (p,) float64 mm².
     """
-    area = mesh.area_faces[faces]
+    facts = facts_of(mesh)
+    area = facts.areas[faces]
     cell = max(spacing_mm**2, float(area.sum()) / max_points)
     per = np.maximum(1, np.round(area / cell)).astype(np.int64)
     face_of = np.repeat(faces, per)
@@ -261,7 +265,7 @@ def surface_points(
     u, v = np.where(flip, 1.0 - u, u), np.where(flip, 1.0 - v, v)
     single = np.repeat(per == 1, per)
     u, v = np.where(single, 1 / 3, u), np.where(single, 1 / 3, v)
-    tri = mesh.triangles[face_of]
+    tri = facts.triangles(face_of)
     pts = tri[:, 0] + u[:, None] * (tri[:, 1] - tri[:, 0]) + v[:, None] * (tri[:, 2] - tri[:, 0])
     return pts, np.repeat(area / per, per)
 
@@ -337,5 +341,5 @@ def grow_mask(points: np.ndarray, mask: np.ndarray, margin_mm: float) -> np.ndar
     """
     if margin_mm <= 0 or not mask.any() or mask.all():
         return mask.copy()
-    dist, _ = cKDTree(points[mask]).query(points, distance_upper_bound=margin_mm)
+    dist, _ = cKDTree(points[mask]).query(points, distance_upper_bound=margin_mm, workers=-1)
     return np.isfinite(dist)

@@ -30,6 +30,7 @@ from printprep.casting.analysis import (
     ray_distance_mm,
     ray_engine,
 )
+from printprep.casting.facts import facts_of
 from printprep.errors import CastingError
 
 
@@ -138,9 +139,10 @@ def smoothed_section_mm(mesh: trimesh.Trimesh, thickness_mm: np.ndarray, radius_
     """
     from printprep.casting.analysis import sample_faces
 
+    facts = facts_of(mesh)
     idx = sample_faces(mesh, 15_000)
-    pts = mesh.triangles_center[idx]
-    w = mesh.area_faces[idx]
+    pts = facts.centers[idx]
+    w = facts.areas[idx]
     tree = cKDTree(pts)
     pairs = tree.query_pairs(radius_mm, output_type="ndarray")
     both = np.concatenate([pairs, pairs[:, ::-1]]) if len(pairs) else np.zeros((0, 2), np.int64)
@@ -151,27 +153,35 @@ def smoothed_section_mm(mesh: trimesh.Trimesh, thickness_mm: np.ndarray, radius_
     smooth = num / den
     if len(idx) == len(mesh.faces):
         return smooth
-    _, nearest = tree.query(mesh.triangles_center)
+    _, nearest = tree.query(facts.centers, workers=-1)
     return smooth[nearest]
 
 
 def _components(mask: np.ndarray, adjacency: np.ndarray, n: int) -> np.ndarray:
-    """Connected components of masked faces over face adjacency: (n,) int64 label, -1 off."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    """Connected components of masked faces over face adjacency ((k, 2) int64): (n,)
+    int64 label (numbered by each component's lowest face), -1 off the mask."""
+    from printprep.mesh.topology import components
 
     keep = mask[adjacency[:, 0]] & mask[adjacency[:, 1]]
     a = adjacency[keep]
-    graph = coo_matrix((np.ones(len(a)), (a[:, 0], a[:, 1])), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
-    labels = labels.astype(np.int64)
+    _, labels = components(n, a[:, 0], a[:, 1])
+    labels = np.asarray(labels, dtype=np.int64).copy()
     labels[~mask] = -1
     return labels
 
 
+def _body_volumes_mm3(facts, bodies: np.ndarray) -> np.ndarray:
+    """Signed volume of each body (divergence theorem over its faces): (b,) float64 mm³."""
+    if len(bodies) == 0 or bodies.max() == 0:
+        return np.array([facts.volume_mm3])
+    v, f = facts.vertices, facts.faces
+    per_face = np.einsum("ij,ij->i", v[f[:, 0]], np.cross(v[f[:, 1]], v[f[:, 2]])) / 6.0
+    return np.bincount(bodies, weights=per_face)
+
+
 def body_labels(mesh: trimesh.Trimesh) -> np.ndarray:
-    """Face-connected body of each face: (f,) int64."""
-    return _components(np.ones(len(mesh.faces), dtype=bool), mesh.face_adjacency, len(mesh.faces))
+    """Face-connected body of each face: (f,) int64, numbered by each body's lowest face."""
+    return facts_of(mesh).bodies
 
 
 def choose_gates(
@@ -188,13 +198,14 @@ def choose_gates(
     known (``section`` is refined in place at the candidates measured)."""
     s = settings or SprueSettings()
     engine = engine or ray_engine(mesh)
+    facts = facts_of(mesh)
     n = len(mesh.faces)
     bodies = body_labels(mesh) if bodies is None else bodies
     section = smoothed_section_mm(mesh, analysis.thickness_mm, s.smooth_radius_mm) if section is None else section
     allowed = ~analysis.detail
     gates: list[Gate] = []
     if s.positions_mm:
-        tree = cKDTree(mesh.triangles_center)
+        tree = cKDTree(facts.centers)
         for pos in s.positions_mm:
             _, f = tree.query(np.asarray(pos, dtype=float))
             f = int(f)
@@ -208,8 +219,7 @@ def choose_gates(
     if s.count == 0:
         return []
     # body volumes from the faces' signed tetrahedra (divergence theorem)
-    tri = mesh.triangles
-    vol = np.bincount(bodies, weights=np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])) / 6.0)
+    vol = _body_volumes_mm3(facts, bodies)
     for b in np.unique(bodies):
         in_body = bodies == b
         cand = in_body & allowed
@@ -217,9 +227,9 @@ def choose_gates(
             cand = in_body  # all detail: least bad is the thickest face
         top = section[cand].max()
         thick = cand & (section >= s.mass_fraction * top)
-        labels = _components(thick, mesh.face_adjacency, n)
+        labels = _components(thick, facts.adjacency, n)
         ids, inv = np.unique(labels[thick], return_inverse=True)
-        area = np.bincount(inv, weights=mesh.area_faces[thick])
+        area = np.bincount(inv, weights=facts.areas[thick])
         order = np.argsort(-area, kind="stable")
         want = s.count if s.count is not None else s.max_gates
         if s.count is None and abs(vol[b]) < s.small_body_share * np.abs(vol).max():
@@ -236,7 +246,7 @@ def choose_gates(
         # extra gates when the count asks for more than there are masses: spread them
         while s.count is not None and len(chosen) < s.count:
             faces = np.nonzero(cand)[0]
-            c = mesh.triangles_center
+            c = facts.centers
             d = np.min(np.linalg.norm(c[faces][:, None] - c[chosen][None], axis=2), axis=1)
             chosen.append(int(faces[np.argmax(d * section[faces])]))
         for f in chosen:
@@ -250,8 +260,9 @@ def _first_clear(
     """Of candidate ``faces``, the one with the largest tangent ball (the thickest local
     section) whose normal ray stays clear of the part for the sprue; ``section`` is
     updated in place with the ball diameters measured."""
-    c = mesh.triangles_center[faces]
-    nrm = mesh.face_normals[faces]
+    facts = facts_of(mesh)
+    c = facts.centers[faces]
+    nrm = facts.normals[faces]
     ball = ball_diameter_mm(engine, c, nrm)
     section[faces] = ball
     d = ray_distance_mm(engine, c + nrm * 1e-3, nrm)
@@ -274,14 +285,15 @@ def make_gate(
     to the nearest clear one, tree axis ``angle_deg`` from it. ``section`` : (f,) float64
     mm per face; ``exact`` : (3,) float64 mm, a user's position to use instead of the
     face centre."""
-    centers = mesh.triangles_center
+    facts = facts_of(mesh)
+    centers, normals = facts.centers, facts.normals
     p = centers[face] if exact is None else exact
-    t = float(ball_diameter_mm(engine, np.asarray(p, float)[None], mesh.face_normals[face][None])[0])
+    t = float(ball_diameter_mm(engine, np.asarray(p, float)[None], normals[face][None])[0])
     d_gate = gate_diameter_mm(t, s)
     near = np.linalg.norm(centers - p, axis=1) <= max(d_gate / 2, 0.3)
-    nrm = (mesh.face_normals[near] * mesh.area_faces[near, None]).sum(axis=0)
+    nrm = (normals[near] * facts.areas[near, None]).sum(axis=0)
     if np.linalg.norm(nrm) < 1e-9:
-        nrm = mesh.face_normals[face]
+        nrm = normals[face]
     nrm = nrm / np.linalg.norm(nrm)
     direction = _clear_direction(p, nrm, d_gate, s, engine)
     helper = np.array([0.0, 0.0, 1.0]) if abs(direction[2]) < 0.9 else np.array([1.0, 0, 0])

@@ -11,6 +11,8 @@ orientation and the supports leave hard detail untouched: only deep minima need 
 
 from __future__ import annotations
 
+import weakref
+
 import manifold3d
 import numpy as np
 import trimesh
@@ -56,7 +58,13 @@ class MinimaFinder:
         """A finder for ``mesh``; small closed meshes get the exact cross-section test.
 
         Vertex normals are trimesh's (face normals weighted by the corner angle), in one
-        compiled pass: trimesh's own path costs seconds at 1M faces."""
+        compiled pass: trimesh's own path costs seconds at 1M faces. A big mesh that is
+        a rigid motion of the last big mesh given a finder (and that finder is still
+        alive: prepare() holds the casting's while it makes the print-frame copy's)
+        reuses its neighbours and rotates its normals instead of measuring again."""
+        moved = _moved_finder(mesh)
+        if moved is not None:
+            return moved
         solid = None
         if len(mesh.faces) <= cls.SLICE_MAX_FACES:
             m = manifold3d.Manifold(
@@ -68,7 +76,11 @@ class MinimaFinder:
             solid = m if m.status() == manifold3d.Error.NoError else None
         vertices = np.ascontiguousarray(mesh.vertices, dtype=np.float64)
         faces = np.ascontiguousarray(mesh.faces, dtype=np.int64)
-        return cls(vertices, faces, corner_weighted_normals(vertices, faces), solid)
+        finder = cls(vertices, faces, corner_weighted_normals(vertices, faces), solid)
+        if solid is None:
+            global _last_big  # noqa: PLW0603 - one weak reference per process
+            _last_big = weakref.ref(finder)
+        return finder
 
     @property
     def adj(self) -> csr_matrix:
@@ -156,6 +168,50 @@ class MinimaFinder:
                 (c ^ below).area() >= min(MIN_SUPPORTED_MM2, 0.25 * c.area()) for c in regions
             )
         return out
+
+
+#: the last big mesh's finder (weakly: it lives as long as its user keeps it)
+_last_big: weakref.ref[MinimaFinder] | None = None
+
+
+def rigid_motion(a: np.ndarray, b: np.ndarray, tol_mm: float = 1e-6) -> tuple[np.ndarray, np.ndarray] | None:
+    """The rotation R (3, 3) and offset t (3,) with ``b = a @ R.T + t`` within
+    ``tol_mm`` at every point, or None when ``b`` is no rigid motion of ``a``.
+
+    a, b : (n, 3) float64, mm, the same points in two frames (Kabsch: the SVD of the
+    cross-covariance of the centred points, checked on every point).
+    """
+    if a.shape != b.shape or len(a) < 3:
+        return None
+    ca, cb = a.mean(axis=0), b.mean(axis=0)
+    h = (a - ca).T @ (b - cb)
+    u, _, vt = np.linalg.svd(h)
+    d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
+    rot = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+    t = cb - ca @ rot.T
+    if np.abs(a @ rot.T + t - b).max() > tol_mm:
+        return None
+    return rot, t
+
+
+def _moved_finder(mesh: trimesh.Trimesh) -> MinimaFinder | None:
+    """The kept big finder carried to ``mesh`` when ``mesh`` is its mesh moved rigidly
+    (same faces), else None."""
+    kept = _last_big() if _last_big is not None else None
+    if kept is None or len(mesh.faces) <= MinimaFinder.SLICE_MAX_FACES:
+        return None
+    faces = np.asarray(mesh.faces)
+    if faces.shape != kept.faces.shape or len(mesh.vertices) != len(kept.vertices):
+        return None
+    if not np.array_equal(faces, kept.faces):
+        return None
+    vertices = np.ascontiguousarray(mesh.vertices, dtype=np.float64)
+    motion = rigid_motion(kept.vertices, vertices)
+    if motion is None:
+        return None
+    finder = MinimaFinder(vertices, kept.faces, np.ascontiguousarray(kept.vnormals @ motion[0].T), None)
+    finder._nbrs = kept._nbrs
+    return finder
 
 
 #: supported area that makes a region no island: 10 pixels of 35 um (the layer check's

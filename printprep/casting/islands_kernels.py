@@ -50,22 +50,28 @@ def minima_mask(
     In numpy, per direction: ``h = vertices @ up``; for every edge (a, b) mark the end
     that sorts higher (``h[a] > h[b] | (h[a] == h[b] & a > b)``) as having a lower
     neighbour; minima are the unmarked vertices of some face with ``normals @ up < 0``.
-    Here only down-facing vertices are looked at, each until a lower neighbour turns
-    up (usually the first or second), and the directions run in parallel.
+    Here the vertices run in parallel and each is read once for all directions (its
+    neighbours stay in cache), looked at only along the directions its normal faces
+    down, each until a lower neighbour turns up (usually the first or second). Heights
+    are the same sums in the same order as ``x * ux + y * uy + z * uz``.
     """
     n = vertices.shape[0]
     k = ups.shape[0]
     out = np.zeros((k, n), dtype=np.bool_)
-    for j in numba.prange(k):
-        ux, uy, uz = ups[j, 0], ups[j, 1], ups[j, 2]
-        for i in range(n):
-            if indptr[i + 1] == indptr[i]:
+    for i in numba.prange(n):
+        p0 = indptr[i]
+        p1 = indptr[i + 1]
+        if p1 == p0:
+            continue
+        nx, ny, nz = normals[i, 0], normals[i, 1], normals[i, 2]
+        x, y, z = vertices[i, 0], vertices[i, 1], vertices[i, 2]
+        for j in range(k):
+            ux, uy, uz = ups[j, 0], ups[j, 1], ups[j, 2]
+            if nx * ux + ny * uy + nz * uz >= 0.0:
                 continue
-            if normals[i, 0] * ux + normals[i, 1] * uy + normals[i, 2] * uz >= 0.0:
-                continue
-            hi = vertices[i, 0] * ux + vertices[i, 1] * uy + vertices[i, 2] * uz
+            hi = x * ux + y * uy + z * uz
             lowest = True
-            for p in range(indptr[i], indptr[i + 1]):
+            for p in range(p0, p1):
                 b = indices[p]
                 hb = vertices[b, 0] * ux + vertices[b, 1] * uy + vertices[b, 2] * uz
                 if hb < hi or (hb == hi and b < i):

@@ -141,12 +141,14 @@ def choose_orientation(
     up: np.ndarray | None = None,
     engine=None,
     ring: np.ndarray | None | bool = True,
+    finder: MinimaFinder | None = None,
 ) -> Orientation:
     """Search the print orientation of ``mesh`` (mm) given its per-face ``detail`` and
     ``hard`` detail masks (f,) bool (``hard`` defaults to ``detail``).
 
     ``up`` forces the up direction (part frame); ``ring`` True detects a ring, False
-    disables the ring tilt, an array gives the axis.
+    disables the ring tilt, an array gives the axis. ``finder`` : the mesh's
+    MinimaFinder when the caller has one (else made here).
     """
     s = settings or OrientSettings()
     all_area = face_areas_mm2(mesh)
@@ -177,7 +179,7 @@ def choose_orientation(
     vdetail[mesh.faces[detail].ravel()] = True
     vhard = np.zeros(len(mesh.vertices), dtype=bool)
     vhard[mesh.faces[detail if hard is None else hard].ravel()] = True
-    finder = MinimaFinder.of(mesh)
+    finder = finder or MinimaFinder.of(mesh)
     # the depth test is exact (cross-sections) up to 200k faces; above, the vertex flood
     # costs more than it tells a search: hard minima count as islands, as they always did
     depth = s.island_depth_mm if finder.solid is not None else 0.0

@@ -8,6 +8,7 @@ import numpy as np
 import trimesh
 
 from printprep.casting.analysis import ray_distance_mm, ray_engine
+from printprep.casting.facts import facts_of
 
 
 def fibonacci_sphere(n: int) -> np.ndarray:
@@ -20,12 +21,8 @@ def fibonacci_sphere(n: int) -> np.ndarray:
 
 
 def face_areas_mm2(mesh: trimesh.Trimesh) -> np.ndarray:
-    """Area of every face: (f,) float64, mm² (trimesh's cached one when it exists)."""
-    cached = mesh._cache.cache.get("area_faces") if hasattr(mesh, "_cache") else None
-    if cached is not None:
-        return np.asarray(cached)
-    tri = np.asarray(mesh.vertices)[np.asarray(mesh.faces)]
-    return 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
+    """Area of every face: (f,) float64, mm² (the mesh's :class:`PartFacts`)."""
+    return facts_of(mesh).areas
 
 
 def area_sample(area_mm2: np.ndarray, n: int) -> np.ndarray:
@@ -65,11 +62,12 @@ def ring_axis(mesh: trimesh.Trimesh, engine=None) -> np.ndarray | None:
     closed in some sections and open in others, so one closed section is enough; an open
     cuff (a gap all along) is not a ring.
     """
-    if mesh.body_count != 1:
+    facts = facts_of(mesh)
+    if facts.body_count != 1:
         return None
     engine = engine or ray_engine(mesh)
-    center = mesh.center_mass
-    _, vecs = np.linalg.eigh(mesh.moment_inertia)
+    center = facts.center_mass
+    _, vecs = np.linalg.eigh(facts.inertia)
     axis = vecs[:, 2]
     axis = axis * (1.0 if axis[np.argmax(np.abs(axis))] > 0 else -1.0)
     through = ray_distance_mm(engine, np.array([center, center]), np.array([axis, -axis]))

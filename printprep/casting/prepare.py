@@ -25,6 +25,7 @@ from scipy.spatial import cKDTree
 
 from printprep.casting import solids
 from printprep.casting.analysis import DetailSettings, SurfaceAnalysis, analyse_surface, ray_engine
+from printprep.casting.facts import facts_of
 from printprep.casting.islands import MinimaFinder
 from printprep.casting.orient import Orientation, OrientSettings, choose_orientation, ring_axis
 from printprep.casting.sprues import Gate, SprueSettings, build_sprues
@@ -174,6 +175,9 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
     # a dip on hard detail shallower than one layer prints from the metal beside it
     orient_s = dataclasses.replace(opt.orient, island_depth_mm=layer_h)
     support_s = dataclasses.replace(opt.support, island_depth_mm=layer_h)
+    # kept to the end: the print-frame copy's finder (a rigid motion of the casting)
+    # reuses its neighbours and normals (MinimaFinder.of)
+    casting_finder = MinimaFinder.of(casting)
     orientation = choose_orientation(
         casting,
         c_detail,
@@ -181,6 +185,7 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
         orient_s,
         up=None if opt.up is None else np.asarray(opt.up, float),
         ring=False if part_ring_axis is None else part_ring_axis,
+        finder=casting_finder,
     )
     rot = orientation.rotation
     timings["orient"] = time.perf_counter() - t
@@ -315,8 +320,8 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
             "below_0.6_mm": round(analysis.thin_area_mm2(part, 0.6), 2),
         },
         "detail": {
-            "area_mm2": round(float(part.area_faces[analysis.detail].sum()), 2),
-            "hard_area_mm2": round(float(part.area_faces[analysis.hard].sum()), 2),
+            "area_mm2": round(float(facts_of(part).areas[analysis.detail].sum()), 2),
+            "hard_area_mm2": round(float(facts_of(part).areas[analysis.hard].sum()), 2),
             "faces_by_reason": analysis.reasons,
         },
         "orientation": {

@@ -15,6 +15,7 @@ import numpy as np
 import trimesh
 from PIL import Image
 
+from printprep.casting.facts import facts_of
 from printprep.casting.preview_kernels import splat_faces
 
 PART_RGB = (205, 170, 90)
@@ -26,7 +27,7 @@ BACKGROUND_RGB = (245, 245, 245)
 def _points_per_face(mesh: trimesh.Trimesh, px_mm: float, cap: int = 3_000_000) -> np.ndarray:
     """Points to splat per face, about two per pixel of its area (at least one, at most
     2000; all faces together at most ``cap``): (f,) int64."""
-    per = np.clip(np.ceil(mesh.area_faces / (0.5 * px_mm * px_mm)), 1, 2000).astype(np.int64)
+    per = np.clip(np.ceil(facts_of(mesh).areas / (0.5 * px_mm * px_mm)), 1, 2000).astype(np.int64)
     if per.sum() > cap:
         per = np.maximum(1, (per * cap / per.sum()).astype(np.int64))
     return per
@@ -85,7 +86,7 @@ def render(
         lit = np.flatnonzero(best_mesh == k)
         if len(lit) == 0:
             continue
-        normals = mesh.face_normals[best_face[lit]]
+        normals = facts_of(mesh).normals[best_face[lit]]
         shade = 0.35 + 0.65 * np.abs((normals @ view.T) @ light)
         flat[lit] = np.clip(shade[:, None] * np.asarray(rgb, np.float64)[None], 0, 255).astype(np.uint8)
     return img

@@ -13,6 +13,7 @@ import numpy as np
 import trimesh
 
 from printprep.casting.analysis import ray_distance_mm
+from printprep.casting.facts import facts_of
 from printprep.casting.poses import fibonacci_sphere
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ def route_side(
             pts[idx] - UP * 1e-3, np.broadcast_to(-UP, (len(idx), 3)).copy(), multiple_hits=False
         )
         loc = np.round(loc, 5)  # deterministic: see analysis.ray_distance_mm
-        good = ~hard[tri] & (mesh.face_normals[tri, 2] > 0.2) & (pts[idx[ray], 2] - loc[:, 2] > 2 * s.head_length_mm)
+        good = ~hard[tri] & (facts_of(mesh).normals[tri, 2] > 0.2) & (pts[idx[ray], 2] - loc[:, 2] > 2 * s.head_length_mm)
         landing[idx[ray[good]]] = loc[good]
     usable = clear | np.isfinite(landing[:, 0])
     cand, landing, clear = cand[usable], landing[usable], clear[usable]

@@ -65,10 +65,12 @@ def source_faces(
     returns (f,) int64. The same as the nearest ``source`` centroid within ``tol_mm``
     (a k-d tree over a million centroids costs seconds; this is one pass).
     """
+    from printprep.casting.facts import facts_of
+
     n = len(source.faces)
     ok = (face_ids >= 0) & (face_ids < n)
     idx = np.where(ok, face_ids, 0)
-    d = np.linalg.norm(result.triangles_center - source.triangles_center[idx], axis=1)
+    d = np.linalg.norm(facts_of(result).centers - facts_of(source).centers[idx], axis=1)
     return np.where(ok & (d <= tol_mm), idx, -1)
 
 

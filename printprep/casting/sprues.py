@@ -25,6 +25,7 @@ from scipy.spatial import cKDTree
 
 from printprep.casting import solids
 from printprep.casting.analysis import SurfaceAnalysis, ray_engine
+from printprep.casting.facts import facts_of
 from printprep.casting.gates import (
     Gate,
     SprueSettings,
@@ -144,7 +145,7 @@ def _keep_bodies_apart(
         else:
             missing.append(b)
     if missing:
-        c = mesh.triangles_center
+        c = facts_of(mesh).centers
         rooms = []
         for b in missing:
             faces = np.nonzero((bodies == b) & ~hard)[0]
@@ -185,12 +186,13 @@ def _clear_faces(
     # at most 2,000 candidates, spread over the section order
     faces = faces[np.argsort(-section[faces], kind="stable")]
     faces = faces[:: max(1, len(faces) // 2000)]
-    c = mesh.triangles_center[faces]
-    n = mesh.face_normals[faces]
+    facts = facts_of(mesh)
+    c = facts.centers[faces]
+    n = facts.normals[faces]
     stub_r = max((s.stub_diameter_mm or 3.0) / 2, s.max_diameter_mm * s.taper * 0.6)
     need = s.length_mm + s.stub_length_mm + 0.5
     room = clear_along(engine, c + n * 0.05, n, stub_r + s.body_gap_mm)
     ok = room > need
-    away, _ = cKDTree(mesh.triangles_center[other]).query(c) if other.any() else (np.zeros(len(c)), None)
+    away, _ = cKDTree(facts.centers[other]).query(c) if other.any() else (np.zeros(len(c)), None)
     order = np.lexsort((-section[faces], detail[faces], -np.floor(away / 0.25), ~ok))
     return faces[order][ok[order]]

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import trimesh
 
+from printprep.casting.facts import facts_of
+from printprep.casting.facts_kernels import most_down_face_of
 from printprep.casting.islands import MinimaFinder
 
 if TYPE_CHECKING:
@@ -53,25 +55,20 @@ def most_down_face(mesh: trimesh.Trimesh, vertices: np.ndarray) -> np.ndarray:
     """The most down-facing face around each of ``vertices`` (m,) int64: (m,) int64
     (-1 for a vertex in no face; ties to the lowest face index).
 
-    One pass over the face corners (``np.isin``) instead of trimesh's vertex_faces,
-    which builds every vertex's face list (18 s at 1.35M faces on a loaded machine)
-    to read a handful of them.
+    One compiled pass over the face corners
+    (:func:`~printprep.casting.facts_kernels.most_down_face_of`) instead of trimesh's
+    vertex_faces, which builds every vertex's face list (18 s at 1.35M faces on a loaded
+    machine) to read a handful of them. ``vertices`` are distinct.
     """
-    out = np.full(len(vertices), -1, dtype=np.int64)
     if len(vertices) == 0:
-        return out
-    corners = np.asarray(mesh.faces).ravel()
-    hit = np.flatnonzero(np.isin(corners, vertices))
-    face = hit // 3
-    vert = corners[hit]
-    fz = mesh.face_normals[face, 2]
-    order = np.lexsort((face, fz, vert))
-    vert, face = vert[order], face[order]
-    first = np.ones(len(vert), dtype=bool)
-    first[1:] = vert[1:] != vert[:-1]
-    sorter = np.argsort(vertices)
-    out[sorter[np.searchsorted(vertices, vert[first], sorter=sorter)]] = face[first]
-    return out
+        return np.full(0, -1, dtype=np.int64)
+    facts = facts_of(mesh)
+    return most_down_face_of(
+        facts.faces,
+        np.ascontiguousarray(facts.normals[:, 2]),
+        np.ascontiguousarray(vertices, dtype=np.int64),
+        len(facts.vertices),
+    )
 
 
 def overhang_points(
@@ -81,13 +78,14 @@ def overhang_points(
 
     returns points (k, 3) float64 mm and their faces (k,) int64.
     """
-    normals = mesh.face_normals
+    facts = facts_of(mesh)
+    normals = facts.normals
     over = (-normals[:, 2] > np.cos(np.radians(90.0 - s.critical_angle_deg - s.overhang_margin_deg))) & allowed
     idx = np.nonzero(over)[0]
     if len(idx) == 0:
         return np.zeros((0, 3)), np.zeros(0, dtype=np.int64)
     # dense deterministic samples: centroids plus, on big faces, a sub-grid of barycentres
-    area = mesh.area_faces[idx]
+    area = facts.areas[idx]
     cell = s.spacing_mm
     per = np.clip(np.ceil(area / (cell * cell / 16.0)), 1, 64).astype(np.int64)
     face_of = np.repeat(idx, per)
@@ -102,7 +100,7 @@ def overhang_points(
     single = np.repeat(per == 1, per)
     u = np.where(single, 1.0 / 3.0, u)
     v = np.where(single, 1.0 / 3.0, v)
-    tri = mesh.triangles[face_of]
+    tri = facts.triangles(face_of)
     pts = tri[:, 0] + u[:, None] * (tri[:, 1] - tri[:, 0]) + v[:, None] * (tri[:, 2] - tri[:, 0])
     # one point per grid cell: the one nearest the cell centre
     key = np.floor(pts / cell).astype(np.int64)

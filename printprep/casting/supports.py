@@ -30,6 +30,7 @@ from shapely.geometry.polygon import orient
 
 from printprep.casting import solids
 from printprep.casting.analysis import ray_engine
+from printprep.casting.facts import facts_of
 from printprep.casting.islands import MinimaFinder
 from printprep.casting.routes import clear_along, clear_down, route_legs, route_side
 from printprep.casting.support_points import island_points, overhang_points
@@ -169,6 +170,7 @@ def build_routes(
     land = {}
     land_face: dict[int, int] = {}
     rest = np.array([i for i in range(n) if not straight[i] and i not in bent_to], dtype=np.int64)
+    normal_z = facts_of(mesh).normals[:, 2]
     if len(rest):
         loc, ray_i, tri = engine.intersects_location(
             tips[rest] - UP * 1e-3, np.broadcast_to(-UP, (len(rest), 3)).copy(), multiple_hits=False
@@ -181,7 +183,7 @@ def build_routes(
             # an island must be held or the print fails: with no other way its strut may
             # be as short as a head (never on hard detail: nothing touches that)
             short_ok = plan.kinds[i] == "island" and drop_mm > 0.5 * s.head_length_mm
-            if not hard[f] and mesh.face_normals[f, 2] > 0.2 and (drop_mm > 2 * s.head_length_mm or short_ok):
+            if not hard[f] and normal_z[f] > 0.2 and (drop_mm > 2 * s.head_length_mm or short_ok):
                 land[i] = loc[k]
                 land_face[i] = f
 
