@@ -292,3 +292,28 @@ def test_faces_outside_the_vertices_are_refused(lib):
     for bad in ([[0, 1, 3]], [[0, -1, 2]]):
         with pytest.raises(MeshError, match="face indices outside 0..2"):
             embree.EmbreeScene(lib, v, np.array(bad))
+
+
+@pytest.mark.parametrize(("name", "alloy"), [
+    ("bench/pave_band_336k.stl", None), ("jewelry/solitaire_ring.stl", "18k-yellow"),
+    ("jewelry/franout_bracelet_11shells.stl", None),
+])
+def test_check_report_is_the_same_with_capped_thickness_rays(meshes, monkeypatch, name, alloy):
+    """What check.py would get by passing exact_below_mm=<its thin-wall limit>."""
+    from printprep.mesh import check, check_mesh, thickness
+    from printprep.mesh.measure import ALLOY_MIN_WALL_MM, DEFAULT_MIN_WALL_MM
+
+    loaded = load_mesh(meshes / name)
+    full = check_mesh(loaded, alloy=alloy).to_dict()
+    limit = ALLOY_MIN_WALL_MM[alloy] if alloy else DEFAULT_MIN_WALL_MM
+    calls = []
+
+    def capped(*args, **kw):
+        calls.append(1)
+        return thickness.face_thickness_mm(*args, **kw, exact_below_mm=limit)
+
+    monkeypatch.setattr(thickness, "CAP_MIN_FACES", 0)
+    monkeypatch.setattr(check, "face_thickness_mm", capped)
+    raycast.clear_scene_cache()
+    assert check_mesh(loaded, alloy=alloy).to_dict() == full
+    assert calls
