@@ -28,7 +28,7 @@ import numpy as np
 import trimesh
 
 from printprep.slicing.checks import LIT, LayerChecker, LayerReport
-from printprep.slicing.raster import Band, DisplayTransform, RunBand, rasterize_runs
+from printprep.slicing.raster import Band, DisplayTransform, RunBand, rasterize_edges
 
 __all__ = ["LitMask", "MeshLayers", "RingRaster", "check_mesh_layers", "complete_layers"]
 
@@ -248,9 +248,26 @@ class RingRaster:
         self.tr = tr
 
     def runs(self, rings_mm: list[np.ndarray]) -> RunBand:
-        """rings_mm : list of (m, 2) float64 mm, closed implicitly -> RunBand."""
-        px = [(r[::-1] if self.flip else r) @ self.lin.T + self.off for r in rings_mm]
-        return rasterize_runs(px, self.tr.image_px)
+        """rings_mm : list of (m, 2) float64 mm, closed implicitly -> RunBand (mapped and
+        rasterized in compiled passes: :mod:`printprep.slicing.raster_kernels`)."""
+        from printprep.slicing.raster_kernels import ring_edges
+
+        if not rings_mm:
+            return rasterize_edges(np.zeros((0, 4)), self.tr.image_px)
+        pts = np.concatenate(rings_mm).astype(np.float64, copy=False)
+        lengths = np.array([len(r) for r in rings_mm], np.int64)
+        edges = ring_edges(pts, lengths, self.lin, self.off, bool(self.flip))
+        return rasterize_edges(edges, self.tr.image_px)
+
+    def rings_px(self, rings_mm: list[np.ndarray]) -> list[np.ndarray]:
+        """The rings in image px as :meth:`runs` maps them (numpy; for reference)."""
+        lin, off = self.lin, self.off
+        out = []
+        for r in rings_mm:
+            q = r[::-1] if self.flip else r
+            out.append(np.column_stack([q[:, 0] * lin[0, 0] + q[:, 1] * lin[0, 1] + off[0],
+                                        q[:, 0] * lin[1, 0] + q[:, 1] * lin[1, 1] + off[1]]))
+        return out
 
 
 class _Rasterizer:

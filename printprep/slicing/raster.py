@@ -219,6 +219,29 @@ def rasterize(rings_px: list[np.ndarray], image_px: tuple[int, int]) -> Band:
 
 
 def rasterize_runs(rings_px: list[np.ndarray], image_px: tuple[int, int]) -> RunBand:
+    """Area-coverage rasterization of polygons given in image pixel coordinates (the
+    compiled pass :func:`~printprep.slicing.raster_kernels.coverage_runs`; the same bits
+    as :func:`rasterize_runs_numpy`, which documents the method)."""
+    return rasterize_edges(edges_of(rings_px), image_px)
+
+
+def rasterize_edges(edges: np.ndarray, image_px: tuple[int, int]) -> RunBand:
+    """:func:`rasterize_runs` of edges (m, 4) float64 [x0, y0, x1, y1] px (non-horizontal,
+    as :func:`edges_of` makes them)."""
+    from printprep.slicing.raster_kernels import coverage_runs  # numba: only when used
+
+    width, height = image_px
+    if len(edges) == 0:
+        return _EMPTY_RUNS
+    if np.abs(edges[:, [0, 2]]).max() > 4 * width + 16:
+        raise ValueError("polygon coordinates far outside the image")
+    r0, c0, rows, cols, grey, lengths = coverage_runs(np.ascontiguousarray(edges), int(width), int(height))
+    if rows == 0:
+        return _EMPTY_RUNS
+    return RunBand(int(r0), int(c0), (int(rows), int(cols)), grey, lengths)
+
+
+def rasterize_runs_numpy(rings_px: list[np.ndarray], image_px: tuple[int, int]) -> RunBand:
     """Area-coverage rasterization of polygons given in image pixel coordinates.
 
     rings_px : list of (k, 2) float64 (col, row) px, closed implicitly, any orientation
