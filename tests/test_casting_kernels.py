@@ -1,0 +1,186 @@
+"""Casting's compiled kernels and fast paths held against plain references: numpy
+readings of the same sums, trimesh's own measures, a pure-numpy ray intersector,
+scipy's components."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from printprep.casting import islands
+from printprep.casting.facts import facts_of, measure
+from printprep.casting.facts_kernels import face_geometry, most_down_face_of
+from printprep.casting.islands import MinimaFinder, rigid_motion
+from printprep.casting.islands_kernels import (
+    corner_weighted_normals,
+    minima_mask,
+    vertex_neighbours,
+)
+from printprep.casting.poses import fibonacci_sphere, rotation_to_z
+from printprep.casting.rays import PartRays
+
+
+@pytest.fixture(scope="module")
+def ring(meshes) -> trimesh.Trimesh:
+    return trimesh.load(meshes / "jewelry" / "solitaire_ring.stl")
+
+
+@pytest.fixture(scope="module")
+def pendant(meshes) -> trimesh.Trimesh:
+    return trimesh.load(meshes / "jewelry" / "jjg_pendant.stl")
+
+
+def test_face_geometry_matches_numpy(pendant):
+    v, f = np.asarray(pendant.vertices), np.asarray(pendant.faces)
+    normals, areas, centers = face_geometry(v, f)
+    tri = v[f]
+    c = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    ln = np.linalg.norm(c, axis=1)
+    np.testing.assert_allclose(areas, ln / 2, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(normals[ln > 0], c[ln > 0] / ln[ln > 0, None], atol=1e-12)
+    np.testing.assert_allclose(centers, tri.mean(axis=1), atol=1e-12)
+
+
+def test_mass_properties_match_trimesh(ring, pendant):
+    for mesh in (ring, pendant):
+        facts = measure(mesh.vertices, mesh.faces)
+        assert facts.volume_mm3 == pytest.approx(mesh.volume, rel=1e-9)
+        np.testing.assert_allclose(facts.center_mass, mesh.center_mass, atol=1e-9 * mesh.scale)
+        np.testing.assert_allclose(facts.inertia, mesh.moment_inertia, atol=1e-9 * np.abs(mesh.moment_inertia).max())
+        assert facts.scale_mm == pytest.approx(mesh.scale)
+
+
+def test_facts_are_kept_per_mesh_and_renewed_for_a_new_one(ring):
+    mesh = ring.copy()
+    first = facts_of(mesh)
+    assert facts_of(mesh) is first
+    moved = trimesh.Trimesh(mesh.vertices + [1.0, 0, 0], mesh.faces, process=False)
+    assert facts_of(moved) is not first
+    np.testing.assert_allclose(facts_of(moved).centers, first.centers + [1.0, 0, 0])
+
+
+def test_bodies_match_scipy_over_trimesh_adjacency(meshes):
+    mesh = trimesh.load(meshes / "jewelry" / "diara628_necklace.stl")
+    n = len(mesh.faces)
+    a = mesh.face_adjacency
+    _, ref = connected_components(coo_matrix((np.ones(len(a)), (a[:, 0], a[:, 1])), shape=(n, n)), directed=False)
+    facts = measure(mesh.vertices, mesh.faces)
+    assert facts.body_count > 1
+    np.testing.assert_array_equal(facts.bodies, ref)
+    assert {tuple(p) for p in np.sort(facts.adjacency, axis=1)} == {tuple(p) for p in np.sort(a, axis=1)}
+
+
+def test_most_down_face_matches_a_sort(pendant):
+    facts = facts_of(pendant)
+    rng = np.random.default_rng(3)
+    verts = np.unique(rng.integers(0, len(pendant.vertices), 500))
+    got = most_down_face_of(facts.faces, np.ascontiguousarray(facts.normals[:, 2]), verts, len(facts.vertices))
+    corners = facts.faces.ravel()
+    hit = np.flatnonzero(np.isin(corners, verts))
+    face, vert = hit // 3, corners[hit]
+    order = np.lexsort((face, facts.normals[face, 2], vert))
+    vert, face = vert[order], face[order]
+    first = np.ones(len(vert), dtype=bool)
+    first[1:] = vert[1:] != vert[:-1]
+    ref = dict(zip(vert[first].tolist(), face[first].tolist(), strict=True))
+    assert got.tolist() == [ref.get(int(v), -1) for v in verts]
+
+
+def test_minima_mask_matches_the_edge_marking(pendant):
+    v = np.ascontiguousarray(pendant.vertices, dtype=np.float64)
+    f = np.ascontiguousarray(pendant.faces, dtype=np.int64)
+    normals = corner_weighted_normals(v, f)
+    indptr, indices = vertex_neighbours(f, len(v))
+    ups = fibonacci_sphere(12)
+    mask = minima_mask(v, indptr, indices, normals, ups)
+    a = f.ravel()
+    b = f[:, [1, 2, 0]].ravel()
+    in_face = np.zeros(len(v), dtype=bool)
+    in_face[a] = True
+    for j, up in enumerate(ups):
+        h = v @ up
+        lower = np.zeros(len(v), dtype=bool)
+        a_high = (h[a] > h[b]) | ((h[a] == h[b]) & (a > b))
+        lower[a[a_high]] = True
+        lower[b[~a_high]] = True
+        ref = ~lower & in_face & (normals @ up < 0)
+        np.testing.assert_array_equal(mask[j], ref)
+        assert ref.any()
+
+
+def test_corner_weighted_normals_point_like_trimesh(pendant):
+    v = np.ascontiguousarray(pendant.vertices, dtype=np.float64)
+    f = np.ascontiguousarray(pendant.faces, dtype=np.int64)
+    got = corner_weighted_normals(v, f)
+    got /= np.linalg.norm(got, axis=1, keepdims=True)
+    ref = trimesh.Trimesh(v, f, process=False).vertex_normals
+    np.testing.assert_allclose(got, ref, atol=1e-6)
+
+
+def _reference_hits(mesh: trimesh.Trimesh, o: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """First-hit distance by trimesh's pure-numpy intersector: (n,) float64, inf on a miss."""
+    loc, ray, _ = trimesh.ray.ray_triangle.RayMeshIntersector(mesh).intersects_location(o, d, multiple_hits=True)
+    dist = np.full(len(o), np.inf)
+    np.minimum.at(dist, ray, np.einsum("ij,ij->i", loc - o[ray], d[ray]))
+    return dist
+
+
+def test_part_rays_match_a_numpy_intersector_in_both_frames(ring):
+    facts = facts_of(ring)
+    rng = np.random.default_rng(7)
+    pick = rng.choice(len(ring.faces), 300, replace=False)
+    # inward rays from just inside each picked face, and outward rays in random directions
+    o = np.vstack([facts.centers[pick] - facts.normals[pick] * 1e-3, facts.centers[pick] + facts.normals[pick] * 1e-3])
+    d = np.vstack([-facts.normals[pick], rng.normal(size=(300, 3))])
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    rays = PartRays.of(ring)
+    ref = _reference_hits(ring, o, d)
+    got = rays.distance_mm(o, d)
+    assert np.isfinite(ref[:300]).all() and not np.isfinite(ref[300:]).all()
+    np.testing.assert_array_equal(np.isfinite(got), np.isfinite(ref))
+    # Embree traces in float32: a ray through an edge may take the neighbour face, whose
+    # plane is a hair off at the hit (0.1 um on a ring)
+    np.testing.assert_allclose(got[np.isfinite(ref)], ref[np.isfinite(ref)], atol=1e-4)
+    # the same rays asked in a rotated, shifted frame on the same scene
+    rot = rotation_to_z(np.array([0.3, -0.5, 0.8]))
+    off = np.array([5.0, -2.0, 7.5])
+    moved = rays.in_frame(rot, off)
+    assert moved.scene is rays.scene
+    got_moved = moved.distance_mm(o @ rot.T + off, d @ rot.T)
+    np.testing.assert_allclose(got_moved[np.isfinite(ref)], got[np.isfinite(ref)], atol=1e-4)
+    loc, ray, tri = moved.intersects_location(o @ rot.T + off, d @ rot.T)
+    np.testing.assert_array_equal(ray, np.flatnonzero(np.isfinite(got)))
+    on_plane = np.einsum("ij,ij->i", (loc - off) @ rot - facts.vertices[facts.faces[tri, 0]], facts.normals[tri])
+    assert np.abs(on_plane).max() < 1e-5
+
+
+def test_rigid_motion_found_and_refused(ring):
+    v = np.asarray(ring.vertices)
+    rot = rotation_to_z(np.array([0.2, 0.9, -0.3]))
+    off = np.array([1.0, 2.0, 3.0])
+    found = rigid_motion(v, v @ rot.T + off)
+    assert found is not None
+    np.testing.assert_allclose(found[0], rot, atol=1e-9)
+    np.testing.assert_allclose(found[1], off, atol=1e-9)
+    assert rigid_motion(v, v * 1.01) is None
+
+
+def test_moved_finder_gives_the_same_minima_as_a_fresh_one(pendant, monkeypatch):
+    # the pendant is small: let it count as big for the reuse
+    monkeypatch.setattr(MinimaFinder, "SLICE_MAX_FACES", 10)
+    first = MinimaFinder.of(pendant)
+    ups = fibonacci_sphere(8)
+    first.minima_many(ups)
+    rot = rotation_to_z(np.array([0.4, -0.2, 0.9]))
+    off = np.array([0.0, 0.0, 4.0])
+    moved_mesh = trimesh.Trimesh(pendant.vertices @ rot.T + off, pendant.faces, process=False)
+    moved = MinimaFinder.of(moved_mesh)
+    assert moved._nbrs is first._nbrs  # reused, not measured again
+    monkeypatch.setattr(islands, "_last_big", None)
+    fresh = MinimaFinder.of(moved_mesh)
+    assert fresh._nbrs is None
+    for a, b in zip(moved.minima_many(ups @ rot.T), fresh.minima_many(ups @ rot.T), strict=True):
+        np.testing.assert_array_equal(a, b)
