@@ -39,7 +39,10 @@ RTC_SCENE_FLAG_ROBUST = 1 << 2
 RTC_ERROR_NONE = 0
 
 #: Ray batches of at least this many rays per thread are traced on several threads.
-MIN_RAYS_PER_THREAD = 20_000
+MIN_RAYS_PER_THREAD = 4_000
+#: Big batches are cut into this many slices per thread, so that a thread slowed by
+#: other work on the machine leaves its share to the others.
+CHUNKS_PER_THREAD = 4
 #: At most this many tracing threads.
 MAX_THREADS = 8
 
@@ -218,9 +221,22 @@ class EmbreeScene:
 
         n_threads = min(os.cpu_count() or 1, MAX_THREADS, max(1, r // MIN_RAYS_PER_THREAD))
         if n_threads > 1:
-            bounds = np.linspace(0, r, 4 * n_threads + 1).astype(np.int64)
-            with ThreadPoolExecutor(n_threads) as pool:
-                list(pool.map(run, bounds[:-1], bounds[1:]))
+            chunks = n_threads * (CHUNKS_PER_THREAD if r >= CHUNKS_PER_THREAD * MIN_RAYS_PER_THREAD else 1)
+            bounds = np.linspace(0, r, chunks + 1).astype(np.int64)
+            list(_pool().map(run, bounds[:-1], bounds[1:]))
         else:
             run(0, r)
         return face, (dist if distances else None)
+
+
+_threads: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The tracing threads, made once per process (a pool per call costs more than
+    tracing a few thousand rays)."""
+    global _threads  # noqa: PLW0603 - one pool per process
+    with _lock:
+        if _threads is None:
+            _threads = ThreadPoolExecutor(min(os.cpu_count() or 1, MAX_THREADS), thread_name_prefix="embree-rays")
+        return _threads
