@@ -297,3 +297,34 @@ def test_duplicate_faces_found_with_the_grouping_as_by_sorting(meshes, name):
         sorted_ = drop_duplicates(f)
         assert with_info[1] == sorted_[1]
         assert np.array_equal(with_info[0], sorted_[0])
+
+
+@pytest.mark.parametrize("name", MESHES)
+def test_flipped_grouping_is_the_fresh_grouping_of_the_flipped_faces(meshes, name):
+    vertices, faces = _arrays(meshes, name)
+    flip = np.random.default_rng(6).random(len(faces)) < 0.3
+    flipped_faces = faces.copy()
+    flipped_faces[flip] = flipped_faces[flip][:, ::-1]
+    info = edge_info(faces, len(vertices)).flipped(flipped_faces, flip)
+    fresh = edge_info(flipped_faces, len(vertices))
+    for field in ("he_sorted", "edge_start", "edge_count", "edge_vertices", "src"):
+        assert np.array_equal(getattr(info, field), getattr(fresh, field)), field
+
+
+def test_faces_near_boxes_is_the_all_pairs_box_test(meshes):
+    from printprep.mesh.holes_kernels import faces_near_boxes
+
+    vertices, faces = _arrays(meshes, "jewelry/diara628_necklace.stl")
+    rng = np.random.default_rng(8)
+    tri = vertices[faces]
+    flo, fhi = tri.min(1), tri.max(1)
+    span = vertices.max(0) - vertices.min(0)
+    for n_boxes, scale in ((1, 0.01), (40, 0.02), (40, 0.3), (3, 0.0)):
+        centre = vertices[rng.integers(0, len(vertices), n_boxes)]
+        half = rng.random((n_boxes, 3)) * span * scale
+        lo, hi = centre - half, centre + half
+        margin = rng.random(n_boxes) * 1e-3
+        want = ((flo[:, None] <= hi + margin[:, None]) & (fhi[:, None] >= lo - margin[:, None])).all(-1).any(1)
+        got = faces_near_boxes(vertices, faces, lo, hi, margin)
+        assert want.any() or scale == 0.0
+        assert np.array_equal(got, want)

@@ -54,12 +54,14 @@ class KnownFacts:
     info : the edge grouping. scene : a ray scene of these faces. crossing : (k,) int64
     the self-intersecting face ids. shells : (count, labels (m,) int64, Shells) the
     face-connected shells, measured and with the volume signs of these faces.
+    area_mm2 : (m,) float64 the face areas, mm².
     """
 
     info: EdgeInfo | None = None
     scene: RayScene | None = None
     crossing: np.ndarray | None = None
     shells: tuple[int, np.ndarray, Any] | None = None
+    area_mm2: np.ndarray | None = None
 
 
 def debris_volume_mm3(profile: Any = None) -> float:
@@ -151,8 +153,12 @@ def check_mesh(
     known = _known or KnownFacts()
     info = known.info if known.info is not None else edge_info(faces, len(vertices))
     n_inconsistent = inconsistent_edges(info)
-    cross = triangle_cross(vertices, faces)
-    area = 0.5 * row_norm(cross)
+    cross = None  # the face cross products are needed only for the areas
+    if known.area_mm2 is not None and len(known.area_mm2) == len(faces):
+        area = known.area_mm2
+    else:
+        cross = triangle_cross(vertices, faces)
+        area = 0.5 * row_norm(cross)
     repeated = (faces[:, 0] == faces[:, 1]) | (faces[:, 1] == faces[:, 2]) | (faces[:, 2] == faces[:, 0])
     n_degenerate = int(np.count_nonzero(repeated | (area <= DEGENERATE_AREA_MM2)))
     n_duplicate = len(faces) - len(drop_duplicates(faces, info)[0])

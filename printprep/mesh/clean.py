@@ -18,7 +18,7 @@ from printprep.mesh.measure import row_norm, triangle_cross
 from printprep.mesh.raycast import RayScene
 from printprep.mesh.sorting import argsort_keys
 from printprep.mesh.topology import EdgeInfo, edge_info, orient_faces
-from printprep.mesh.topology_kernels import fans_and_patches
+from printprep.mesh.topology_kernels import fans_and_patches, pairs_share_third_vertex
 from printprep.mesh.weld import compact
 
 #: Zero-area faces whose shortest edge is below this are collapsed, mm (1 µm: far below
@@ -69,15 +69,14 @@ def drop_duplicates(faces: np.ndarray, info: EdgeInfo | None = None) -> tuple[np
 def _pairs_share_third_vertex(faces: np.ndarray, info: EdgeInfo) -> bool:
     """Whether the two faces of some manifold edge have the same vertex opposite it
     (faces (m, 3) int64 and their grouping ``info``)."""
-    a, b = info.manifold_pairs()
-    flat = faces.reshape(-1)
-    third_a = flat[a - a % 3 + (a % 3 + 2) % 3]
-    third_b = flat[b - b % 3 + (b % 3 + 2) % 3]
-    return bool((third_a == third_b).any())
+    return bool(pairs_share_third_vertex(
+        np.ascontiguousarray(faces, dtype=np.int64), info.he_sorted, info.edge_start, info.edge_count
+    ))
 
 
 def collapse_slivers(
-    vertices: np.ndarray, faces: np.ndarray, max_area_mm2: float, max_edge_mm: float = SLIVER_EDGE_MM
+    vertices: np.ndarray, faces: np.ndarray, max_area_mm2: float, max_edge_mm: float = SLIVER_EDGE_MM,
+    area_mm2: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Collapse the shortest edge of every zero-area face (a sliver a boolean leaves
     along its cut lines) when that edge is shorter than ``max_edge_mm`` (and than 1e-4 of
@@ -87,9 +86,10 @@ def collapse_slivers(
     a collapsed edge meet at their midpoint (moving them less than half the edge) and the
     two faces on the edge vanish. An edge is collapsed only when its ends share exactly
     the two neighbours opposite it (the link condition), so the surface stays closed and
-    manifold. Returns (vertices, faces, faces removed).
+    manifold. area_mm2 : (m,) float64 the face areas when known. Returns (vertices, faces,
+    faces removed).
     """
-    area = 0.5 * row_norm(triangle_cross(vertices, faces))
+    area = 0.5 * row_norm(triangle_cross(vertices, faces)) if area_mm2 is None else area_mm2
     bad = np.flatnonzero(area <= max_area_mm2)
     if len(bad) == 0:
         return vertices, faces, 0
@@ -222,7 +222,7 @@ def _near_fills(
     vertices : (n, 3) float64, mm (patch vertices included); faces : (m, 3) int64;
     fills : the patches, (t, 3) int64 each. wide : what the previous call returned for
     the same faces: (face ids near the widened boxes, widened lo (h, 3), hi (h, 3)). The
-    whole mesh is searched once, with each box widened by its own size on every side;
+    whole mesh is searched once, with each box widened by half its size on every side;
     later calls whose boxes stay inside the widened ones (a patch replaced by another
     kind for the same hole) test only the faces found then: the same answer.
     """
@@ -238,7 +238,7 @@ def _near_fills(
         and bool((lo - margin[:, None] >= wide[1]).all() and (hi + margin[:, None] <= wide[2]).all())
     )
     if not inside:
-        grow = (hi - lo).max(axis=1, keepdims=True) + margin[:, None]
+        grow = 0.5 * (hi - lo).max(axis=1, keepdims=True) + margin[:, None]
         wide_lo, wide_hi = lo - grow, hi + grow
         ids = np.flatnonzero(faces_near_boxes(vertices, faces, wide_lo, wide_hi, np.zeros(len(lo))))
         wide = (ids, wide_lo, wide_hi)

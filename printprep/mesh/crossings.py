@@ -41,14 +41,15 @@ class CrossingFacts:
 
 def shell_info(
     vertices: np.ndarray, faces: np.ndarray, patch: np.ndarray, info: EdgeInfo | None = None,
-    scene: RayScene | None = None,
+    scene: RayScene | None = None, face_area_mm2: np.ndarray | None = None,
 ) -> tuple[EdgeInfo, Shells]:
     """Edge grouping (``info`` when already known) and per-shell measures for shells
-    labelled by ``patch`` (``scene``: a ray scene of these faces, when one exists)."""
+    labelled by ``patch`` (``scene``: a ray scene of these faces, when one exists;
+    ``face_area_mm2``: (m,) float64 their areas, when known)."""
     if info is None:
         info = edge_info(faces, len(vertices))
     n = int(patch.max()) + 1 if len(patch) else 0
-    return info, shell_measures(vertices, faces, patch, n, info, scene=scene)
+    return info, shell_measures(vertices, faces, patch, n, info, face_area_mm2=face_area_mm2, scene=scene)
 
 
 def matching_faces(old_vertices: np.ndarray, old_faces: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:

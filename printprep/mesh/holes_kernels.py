@@ -10,43 +10,110 @@ import numpy as np
 
 from printprep.mesh import numba_start  # noqa: F401 - numba without scipy.linalg
 
+#: Cells per axis of the grid over the boxes in :func:`faces_near_boxes`.
+BOX_GRID = 32
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _cell(x: float, lo: float, size: float) -> int:  # pragma: no cover - compiled
+    """Grid cell of coordinate ``x`` on one axis, clamped to the grid."""
+    c = int(np.floor((x - lo) / size))
+    return min(max(c, 0), BOX_GRID - 1)
+
 
 @numba.njit(cache=True, nogil=True)
 def faces_near_boxes(vertices: np.ndarray, faces: np.ndarray, lo: np.ndarray, hi: np.ndarray, margin: np.ndarray):  # pragma: no cover - compiled
     """(m,) bool: faces whose bounding box overlaps one of the boxes ``lo``, ``hi``
     (h, 3) float64, mm, each widened by its ``margin`` (h,) float64, mm.
 
-    vertices : (n, 3) float64, mm; faces : (m, 3) int64. One pass over the faces, each
-    box tested in turn (h is the number of holes: tens). numpy reading::
+    vertices : (n, 3) float64, mm; faces : (m, 3) int64. The boxes are registered in a
+    grid of :data:`BOX_GRID` cells a side over their union; one pass over the faces skips
+    those outside the union and tests the others against the boxes of the cells they
+    touch only (a point in a face's box and a box lies in a cell both visit, so nothing
+    is missed). numpy reading::
 
         tri = vertices[faces]; flo, fhi = tri.min(1), tri.max(1)
         out = ((flo[:, None] <= hi + margin[:, None]) & (fhi[:, None] >= lo - margin[:, None])).all(-1).any(1)
     """
     m = faces.shape[0]
+    h_count = lo.shape[0]
     out = np.zeros(m, np.bool_)
+    if h_count == 0:
+        return out
     box_lo = lo.copy()
     box_hi = hi.copy()
-    for h in range(lo.shape[0]):
+    for h in range(h_count):
         for a in range(3):
             box_lo[h, a] -= margin[h]
             box_hi[h, a] += margin[h]
+    g_lo = np.empty(3)
+    g_hi = np.empty(3)
+    size = np.empty(3)
+    for a in range(3):
+        g_lo[a] = box_lo[:, a].min()
+        g_hi[a] = box_hi[:, a].max()
+        size[a] = (g_hi[a] - g_lo[a]) / BOX_GRID
+        if not size[a] > 0.0:
+            size[a] = 1.0
+    # cells -> boxes (counting, then filling)
+    n_cells = BOX_GRID * BOX_GRID * BOX_GRID
+    start = np.zeros(n_cells + 1, np.int64)
+    c0 = np.empty((h_count, 3), np.int64)
+    c1 = np.empty((h_count, 3), np.int64)
+    for h in range(h_count):
+        for a in range(3):
+            c0[h, a] = _cell(box_lo[h, a], g_lo[a], size[a])
+            c1[h, a] = _cell(box_hi[h, a], g_lo[a], size[a])
+        for i in range(c0[h, 0], c1[h, 0] + 1):
+            for j in range(c0[h, 1], c1[h, 1] + 1):
+                for k in range(c0[h, 2], c1[h, 2] + 1):
+                    start[(i * BOX_GRID + j) * BOX_GRID + k + 1] += 1
+    for c in range(n_cells):
+        start[c + 1] += start[c]
+    fill = start[:-1].copy()
+    members = np.empty(start[n_cells], np.int64)
+    for h in range(h_count):
+        for i in range(c0[h, 0], c1[h, 0] + 1):
+            for j in range(c0[h, 1], c1[h, 1] + 1):
+                for k in range(c0[h, 2], c1[h, 2] + 1):
+                    c = (i * BOX_GRID + j) * BOX_GRID + k
+                    members[fill[c]] = h
+                    fill[c] += 1
     f_lo = np.empty(3)
     f_hi = np.empty(3)
     for f in range(m):
+        outside = False
         for a in range(3):
             x0 = vertices[faces[f, 0], a]
             x1 = vertices[faces[f, 1], a]
             x2 = vertices[faces[f, 2], a]
             f_lo[a] = min(x0, min(x1, x2))
             f_hi[a] = max(x0, max(x1, x2))
-        for h in range(box_lo.shape[0]):
-            if (
-                f_lo[0] <= box_hi[h, 0] and f_hi[0] >= box_lo[h, 0]
-                and f_lo[1] <= box_hi[h, 1] and f_hi[1] >= box_lo[h, 1]
-                and f_lo[2] <= box_hi[h, 2] and f_hi[2] >= box_lo[h, 2]
-            ):
-                out[f] = True
+            if f_lo[a] > g_hi[a] or f_hi[a] < g_lo[a]:
+                outside = True
+        if outside:
+            continue
+        found = False
+        for i in range(_cell(f_lo[0], g_lo[0], size[0]), _cell(f_hi[0], g_lo[0], size[0]) + 1):
+            for j in range(_cell(f_lo[1], g_lo[1], size[1]), _cell(f_hi[1], g_lo[1], size[1]) + 1):
+                for k in range(_cell(f_lo[2], g_lo[2], size[2]), _cell(f_hi[2], g_lo[2], size[2]) + 1):
+                    c = (i * BOX_GRID + j) * BOX_GRID + k
+                    for p in range(start[c], start[c + 1]):
+                        h = members[p]
+                        if (
+                            f_lo[0] <= box_hi[h, 0] and f_hi[0] >= box_lo[h, 0]
+                            and f_lo[1] <= box_hi[h, 1] and f_hi[1] >= box_lo[h, 1]
+                            and f_lo[2] <= box_hi[h, 2] and f_hi[2] >= box_lo[h, 2]
+                        ):
+                            found = True
+                            break
+                    if found:
+                        break
+                if found:
+                    break
+            if found:
                 break
+        out[f] = found
     return out
 
 

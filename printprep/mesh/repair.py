@@ -34,7 +34,7 @@ from printprep.mesh.crossings import (
     split_own_crossings,
 )
 from printprep.mesh.load import LoadedMesh, trimesh_of
-from printprep.mesh.measure import signed_volumes_mm3
+from printprep.mesh.measure import row_norm, signed_volumes_mm3, triangle_cross
 from printprep.mesh.raycast import RayScene
 from printprep.mesh.sorting import dense_labels
 from printprep.mesh.topology import append_faces, edge_info, face_components, inconsistent_edges
@@ -116,14 +116,13 @@ def repair_mesh(
     face_vol0 = signed_volumes_mm3(vertices, faces)
     volume_before = float(face_vol0.sum())
     info0 = edge_info(faces, len(vertices))
-    # the input's volume means something only for closed, consistently wound, outward shells
-    n0, labels0 = face_components(info0, len(faces))
-    shell_vol0 = np.bincount(labels0, weights=face_vol0, minlength=n0)
+    # the input's volume means something only for closed, consistently wound, outward
+    # shells (the shells are labelled only when the cheaper conditions hold)
+    was_closed = info0.n_boundary == 0 and info0.n_non_manifold == 0 and inconsistent_edges(info0) == 0
+    if was_closed:
+        n0, labels0 = face_components(info0, len(faces))
+        was_closed = bool((np.bincount(labels0, weights=face_vol0, minlength=n0) > 0).all())
     del face_vol0
-    was_closed = (
-        info0.n_boundary == 0 and info0.n_non_manifold == 0
-        and inconsistent_edges(info0) == 0 and bool((shell_vol0 > 0).all())
-    )
     if loaded.scale != 1.0:
         record(f"scale {loaded.units} to mm (x{loaded.scale:g})", len(vertices))
 
@@ -149,7 +148,8 @@ def repair_mesh(
     faces, n_dup = clean.drop_duplicates(faces, info if n_near == 0 and n_rep == 0 else None)
     record("remove duplicate faces", n_dup)
     n_before = len(vertices)
-    vertices, faces = compact(vertices, faces)
+    if not (getattr(loaded, "welded", False) and n == 0 and n_near == 0 and n_rep == 0 and n_dup == 0):
+        vertices, faces = compact(vertices, faces)  # (load_mesh leaves every vertex used)
     unchanged = n_near == 0 and n_rep == 0 and n_dup == 0 and len(vertices) == n_before
 
     step("non-manifold edges")
@@ -180,7 +180,11 @@ def repair_mesh(
         )
 
     step("shells")
-    vertices, faces, patch, n_flip, n_cav, shells, info, scene = _orient_shells(vertices, faces, patch, sheets, info)
+    # face areas (m,) mm² of these faces, measured once for the shells, slivers and report
+    area_faces = faces
+    face_area = 0.5 * row_norm(triangle_cross(vertices, faces)) if len(faces) else np.zeros(0)
+    vertices, faces, patch, n_flip, n_cav, shells, info, scene = _orient_shells(vertices, faces, patch, sheets, info, face_area)
+    area_faces = faces  # flipping keeps every face's area
     record("turn inverted shells outward", n_flip)
     if n_cav:
         record("keep cavities (inward-facing inner shells)", n_cav)
@@ -216,7 +220,10 @@ def repair_mesh(
             )
 
     step("slivers")
-    vertices, faces, n_sliver = clean.collapse_slivers(vertices, faces, DEGENERATE_AREA_MM2) if len(faces) else (vertices, faces, 0)
+    known_area = face_area if faces is area_faces else None
+    vertices, faces, n_sliver = (
+        clean.collapse_slivers(vertices, faces, DEGENERATE_AREA_MM2, area_mm2=known_area) if len(faces) else (vertices, faces, 0)
+    )
     record("collapse zero-area slivers", n_sliver)
     # the shells measured after orientation still describe the result when no step since
     # removed, cut, fused or collapsed a face
@@ -247,6 +254,8 @@ def repair_mesh(
         vertices=vertices, faces=faces,
     )
     known = _known_facts(vertices, faces, facts, patch, shells if shells_hold else None) if len(faces) and not nothing_left else None
+    if known is not None and faces is area_faces:
+        known.area_mm2 = face_area
     report = check_mesh(out_loaded, profile=prof, alloy=alloy, thickness=thickness, _known=known)
     return RepairResult(vertices, faces, steps, report, volume_before, problems)
 
@@ -272,17 +281,18 @@ def debris_volume_mm3_of(prof: Any) -> float:
     return debris_volume_mm3(prof)
 
 
-def _orient_shells(vertices, faces, patch, sheets, info=None):
+def _orient_shells(vertices, faces, patch, sheets, info=None, face_area=None):
     """Flip shells so solids face outward and cavities inward.
 
     A closed shell nested inside another that faced inward before is a cavity and faces
     inward; a nested shell that faced outward is an overlapping part (fused later).
     info : the edge grouping of ``faces`` when known; returned for the flipped faces.
+    face_area : (m,) float64 mm² face areas when known.
     """
     if len(faces) == 0:
         return vertices, faces, patch, 0, 0, None, None, None
     scene = RayScene(vertices, faces)  # for nesting here and the crossing search next
-    info, sh = shell_info(vertices, faces, patch, info, scene)
+    info, sh = shell_info(vertices, faces, patch, info, scene, face_area)
     cavity = _cavities(sh)
     wrong = sh.closed & (((sh.volume_mm3 < 0) & ~cavity) | ((sh.volume_mm3 > 0) & cavity))
     flip = wrong[patch]

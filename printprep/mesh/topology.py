@@ -52,10 +52,8 @@ class EdgeInfo:
         """
         if not flip.any():
             return EdgeInfo(self.he_sorted, self.edge_start, self.edge_count, self.edge_vertices, faces.reshape(-1).astype(np.int64))
-        he = self.he_sorted
-        f, k = he // 3, he % 3
-        k_new = np.where(flip[f], np.array([1, 0, 2])[k], k)
-        return EdgeInfo(3 * f + k_new, self.edge_start, self.edge_count, self.edge_vertices, faces.reshape(-1).astype(np.int64))
+        he = kernels.flip_half_edges(self.he_sorted, np.ascontiguousarray(flip, dtype=np.bool_))
+        return EdgeInfo(he, self.edge_start, self.edge_count, self.edge_vertices, faces.reshape(-1).astype(np.int64))
 
     def manifold_pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """The two half-edges of every edge used by exactly two faces: ((k,), (k,)) int64.

@@ -323,3 +323,44 @@ def append_edges(he_sorted: np.ndarray, edge_start: np.ndarray, edge_count: np.n
         out_v[n_edges, 1] = hi
         n_edges += 1
     return out_he, out_start[:n_edges].copy(), out_count[:n_edges].copy(), out_v[:n_edges].copy()
+
+
+@numba.njit(**_NJIT)
+def flip_half_edges(he_sorted: np.ndarray, flip: np.ndarray):  # pragma: no cover - compiled
+    """``he_sorted`` (3m,) int64 with the half-edges of reversed faces renamed: a face in
+    ``flip`` (m,) bool turned from ``[a, b, c]`` to ``[c, b, a]`` runs its edge ab as
+    half-edge 1 and bc as half-edge 0 (ca stays 2). numpy reading::
+
+        f, k = he_sorted // 3, he_sorted % 3
+        3 * f + np.where(flip[f], np.array([1, 0, 2])[k], k)
+
+    Returns (3m,) int64."""
+    out = np.empty_like(he_sorted)
+    for i in range(he_sorted.shape[0]):
+        h = he_sorted[i]
+        f = h // 3
+        k = h - 3 * f
+        if flip[f] and k < 2:
+            k = 1 - k
+        out[i] = 3 * f + k
+    return out
+
+
+@numba.njit(**_NJIT)
+def pairs_share_third_vertex(faces: np.ndarray, he_sorted: np.ndarray, edge_start: np.ndarray, edge_count: np.ndarray) -> bool:  # pragma: no cover - compiled
+    """Whether the two faces of some edge used by exactly two faces have the same vertex
+    opposite that edge (faces (m, 3) int64 and their edge table). numpy reading::
+
+        a, b = manifold pairs; third = lambda h: faces.ravel()[3 * (h // 3) + (h % 3 + 2) % 3]
+        (third(a) == third(b)).any()
+    """
+    for e in range(edge_start.shape[0]):
+        if edge_count[e] != 2:
+            continue
+        a = he_sorted[edge_start[e]]
+        b = he_sorted[edge_start[e] + 1]
+        fa = a // 3
+        fb = b // 3
+        if faces[fa, (a - 3 * fa + 2) % 3] == faces[fb, (b - 3 * fb + 2) % 3]:
+            return True
+    return False
