@@ -29,6 +29,7 @@ from printprep.profiles import (
 )
 from printprep.slicing import estimate
 from printprep.slicing.checks import LayerChecker, LayerReport
+from printprep.slicing.cut import cut_layers, mesh_arrays
 from printprep.slicing.formats.pngzip import PngZipWriter
 from printprep.slicing.formats.sl1 import THUMBNAIL_SIZES, SL1Writer, config_ini, prusaslicer_ini
 from printprep.slicing.layers import PlacedParts, layer_heights, place_parts
@@ -38,6 +39,8 @@ from printprep.slicing.raster import Band, RunBand, rasterize
 from printprep.slicing.thumbnail import thumbnail_png
 
 FORMATS = ("sl1", "pngzip")
+#: layers cut in one compiled pass when slicing a solid (bounds the rings held at once)
+_CUT_CHUNK = 48
 
 
 @dataclass
@@ -116,12 +119,12 @@ def _render_layer(
     return band, encode_band(image_px, band.row0, band.col0, band.pixels), lit
 
 
-def _render_solid_layer(
-    solid: Any, z_mm: float, raster: RingRaster, image_px: tuple[int, int]
+def _render_rings(
+    rings_mm: list[np.ndarray], raster: RingRaster, image_px: tuple[int, int]
 ) -> tuple[Band, bytes, float]:
-    """Cut one layer of a solid in its own frame and rasterize it as the layer checks do
-    (worker thread)."""
-    runs = raster.runs(solid.slice(z_mm).to_polygons())
+    """Rasterize one layer of a solid cut in its own frame as the layer checks do, and
+    encode it (worker thread)."""
+    runs = raster.runs(rings_mm)
     band = runs.band()
     return band, encode_band(image_px, band.row0, band.col0, band.pixels), runs.grey_sum / 255.0
 
@@ -219,6 +222,9 @@ def slice_to_archive(
         check = False  # the checked layers' own findings are the report
     checker = LayerChecker(placed.transform, lh) if check else None
     raster = RingRaster(placed.transform, placed.shifts_mm[0]) if own_frame else None
+    own_z = z - placed.shifts_mm[0][2]  # cut heights in the solid's own frame
+    arrays = mesh_arrays(solids[0]) if raster is not None and done is None and solids is not None else None
+    chunk: list[list[np.ndarray]] = []
     workers = workers or max(1, min(4, os.cpu_count() or 1))
     writer_cls = SL1Writer if fmt == "sl1" else PngZipWriter
     lit_px = 0.0
@@ -250,9 +256,10 @@ def slice_to_archive(
             if done is not None:
                 runs = done.lit[i].runs  # type: ignore[union-attr]  # complete: all known
                 pending.append(pool.submit(_encode_layer, runs, image_px))
-            elif raster is not None and solids is not None:
-                z_own = float(z_mm - placed.shifts_mm[0][2])
-                pending.append(pool.submit(_render_solid_layer, solids[0], z_own, raster, image_px))
+            elif raster is not None and arrays is not None:
+                if i % _CUT_CHUNK == 0:  # cut a few dozen layers at once (compiled, all cores)
+                    chunk = cut_layers(None, own_z[i : i + _CUT_CHUNK], arrays=arrays)
+                pending.append(pool.submit(_render_rings, chunk[i % _CUT_CHUNK], raster, image_px))
             else:
                 pending.append(pool.submit(_render_layer, placed, float(z_mm), image_px))
             while len(pending) > 2 * workers + 2:

@@ -1,0 +1,59 @@
+"""Cross-sections of a solid at many heights (:func:`cut_layers`), in one compiled pass.
+
+The layer checks and an archive cut from a solid use this instead of manifold3d's
+``slice``, which walks every triangle for every layer while holding the GIL (~7 ms a
+layer at 1.35M triangles): here each layer is cut from only the triangles it crosses,
+on all cores (:mod:`printprep.slicing.cut_kernels`). The rings are manifold3d's in
+everything the raster sees: the same crossing points up to rounding (a vertex on a
+plane counts as above it), outer rings counter-clockwise, holes clockwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def mesh_arrays(solid: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(vertices (v, 3) float64 mm, faces (f, 3) int64) of a manifold3d solid (its own
+    double-precision positions) or of a trimesh-like object with vertices and faces."""
+    if hasattr(solid, "to_mesh64"):
+        m = solid.to_mesh64()
+        verts = np.ascontiguousarray(np.asarray(m.vert_properties, dtype=np.float64)[:, :3])
+        return verts, np.ascontiguousarray(np.asarray(m.tri_verts, dtype=np.int64))
+    return (
+        np.ascontiguousarray(np.asarray(solid.vertices, dtype=np.float64)),
+        np.ascontiguousarray(np.asarray(solid.faces, dtype=np.int64)),
+    )
+
+
+def cut_layers(
+    solid: Any, zs_mm: np.ndarray, want: np.ndarray | None = None,
+    arrays: tuple[np.ndarray, np.ndarray] | None = None,
+) -> list[list[np.ndarray]]:
+    """Rings of ``solid`` (a manifold3d solid or a closed, outward mesh) at each height
+    ``zs_mm`` (n,) float64 ascending: per layer a list of (m, 2) float64 mm rings,
+    closed implicitly; [] for layers where ``want`` (n,) bool is False. ``arrays``:
+    the solid's (vertices, faces) when the caller has them (:func:`mesh_arrays`)."""
+    from printprep.slicing.cut_kernels import cut_rings, layer_faces  # numba: only when used
+
+    zs = np.ascontiguousarray(zs_mm, dtype=np.float64)
+    n = len(zs)
+    if n == 0:
+        return []
+    mask = np.ones(n, dtype=bool) if want is None else np.ascontiguousarray(want, dtype=bool)
+    verts, faces = arrays if arrays is not None else mesh_arrays(solid)
+    if len(faces) == 0:
+        return [[] for _ in range(n)]
+    start, ids = layer_faces(verts, faces, zs, mask)
+    pts, ring_len, rings = cut_rings(verts, faces, zs, start, ids)
+    out: list[list[np.ndarray]] = []
+    for i in range(n):
+        a, b = int(start[i]), int(start[i + 1])
+        if b == a:
+            out.append([])
+            continue
+        lens = ring_len[a : a + int(rings[i])]
+        out.append(np.split(pts[a:b], np.cumsum(lens)[:-1]))
+    return out
