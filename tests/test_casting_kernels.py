@@ -184,3 +184,38 @@ def test_moved_finder_gives_the_same_minima_as_a_fresh_one(pendant, monkeypatch)
     assert fresh._nbrs is None
     for a, b in zip(moved.minima_many(ups @ rot.T), fresh.minima_many(ups @ rot.T), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def _numpy_pose_terms(up, centers, normals, area, detail, hard, hull_vertices, cos_over, cos_hard, band):
+    """score_poses' terms as the numpy code computed them before the kernel."""
+    down_dot = -(normals @ up.T)
+    over = down_dot > cos_over
+    a_support = area @ over
+    a_detail = (area * detail) @ over
+    a_hard = (area * hard) @ (down_dot > cos_hard)
+    hh = hull_vertices @ up.T
+    height = hh.max(axis=0) - hh.min(axis=0)
+    h = centers @ up.T
+    h -= h.min(axis=0)
+    proj = area[:, None] * np.clip(down_dot, 0.0, None)
+    bins = (h / band).astype(np.int64)
+    nb = int(bins.max()) + 1
+    flat = (bins + nb * np.arange(len(up))[None, :]).ravel()
+    peel = np.bincount(flat, weights=proj.ravel(), minlength=nb * len(up)).reshape(len(up), nb).max(axis=1)
+    return np.column_stack([a_support, a_detail, a_hard, height, peel])
+
+
+def test_pose_terms_match_the_numpy_reading(pendant):
+    from printprep.casting.pose_kernels import pose_terms
+
+    facts = facts_of(pendant)
+    rng = np.random.default_rng(5)
+    detail = (rng.random(len(facts.areas)) < 0.3).astype(float)
+    hard = (rng.random(len(facts.areas)) < 0.1).astype(float)
+    ups = fibonacci_sphere(40)
+    hull = np.asarray(pendant.convex_hull.vertices)
+    args = (facts.centers, facts.normals, facts.areas, detail, hard, hull, np.cos(np.radians(35.0)), np.cos(np.radians(45.0)), 0.5)
+    got = pose_terms(ups, *args)
+    ref = _numpy_pose_terms(ups, *args)
+    np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-9)
+    assert (ref[:, 0] > 0).sum() > 10 and (ref[:, 2] > 0).sum() > 10

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from printprep.casting.pose_kernels import pose_terms
+
 if TYPE_CHECKING:
     from printprep.casting.islands import MinimaFinder
     from printprep.casting.orient import OrientSettings
@@ -30,26 +32,22 @@ def score_poses(
     (f,) float 0/1 masks; area_scale : the whole surface's area over the samples' (the
     hard-detail term is in mm² of the whole piece).
     """
-    down_dot = -(normals @ up.T)  # (f, k)
-    over = down_dot > np.cos(np.radians(90.0 - s.critical_angle_deg - s.margin_deg))
-    a_support = area @ over
-    a_detail = (area * detail) @ over
-    if hard is None:
-        a_hard = np.zeros(len(up))
-    else:
-        hard_over = down_dot > np.cos(np.radians(90.0 - s.critical_angle_deg))
-        a_hard = area_scale * ((area * hard) @ hard_over)
-    hh = hull_vertices @ up.T
-    height = hh.max(axis=0) - hh.min(axis=0)
-    h = centers @ up.T
-    h -= h.min(axis=0)
-    proj = area[:, None] * np.clip(down_dot, 0.0, None)
-    # the largest projected area in one band, per candidate: one bincount over
-    # (candidate, band) pairs instead of one per candidate
-    bins = (h / s.peel_band_mm).astype(np.int64)
-    nb = int(bins.max()) + 1
-    flat = (bins + nb * np.arange(len(up))[None, :]).ravel()
-    peel = np.bincount(flat, weights=proj.ravel(), minlength=nb * len(up)).reshape(len(up), nb).max(axis=1)
+    up = np.ascontiguousarray(np.atleast_2d(up), dtype=np.float64)
+    hard_f = np.zeros(len(area)) if hard is None else np.ascontiguousarray(hard, dtype=np.float64)
+    terms_k = pose_terms(
+        up,
+        np.ascontiguousarray(centers, dtype=np.float64),
+        np.ascontiguousarray(normals, dtype=np.float64),
+        np.ascontiguousarray(area, dtype=np.float64),
+        np.ascontiguousarray(detail, dtype=np.float64),
+        hard_f,
+        np.ascontiguousarray(hull_vertices, dtype=np.float64),
+        float(np.cos(np.radians(90.0 - s.critical_angle_deg - s.margin_deg))),
+        float(np.cos(np.radians(90.0 - s.critical_angle_deg))),
+        float(s.peel_band_mm),
+    )
+    a_support, a_detail, height, peel = terms_k[:, 0], terms_k[:, 1], terms_k[:, 3], terms_k[:, 4]
+    a_hard = np.zeros(len(up)) if hard is None else area_scale * terms_k[:, 2]
     total = float(area.sum())
     diag = float(np.linalg.norm(np.ptp(hull_vertices, axis=0)))
     score = (
