@@ -184,3 +184,41 @@ def test_compiled_raster_is_the_numpy_raster_bit_for_bit(meshes, mirror_x: bool)
     shapes += [[square], [square + 0.5], [square, square + [2.0, 2.0]], [np.array([[1.0, 1.0], [5.0, 5.0], [1.0, 9.0]])]]
     for rings in shapes:
         assert _same_runs(rasterize_runs(rings, (50, 40)), rasterize_runs_numpy(rings, (50, 40)))
+
+
+@pytest.mark.parametrize(
+    "width, height, row0, col0, rows, cols",
+    [
+        (64, 48, 10, 5, 20, 30),
+        (64, 48, 0, 0, 48, 64),  # the band is the whole image
+        (63, 49, 48, 62, 1, 1),  # last pixel
+        (3001, 4100, 1500, 100, 7, 2800),  # tall; runs longer than one 258-byte match
+        (2000, 300, 100, 1000, 60, 90),
+    ],
+)
+def test_png_from_runs_decodes_to_the_band(
+    width: int, height: int, row0: int, col0: int, rows: int, cols: int
+) -> None:
+    """encode_runs (deflated straight from the runs by the compiled fixed-Huffman
+    writer) gives the image encode_band gives for the dense band: by PIL, OpenCV, zlib
+    (which checks our Adler-32) and our own band reader; runs of every length, runs
+    crossing rows, lit edges meeting the black margins."""
+    from printprep.slicing.png import decode_band, encode_runs
+
+    rng = np.random.default_rng(width + rows)
+    pixels = np.repeat(rng.choice([0, 255, 17, 128, 200], size=(rows, max(1, cols // 7) + 1)), 7, axis=1)[:, :cols]
+    pixels = pixels.astype(np.uint8)
+    pixels[:, ::11] = rng.integers(0, 256, pixels[:, ::11].shape, dtype=np.uint8)
+    if rows > 2:
+        pixels[1] = 255  # a lit row: runs spanning it whole
+    flat = pixels.ravel()
+    starts = np.concatenate([[0], np.flatnonzero(flat[1:] != flat[:-1]) + 1])
+    lengths = np.diff(np.append(starts, len(flat))).astype(np.int32)
+    png = encode_runs((width, height), row0, col0, (rows, cols), flat[starts], lengths)
+    full = np.zeros((height, width), np.uint8)
+    full[row0 : row0 + rows, col0 : col0 + cols] = pixels
+    assert np.array_equal(np.array(Image.open(io.BytesIO(png))), full)
+    assert np.array_equal(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED), full)
+    assert len(zlib.decompress(_idat(png))) == height * (width + 1)
+    r0, c0, band = decode_band(png)
+    assert (r0, c0) == (row0, col0) and np.array_equal(band, pixels)

@@ -177,6 +177,45 @@ def encode_band(image_px: tuple[int, int], row0: int, col0: int, pixels: np.ndar
     )
 
 
+def encode_runs(image_px: tuple[int, int], row0: int, col0: int, shape: tuple[int, int], grey: np.ndarray, lengths: np.ndarray) -> bytes:
+    """Encode a layer given as a band's row-major grey runs (a RasterBand's ``row0``,
+    ``col0``, ``shape``, ``grey`` (k,) uint8, ``lengths`` (k,) int32): the same image as
+    :func:`encode_band` of the dense band, its lit rows deflated straight from the runs
+    by one compiled pass (:func:`~printprep.slicing.png_kernels.deflate_runs`)."""
+    from printprep.slicing import png_kernels as pk  # numba: only when used
+
+    width, height = image_px
+    rows, cols = shape
+    if rows == 0:
+        return encode_band(image_px, 0, 0, np.zeros((0, 0), np.uint8))
+    if row0 < 0 or col0 < 0 or row0 + rows > height or col0 + cols > width:
+        raise ValueError("band outside the image")
+    stride = width + 1
+    parts = [_ZLIB_HEADER, _black_rows(width, row0)]
+    adler = _adler_zeros(1, row0 * stride)
+    band_at = len(parts[0]) + len(parts[1])
+    piece, adler = pk.deflate_runs(
+        grey, lengths, rows, cols, col0, width, adler, pk.LENGTH_BASE, pk.LENGTH_EXTRA
+    )
+    parts.append(piece.tobytes())
+    below = height - row0 - rows
+    parts.append(_black_rows(width, below))
+    adler = _adler_zeros(adler, below * stride)
+    parts.append(_FINAL_BLOCK)
+    parts.append(struct.pack(">I", adler))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    band = struct.pack(">IIIIII", row0, rows, col0, cols, band_at, len(piece))
+    return b"".join(
+        [
+            _SIGNATURE,
+            _chunk(b"IHDR", ihdr),
+            _chunk(BAND_CHUNK, band),
+            _chunk(b"IDAT", b"".join(parts)),
+            _chunk(b"IEND", b""),
+        ]
+    )
+
+
 def encode_image(pixels: np.ndarray) -> bytes:
     """Encode a whole (height, width) uint8 greyscale image (only its lit rows cost work)."""
     h, w = pixels.shape

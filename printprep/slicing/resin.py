@@ -1,9 +1,12 @@
 """Resin slicing: parts + printer profile -> layer archive (SL1 or PNG zip).
 
 The pipeline streams: a small thread pool cuts (manifold3d), rasterizes and PNG-encodes
-one layer per task (manifold3d, numpy and zlib release the GIL, so both cores work);
-the main thread writes finished layers to the archive in order as they come back. At most ``2 x workers + 2`` layers are in flight, so memory
-does not grow with the layer count.
+one layer per task (manifold3d and the compiled raster and deflate passes release the
+GIL, so both cores work); the main thread writes finished layers to the archive in order
+as they come back. At most ``2 x workers + 2`` layers are in flight, so memory does not
+grow with the layer count. A single part given with its solid is cut a few dozen layers
+at a time by the compiled cut (:mod:`printprep.slicing.cut`) in its own frame, as the
+layer checks cut it; with ``layers`` (the checks' own rasters) nothing is cut at all.
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ from printprep.slicing.formats.pngzip import PngZipWriter
 from printprep.slicing.formats.sl1 import THUMBNAIL_SIZES, SL1Writer, config_ini, prusaslicer_ini
 from printprep.slicing.layers import PlacedParts, layer_heights, place_parts
 from printprep.slicing.meshcheck import MeshLayers, RingRaster, complete_layers
-from printprep.slicing.png import encode_band
-from printprep.slicing.raster import Band, RunBand, rasterize
+from printprep.slicing.png import encode_runs
+from printprep.slicing.raster import Band, RunBand, rasterize_runs
 from printprep.slicing.thumbnail import thumbnail_png
 
 FORMATS = ("sl1", "pngzip")
@@ -114,9 +117,8 @@ def _render_layer(
     """Cut, rasterize and encode one layer (runs on a worker thread): (band, PNG, lit
     pixels as full-pixel equivalents)."""
     rings = placed.manifold.slice(z_mm).to_polygons()
-    band = rasterize(rings, image_px)
-    lit = float(band.pixels.sum(dtype=np.uint64)) / 255.0
-    return band, encode_band(image_px, band.row0, band.col0, band.pixels), lit
+    runs = rasterize_runs(rings, image_px)
+    return runs.band(), _encode(image_px, runs), runs.grey_sum / 255.0
 
 
 def _render_rings(
@@ -125,14 +127,17 @@ def _render_rings(
     """Rasterize one layer of a solid cut in its own frame as the layer checks do, and
     encode it (worker thread)."""
     runs = raster.runs(rings_mm)
-    band = runs.band()
-    return band, encode_band(image_px, band.row0, band.col0, band.pixels), runs.grey_sum / 255.0
+    return runs.band(), _encode(image_px, runs), runs.grey_sum / 255.0
 
 
 def _encode_layer(runs: RunBand, image_px: tuple[int, int]) -> tuple[None, bytes, float]:
     """Encode one layer the layer checks already rasterized (worker thread)."""
-    band = runs.band()
-    return None, encode_band(image_px, band.row0, band.col0, band.pixels), runs.grey_sum / 255.0
+    return None, _encode(image_px, runs), runs.grey_sum / 255.0
+
+
+def _encode(image_px: tuple[int, int], runs: RunBand) -> bytes:
+    """The layer's PNG, deflated straight from its grey runs."""
+    return encode_runs(image_px, runs.row0, runs.col0, runs.shape, runs.grey, runs.lengths)
 
 
 def _checked_layers(
