@@ -91,14 +91,17 @@ def ray_engine(mesh: trimesh.Trimesh) -> PartRays:
     return PartRays.of(mesh)
 
 
-def ray_distance_mm(engine: PartRays, origins: np.ndarray, directions: np.ndarray) -> np.ndarray:
-    """Distance along each ray to the first hit (inf when the ray escapes), rounded to
-    10 nm (see :mod:`printprep.casting.rays`).
+def ray_distance_mm(
+    engine: PartRays, origins: np.ndarray, directions: np.ndarray, max_dist: np.ndarray | float | None = None
+) -> np.ndarray:
+    """Distance along each ray to the first hit (inf when the ray escapes or hits only
+    beyond ``max_dist`` (n,) or scalar mm), rounded to 10 nm (see
+    :mod:`printprep.casting.rays`).
 
     origins, directions : (n, 3) float64, mm / unit vectors
     returns : (n,) float64, mm
     """
-    return engine.distance_mm(origins, directions)
+    return engine.distance_mm(origins, directions, max_dist)
 
 
 def face_thickness_mm(mesh: trimesh.Trimesh, engine=None) -> np.ndarray:
@@ -168,7 +171,11 @@ def analyse_surface(
     # straight inward ray runs the whole length of a prong
     tdirs = _hemisphere_dirs(-sn, 50.0, 6)
     torig = np.broadcast_to(sc - sn * eps, tdirs.shape).reshape(-1, 3)
-    tdist = ray_distance_mm(engine, torig, tdirs.reshape(-1, 3)).reshape(len(tdirs), -1)
+    # only a median below straight x cos 50 changes the section; the 4th of six rays is
+    # then below twice that: rays may stop there (a little beyond, for float32) and the
+    # median is the same wherever it matters
+    reach = 2.0 * straight_s * np.cos(np.radians(50.0)) * 1.001 + 1e-3
+    tdist = ray_distance_mm(engine, torig, tdirs.reshape(-1, 3), np.tile(reach, len(tdirs))).reshape(len(tdirs), -1)
     # a ball tangent at the face through a hit at distance d, angle t off the inward
     # normal, has diameter d / cos t; the median of six ignores a nearby convex edge
     tilted_s = np.median(tdist, axis=0) / np.cos(np.radians(50.0)) + eps
@@ -176,7 +183,8 @@ def analyse_surface(
     # recess: fraction of 7 outward rays (normal + 6 at 55 degrees) closed within recess_mm
     dirs = np.concatenate([sn[None], _hemisphere_dirs(sn, 55.0, 6)], axis=0)
     origins = np.broadcast_to(sc + sn * eps, dirs.shape).reshape(-1, 3)
-    dist = ray_distance_mm(engine, origins, dirs.reshape(-1, 3)).reshape(len(dirs), -1)
+    # only "closed within recess_mm" counts: rays may stop a little beyond it
+    dist = ray_distance_mm(engine, origins, dirs.reshape(-1, 3), s.recess_mm * 1.001 + 1e-3).reshape(len(dirs), -1)
     closed = (dist < s.recess_mm).mean(axis=0)
     recess_s = closed >= s.recess_fraction
 

@@ -69,10 +69,15 @@ class PartRays:
             d = d @ self.rotation
         return o, d
 
-    def first_hit(self, origins: np.ndarray, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def first_hit(
+        self, origins: np.ndarray, directions: np.ndarray, max_dist: np.ndarray | float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The first face each ray hits and how far along the ray.
 
-        origins : (n, 3) float64, mm; directions : (n, 3) float64 (any length: unitised)
+        origins : (n, 3) float64, mm; directions : (n, 3) float64 (any length: unitised);
+        max_dist : (n,) or scalar mm, a ray that would hit only farther counts as a miss
+        (Embree stops looking there: cheaper; a hit within a few float32 steps of the
+        limit may count either way, so ask for a little more than needed)
         returns face (n,) int64 (-1 for a miss) and distance (n,) float64, mm, rounded
         to 10 nm (inf for a miss).
         """
@@ -82,7 +87,8 @@ class PartRays:
             return np.zeros(0, dtype=np.int64), dist
         o, d = self._to_scene(origins, directions)
         d = d / np.linalg.norm(d, axis=1, keepdims=True)
-        face, t32 = self.scene.first_hit(o, d)
+        limit = None if max_dist is None else np.broadcast_to(np.asarray(max_dist, dtype=np.float64), (n,))
+        face, t32 = self.scene.first_hit(o, d, limit)
         hit = np.flatnonzero(face >= 0)
         if len(hit):
             tri = self.vertices[self.faces[face[hit]]]  # (h, 3, 3)
@@ -95,10 +101,13 @@ class PartRays:
             dist[hit] = np.round(np.maximum(t, 0.0), 5)
         return face, dist
 
-    def distance_mm(self, origins: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    def distance_mm(
+        self, origins: np.ndarray, directions: np.ndarray, max_dist: np.ndarray | float | None = None
+    ) -> np.ndarray:
         """Distance along each ray to the first hit: (n,) float64, mm, inf when the ray
-        escapes. origins, directions : (n, 3) float64 (mm, unit vectors)."""
-        return self.first_hit(origins, directions)[1]
+        escapes (or hits only beyond ``max_dist``, see :meth:`first_hit`).
+        origins, directions : (n, 3) float64 (mm, unit vectors)."""
+        return self.first_hit(origins, directions, max_dist)[1]
 
     def intersects_location(
         self, origins: np.ndarray, directions: np.ndarray, multiple_hits: bool = False
