@@ -20,6 +20,7 @@ from printprep.mesh.measure import (
     ALLOY_MIN_WALL_MM,
     DEFAULT_MIN_WALL_MM,
     alloy_key,
+    bounds_mm,
     metal_weights_g,
     row_norm,
     triangle_cross,
@@ -219,8 +220,7 @@ def check_mesh(
             else:
                 warnings.append(sentence)
 
-    lo = vertices.min(axis=0)
-    hi = vertices.max(axis=0)
+    lo, hi = bounds_mm(vertices)
     fits = None
     if prof is not None:
         fits, why = _fits(prof, hi - lo)

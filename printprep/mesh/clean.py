@@ -14,7 +14,7 @@ from printprep.mesh.holes import (
 )
 from printprep.mesh.holes_kernels import faces_near_boxes
 from printprep.mesh.intersect import crossing_pairs
-from printprep.mesh.measure import row_norm, triangle_cross
+from printprep.mesh.measure import bounds_mm, row_norm, triangle_cross
 from printprep.mesh.raycast import RayScene
 from printprep.mesh.sorting import argsort_keys
 from printprep.mesh.topology import EdgeInfo, edge_info, orient_faces
@@ -93,7 +93,8 @@ def collapse_slivers(
     bad = np.flatnonzero(area <= max_area_mm2)
     if len(bad) == 0:
         return vertices, faces, 0
-    size_mm = float(np.linalg.norm(vertices.max(axis=0) - vertices.min(axis=0)))
+    lo, hi = bounds_mm(vertices)
+    size_mm = float(np.linalg.norm(hi - lo))
     limit_mm = min(max_edge_mm, 1e-4 * size_mm)
     tri = faces[bad]
     length = np.stack([row_norm(vertices[tri[:, k]] - vertices[tri[:, (k + 1) % 3]]) for k in range(3)], axis=1)
@@ -222,7 +223,7 @@ def _near_fills(
     vertices : (n, 3) float64, mm (patch vertices included); faces : (m, 3) int64;
     fills : the patches, (t, 3) int64 each. wide : what the previous call returned for
     the same faces: (face ids near the widened boxes, widened lo (h, 3), hi (h, 3)). The
-    whole mesh is searched once, with each box widened by half its size on every side;
+    whole mesh is searched once, with each box widened by a fifth of its size on every side;
     later calls whose boxes stay inside the widened ones (a patch replaced by another
     kind for the same hole) test only the faces found then: the same answer.
     """
@@ -238,7 +239,7 @@ def _near_fills(
         and bool((lo - margin[:, None] >= wide[1]).all() and (hi + margin[:, None] <= wide[2]).all())
     )
     if not inside:
-        grow = 0.5 * (hi - lo).max(axis=1, keepdims=True) + margin[:, None]
+        grow = 0.2 * (hi - lo).max(axis=1, keepdims=True) + margin[:, None]
         wide_lo, wide_hi = lo - grow, hi + grow
         ids = np.flatnonzero(faces_near_boxes(vertices, faces, wide_lo, wide_hi, np.zeros(len(lo))))
         wide = (ids, wide_lo, wide_hi)

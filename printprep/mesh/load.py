@@ -24,6 +24,7 @@ from printprep.mesh.limits import (  # noqa: F401  (re-exported)
     USER_UNITS,
     LoadLimits,
 )
+from printprep.mesh.measure import bounds_mm
 from printprep.mesh.weld import TINY_RATIO, weld_soup
 
 
@@ -221,7 +222,8 @@ def _finish(
 ) -> LoadedMesh:
     """The units (given, from the file or guessed), the scale applied and the last
     coordinate check of welded ``vertices`` (n, 3) float64 (file units)."""
-    extent = float((vertices.max(axis=0) - vertices.min(axis=0)).max())
+    lo, hi = bounds_mm(vertices)
+    extent = float((hi - lo).max())
     if units is not None:
         unit, detected, note = units, False, f"units given as {units}"
     elif file_units is not None:
@@ -234,7 +236,7 @@ def _finish(
         scale = UNIT_SCALE[unit]
     if scale != 1.0:
         vertices = vertices * scale
-    if float(np.abs(vertices).max()) > ABSURD_MM:
+    if float(np.maximum(np.abs(lo), np.abs(hi)).max()) * scale > ABSURD_MM:
         raise MeshError(f"absurd coordinates after scaling to mm (×{scale})", where=str(path))
     loaded = LoadedMesh(
         None, units=unit, scale=float(scale), units_detected=detected, path=path,

@@ -114,6 +114,17 @@ def triangle_cross(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return face_cross(_f64(vertices), _i64(faces))
 
 
+def bounds_mm(vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lo (3,), hi (3,)) float64: the corners of the bounding box of ``vertices`` (n, 3)
+    float64, mm (n > 0); one compiled pass for big arrays (numpy's ``min(axis=0)`` on an
+    (n, 3) array takes several)."""
+    if len(vertices) < 4 * SMALL_FACES:
+        return vertices.min(axis=0).astype(np.float64), vertices.max(axis=0).astype(np.float64)
+    from printprep.mesh.intersect_kernels import bounds  # noqa: PLC0415 - lazy, as above
+
+    return bounds(_f64(vertices))
+
+
 def signed_volumes_mm3(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Signed volume contribution of each triangle (tetrahedron to a reference point).
 

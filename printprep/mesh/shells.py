@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from printprep.mesh.measure import row_norm, signed_volumes_mm3, triangle_cross
+from printprep.mesh.measure import bounds_mm, row_norm, signed_volumes_mm3, triangle_cross
 from printprep.mesh.raycast import RayScene
 from printprep.mesh.topology import EdgeInfo
 
@@ -62,7 +62,8 @@ def shell_measures(
             used = vertices[mask]
         else:
             used = vertices
-        lo, hi = used.min(axis=0)[None], used.max(axis=0)[None]
+        lo, hi = bounds_mm(used)
+        lo, hi = lo[None], hi[None]
     elif count:
         order = np.argsort(labels, kind="stable")
         starts = np.concatenate([[0], np.cumsum(nfaces)[:-1]])

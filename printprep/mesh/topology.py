@@ -51,9 +51,9 @@ class EdgeInfo:
         A reversed face runs its edge ab as half-edge 1 and bc as half-edge 0.
         """
         if not flip.any():
-            return EdgeInfo(self.he_sorted, self.edge_start, self.edge_count, self.edge_vertices, faces.reshape(-1).astype(np.int64))
+            return EdgeInfo(self.he_sorted, self.edge_start, self.edge_count, self.edge_vertices, np.ascontiguousarray(faces, dtype=np.int64).reshape(-1))
         he = kernels.flip_half_edges(self.he_sorted, np.ascontiguousarray(flip, dtype=np.bool_))
-        return EdgeInfo(he, self.edge_start, self.edge_count, self.edge_vertices, faces.reshape(-1).astype(np.int64))
+        return EdgeInfo(he, self.edge_start, self.edge_count, self.edge_vertices, np.ascontiguousarray(faces, dtype=np.int64).reshape(-1))
 
     def manifold_pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """The two half-edges of every edge used by exactly two faces: ((k,), (k,)) int64.
