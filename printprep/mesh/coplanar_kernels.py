@@ -136,9 +136,11 @@ def two_sided(keys: np.ndarray, table_bits: int) -> np.ndarray:
 @numba.njit(cache=True, nogil=True)
 def bucket_by_key(keys: np.ndarray, table_bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Counting sort of the items with a key >= 0 into ``2**table_bits`` buckets (top bits
-    of the key). Returns (bucket_start (2**table_bits + 1,) int64, items (k,) int64,
-    item_key (k,) int64 their keys in the same order, for reading in sequence).
-    numpy reading: ``items = argsort(keys >> (63 - table_bits))`` without the -1 keys."""
+    of the key), each bucket then sorted by the whole key (so the faces of one bin lie
+    together, one orientation after the other). Returns (bucket_start (2**table_bits + 1,)
+    int64, items (k,) int64, item_key (k,) int64 their keys in the same order, for reading
+    in sequence). numpy reading: ``items = argsort(keys, kind="stable")`` without the -1
+    keys."""
     n_buckets = 1 << table_bits
     count = np.zeros(n_buckets + 1, dtype=np.int64)
     for i in range(keys.shape[0]):
@@ -155,6 +157,17 @@ def bucket_by_key(keys: np.ndarray, table_bits: int) -> tuple[np.ndarray, np.nda
             items[fill[b]] = i
             item_key[fill[b]] = keys[i]
             fill[b] += 1
+    for b in range(n_buckets):  # insertion sort by key (stable): buckets are short
+        for i in range(count[b] + 1, count[b + 1]):
+            k = item_key[i]
+            it = items[i]
+            j = i - 1
+            while j >= count[b] and item_key[j] > k:
+                item_key[j + 1] = item_key[j]
+                items[j + 1] = items[j]
+                j -= 1
+            item_key[j + 1] = k
+            items[j + 1] = it
     return count, items, item_key
 
 
@@ -179,23 +192,40 @@ def scan_contacts(vertices, faces, normal, nlen, sign, start, items, item_key, b
             low_and &= item_key[i] & 1
         if low_or == low_and:  # one orientation only: a flat region seen from one side
             continue
-        for i in range(s, e):
+        # sorted by key: a bin's faces of one orientation (low bit 0), then of the other
+        i = s
+        while i < e:
             ki = item_key[i]
-            for j in range(i + 1, e):
-                if (ki ^ item_key[j]) != 1:
-                    continue
-                f = items[i]
-                g = items[j]
-                shared = False
-                for p in range(3):
-                    for q in range(3):
-                        if faces[f, p] == faces[g, q]:
-                            shared = True
-                neg, pos = (f, g) if sign[f] < sign[g] else (g, f)
-                if shared or not _contact(vertices, faces, normal, nlen, neg, pos):
-                    continue
-                if write:
-                    out[at + n, 0] = neg
-                    out[at + n, 1] = pos
-                n += 1
+            run = i
+            while run < e and item_key[run] == ki:
+                run += 1
+            if ki & 1 == 1:
+                i = run
+                continue
+            other = run
+            while other < e and item_key[other] == ki + 1:
+                other += 1
+            for a in range(i, run):
+                for j in range(run, other):
+                    n += _record_contact(vertices, faces, normal, nlen, sign, items[a], items[j], write, out, at + n)
+            i = run
     return n
+
+
+@numba.njit(cache=True, nogil=True)
+def _record_contact(vertices, faces, normal, nlen, sign, f, g, write, out, at) -> int:
+    """1 when faces ``f`` and ``g`` (one bin, opposite orientations) share no vertex and
+    pass :func:`_contact` (stored as (negative-side, positive-side) at row ``at`` of
+    ``out`` when ``write``), else 0."""
+    for p in range(3):
+        for q in range(3):
+            if faces[f, p] == faces[g, q]:
+                return 0
+    neg, pos = (f, g) if sign[f] < sign[g] else (g, f)
+    if not _contact(vertices, faces, normal, nlen, neg, pos):
+        return 0
+    if write:
+        out[at, 0] = neg
+        out[at, 1] = pos
+    return 1
+
