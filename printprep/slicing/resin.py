@@ -39,7 +39,7 @@ from printprep.slicing.layers import PlacedParts, layer_heights, place_parts
 from printprep.slicing.meshcheck import MeshLayers, RingRaster, complete_layers
 from printprep.slicing.png import encode_runs
 from printprep.slicing.raster import Band, RunBand, rasterize_runs
-from printprep.slicing.thumbnail import thumbnail_png
+from printprep.slicing.thumbnail import thumbnails_png
 
 FORMATS = ("sl1", "pngzip")
 #: layers cut in one compiled pass when slicing a solid (bounds the rings held at once)
@@ -237,12 +237,10 @@ def slice_to_archive(
     checks = ThreadPoolExecutor(1) if checker is not None else None
     check_futures: deque[Future[None]] = deque()
     with writer_cls(out) as writer, ThreadPoolExecutor(workers) as pool:
-        thumbs: dict[tuple[int, int], Future[bytes]] = {}
+        # both thumbnails in one task (the triangle areas once): one worker, not all
+        thumbs: Future[dict[tuple[int, int], bytes]] | None = None
         if thumbnails:
-            thumbs = {
-                size: pool.submit(thumbnail_png, placed.meshes, size, placed.shifts_mm)
-                for size in THUMBNAIL_SIZES
-            }
+            thumbs = pool.submit(thumbnails_png, placed.meshes, THUMBNAIL_SIZES, placed.shifts_mm)
         pending: deque[Future[tuple[Band | None, bytes, float]]] = deque()
 
         def drain_one() -> None:
@@ -292,7 +290,7 @@ def slice_to_archive(
         )
         ini = prusaslicer_ini(prof, mat, lh, exposure.exposure_s, exposure.bottom_exposure_s)
         ini["bottom_layers"] = prof.bottom_layers
-        writer.finish(config, ini, {size: f.result() for size, f in thumbs.items()})
+        writer.finish(config, ini, thumbs.result() if thumbs is not None else {})
     return SliceResult(
         path=out,
         format=fmt,

@@ -35,6 +35,12 @@ def _view_rotation(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
 
 def _face_areas(vertices: np.ndarray, faces: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
     """(m,) float64 triangle areas, computed in chunks (nothing cached on the mesh)."""
+    if len(faces) > chunk:  # a big mesh: one compiled pass (numba only when it pays)
+        from printprep.slicing.raster_kernels import face_areas
+
+        return face_areas(
+            np.ascontiguousarray(vertices, dtype=np.float64), np.ascontiguousarray(faces, dtype=np.int64)
+        )
     out = np.empty(len(faces))
     for s in range(0, len(faces), chunk):
         f = faces[s : s + chunk]
@@ -52,9 +58,11 @@ def render(
     azimuth_deg: float = -30.0,
     elevation_deg: float = 35.0,
     seed: int = 0,
+    areas: Sequence[np.ndarray] | None = None,
 ) -> np.ndarray:
     """Render parts (mm, each moved by its shift) into a (h, w, 4) uint8 RGBA image with
-    a transparent background."""
+    a transparent background. areas : each part's (m,) float64 triangle areas, mm², when
+    the caller has them (several renders of one mesh)."""
     w, h = size_px
     shifts = list(shifts_mm) if shifts_mm is not None else [np.zeros(3)] * len(meshes)
     rot = _view_rotation(azimuth_deg, elevation_deg)
@@ -70,7 +78,8 @@ def render(
     covered_px = span[0] * span[1] * scale * scale
     count = int(min(MAX_SAMPLES, max(10_000, SAMPLES_PER_PX * covered_px)))
     rng = np.random.default_rng(seed)
-    areas = [_face_areas(np.asarray(m.vertices), np.asarray(m.faces)) for m in meshes]
+    if areas is None:
+        areas = [_face_areas(np.asarray(m.vertices), np.asarray(m.faces)) for m in meshes]
     totals = np.array([a.sum() for a in areas])
     per_part = rng.multinomial(count, totals / totals.sum())
     pts_all, normals_all = [], []
@@ -113,15 +122,26 @@ def render(
     return img.reshape(h, w, 4)
 
 
+def thumbnails_png(
+    meshes: Sequence[trimesh.Trimesh],
+    sizes_px: Sequence[tuple[int, int]],
+    shifts_mm: Sequence[np.ndarray] | None = None,
+) -> dict[tuple[int, int], bytes]:
+    """:func:`thumbnail_png` at each size, the triangle areas computed once."""
+    areas = [_face_areas(np.asarray(m.vertices), np.asarray(m.faces)) for m in meshes]
+    return {size: thumbnail_png(meshes, size, shifts_mm, areas=areas) for size in sizes_px}
+
+
 def thumbnail_png(
     meshes: Sequence[trimesh.Trimesh],
     size_px: tuple[int, int],
     shifts_mm: Sequence[np.ndarray] | None = None,
+    areas: Sequence[np.ndarray] | None = None,
 ) -> bytes:
     """PNG bytes of the parts at ``size_px`` (width, height): rendered at half size and
     scaled up smoothly, which looks the same at thumbnail size for a quarter of the work."""
     w, h = size_px
-    small = render(meshes, (max(1, w // 2), max(1, h // 2)), shifts_mm=shifts_mm)
+    small = render(meshes, (max(1, w // 2), max(1, h // 2)), shifts_mm=shifts_mm, areas=areas)
     img = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     buf = io.BytesIO()
     Image.fromarray(img, "RGBA").save(buf, format="PNG", compress_level=6)
