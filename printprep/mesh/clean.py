@@ -250,14 +250,15 @@ def _near_fills(
 
 
 def fill_holes(
-    vertices: np.ndarray, faces: np.ndarray, patch: np.ndarray, info: EdgeInfo | None = None
+    vertices: np.ndarray, faces: np.ndarray, patch: np.ndarray, info: EdgeInfo | None = None,
+    face_area_mm2: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]:
     """Close every boundary loop of consistently wound patches.
 
     Patches whose holes are too large for their area (:data:`SHEET_FILL_RATIO`) are left
-    open. info : the edge grouping of ``faces`` when already known. Returns (vertices
-    (centre vertices of fans appended), faces, patch, holes closed, sheet patch ids (s,)
-    int64).
+    open. info : the edge grouping of ``faces`` when already known; face_area_mm2 : (m,)
+    float64 their areas when known. Returns (vertices (centre vertices of fans appended),
+    faces, patch, holes closed, sheet patch ids (s,) int64).
     """
     if info is None:
         info = edge_info(faces, len(vertices))
@@ -266,7 +267,9 @@ def fill_holes(
         return vertices, faces, patch, 0, np.zeros(0, dtype=np.int64)
     n = int(patch.max()) + 1
     n_v = len(vertices)
-    area = np.bincount(patch, weights=0.5 * row_norm(triangle_cross(vertices, faces)), minlength=n)
+    if face_area_mm2 is None:
+        face_area_mm2 = 0.5 * row_norm(triangle_cross(vertices, faces))
+    area = np.bincount(patch, weights=face_area_mm2, minlength=n)
     # the faces touching a hole: their edges are the only mesh edges a patch's chord (a
     # segment between two rim vertices) can repeat, and they are the surface around it
     on_rim = np.zeros(n_v, dtype=bool)

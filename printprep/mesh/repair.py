@@ -34,7 +34,7 @@ from printprep.mesh.crossings import (
     split_own_crossings,
 )
 from printprep.mesh.load import LoadedMesh, trimesh_of
-from printprep.mesh.measure import row_norm, signed_volumes_mm3, triangle_cross
+from printprep.mesh.measure import face_areas_mm2, signed_volumes_mm3
 from printprep.mesh.raycast import RayScene
 from printprep.mesh.sorting import dense_labels
 from printprep.mesh.topology import append_faces, edge_info, face_components, inconsistent_edges
@@ -169,9 +169,12 @@ def repair_mesh(
     n_faces = len(faces)
     if info is None:
         info = edge_info(faces, len(vertices))
-    vertices, faces, patch, n, sheets = clean.fill_holes(vertices, faces, patch, info)
+    # face areas (m,) mm², measured once for the holes, shells, slivers and report
+    face_area = face_areas_mm2(vertices, faces)
+    vertices, faces, patch, n, sheets = clean.fill_holes(vertices, faces, patch, info, face_area)
     if len(faces) != n_faces:  # patches appended: merged into the grouping, not regrouped
         info = append_faces(info, faces, n_faces)
+        face_area = np.concatenate([face_area, face_areas_mm2(vertices, faces[n_faces:])])
     record("close holes", n)
     if len(sheets):
         problems.append(
@@ -180,9 +183,6 @@ def repair_mesh(
         )
 
     step("shells")
-    # face areas (m,) mm² of these faces, measured once for the shells, slivers and report
-    area_faces = faces
-    face_area = 0.5 * row_norm(triangle_cross(vertices, faces)) if len(faces) else np.zeros(0)
     vertices, faces, patch, n_flip, n_cav, shells, info, scene = _orient_shells(vertices, faces, patch, sheets, info, face_area)
     area_faces = faces  # flipping keeps every face's area
     record("turn inverted shells outward", n_flip)
