@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from printprep.errors import MeshError
 from printprep.mesh.holes import (
     boundary_loops,
     centre_fan,
@@ -18,7 +19,7 @@ from printprep.mesh.measure import bounds_mm, row_norm, triangle_cross
 from printprep.mesh.raycast import RayScene
 from printprep.mesh.sorting import argsort_keys
 from printprep.mesh.topology import EdgeInfo, edge_info, orient_faces
-from printprep.mesh.topology_kernels import fans_and_patches, pairs_share_third_vertex
+from printprep.mesh.topology_kernels import MAX_NODES, fans_and_patches, pairs_share_third_vertex
 from printprep.mesh.weld import compact
 
 #: Zero-area faces whose shortest edge is below this are collapsed, mm (1 µm: far below
@@ -182,6 +183,8 @@ def split_fans(
     n_corner = 3 * m
     # corners of one fan share a label; corners of different vertices never do; faces
     # joined across manifold edges share a patch (splitting renames vertices only)
+    if n_corner > MAX_NODES:
+        raise MeshError(f"{m} triangles exceed the {MAX_NODES // 3} that splitting fans handles", where="mesh")
     n_label, corner_label, _, patch = fans_and_patches(info.he_sorted, info.edge_start, info.edge_count, info.src, m)
     used = np.zeros(len(vertices), dtype=bool)
     used[faces.reshape(-1)] = True

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from printprep.errors import MeshError
 from printprep.mesh import topology_kernels as kernels
 
 
@@ -128,10 +129,17 @@ def components(n: int, u: np.ndarray, v: np.ndarray) -> tuple[int, np.ndarray]:
     """Connected components of the graph on ``n`` nodes with edges (u, v) (p,) int:
     (count, labels (n,) int64 numbered by each component's smallest node, as scipy's
     ``connected_components`` numbers them; union-find, :mod:`topology_kernels`)."""
+    _check_nodes(n)
     count, labels = kernels.component_labels(
         int(n), np.ascontiguousarray(u, dtype=np.int64), np.ascontiguousarray(v, dtype=np.int64)
     )
     return int(count), labels
+
+
+def _check_nodes(n: int) -> None:
+    """Refuse graphs too big for the int32 union-find forests of :mod:`topology_kernels`."""
+    if n > kernels.MAX_NODES:
+        raise MeshError(f"{n} elements exceed the {kernels.MAX_NODES} the mesh topology handles", where="mesh")
 
 
 def orient_faces(info: EdgeInfo, n_faces: int, patch: np.ndarray | None = None) -> tuple[np.ndarray, int]:
@@ -148,6 +156,7 @@ def orient_faces(info: EdgeInfo, n_faces: int, patch: np.ndarray | None = None) 
     same_dir = info.src[a] == info.src[b]  # consistent neighbours run a shared edge opposite ways
     if not same_dir.any():  # already consistent everywhere: nothing to flip
         return np.zeros(n_faces, dtype=bool), 0
+    _check_nodes(n_faces)
     flip, n_bad = kernels.orient_parity(int(n_faces), a // 3, b // 3, same_dir)
     return flip, int(n_bad)
 

@@ -4,6 +4,8 @@ union-find, and orientation by union-find with parity.
 Each kernel is one pass (or two) over the half-edges instead of a chain of sorts and
 sparse-matrix builds. A half-edge ``h`` belongs to face ``h // 3`` and runs from
 ``faces[h // 3, h % 3]`` to ``faces[h // 3, (h + 1) % 3]`` (as in :mod:`topology`).
+Union-find forests hold int32 node ids (half the memory traffic of int64): callers keep
+node counts below :data:`MAX_NODES` (3 × 715M corners; the load limit is 20M triangles).
 Compiled on first use and cached in ``__pycache__`` (``cache=True``).
 """
 
@@ -15,6 +17,9 @@ import numpy as np
 from printprep.mesh import numba_start  # noqa: F401 - numba without scipy.linalg
 
 _NJIT = {"cache": True, "nogil": True}
+
+#: Most nodes a union-find forest here may hold (int32 ids).
+MAX_NODES = 2**31 - 1
 
 
 @numba.njit(**_NJIT)
@@ -106,7 +111,7 @@ def component_labels(n: int, u: np.ndarray, v: np.ndarray):  # pragma: no cover 
     ``scipy.sparse.csgraph.connected_components(..., directed=False)`` numbers them.
     Returns (count, labels (n,) int64).
     """
-    parent = np.arange(n)
+    parent = np.arange(n, dtype=np.int32)  # int32: half the memory traffic
     for i in range(u.shape[0]):
         a = _find(parent, u[i])
         b = _find(parent, v[i])
@@ -149,7 +154,7 @@ def orient_parity(n: int, fa: np.ndarray, fb: np.ndarray, same_dir: np.ndarray):
     it is (no flips). numpy reading: the double cover of :func:`topology.orient_faces`.
     Returns (flip (n,) bool, non-orientable patches).
     """
-    parent = np.arange(n)
+    parent = np.arange(n, dtype=np.int32)  # int32: half the memory traffic
     parity = np.zeros(n, np.uint8)  # parity of a node relative to its parent
     bad = np.zeros(n, np.bool_)
     for i in range(fa.shape[0]):
@@ -250,8 +255,8 @@ def fans_and_patches(he_sorted: np.ndarray, edge_start: np.ndarray, edge_count: 
 
     Returns (n_fans, fan label (3m,) int64, n_patches, patch label (m,) int64).
     """
-    corner_parent = np.arange(3 * n_faces)
-    face_parent = np.arange(n_faces)
+    corner_parent = np.arange(3 * n_faces, dtype=np.int32)  # int32: half the memory traffic
+    face_parent = np.arange(n_faces, dtype=np.int32)
     for e in range(edge_start.shape[0]):
         if edge_count[e] != 2:
             continue
