@@ -5,7 +5,8 @@ Input: ../shared/meshes/bench/pave_band_336k.stl with each triangle split in fou
 bench/mesh_bench.py makes it), or any mesh given with --mesh (e.g. the damaged band that
 ``mesh_bench.py --keep DIR`` leaves). Each engine runs in its own child process (so the
 peak memory is its own), the engines taking turns for --rounds rounds; a row is the best
-of the rounds, wall seconds:
+of the rounds, wall and CPU seconds (CPU: every thread of the process, Embree's
+and ours; on a busy machine the fairer figure):
 
 - scene build: a fresh BVH of the mesh (the kept-scene cache cleared first);
 - face rays: one inward ray per face, as the wall-thickness search casts (face ids only);
@@ -40,14 +41,15 @@ sys.path.insert(0, str(BENCH))
 ENGINES = ("embree", "embreex")
 
 
-def _best(fn, repeat: int = 2) -> tuple[float, object]:
-    """Best wall seconds of ``repeat`` calls and the last result."""
-    best, out = np.inf, None
+def _best(fn, repeat: int = 2) -> tuple[tuple[float, float], object]:
+    """Best (wall, CPU) seconds of ``repeat`` calls and the last result (CPU: all
+    threads of the process, the fairer figure on a busy machine)."""
+    wall, cpu, out = np.inf, np.inf, None
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
+        wall, cpu = min(wall, time.perf_counter() - t), min(cpu, time.process_time() - c)
+    return (wall, cpu), out
 
 
 def child(engine: str, arrays: str) -> None:
@@ -126,15 +128,23 @@ def main() -> int:
     rows = [("scene build", "build_s"), ("face rays (1 per face)", "face_rays_s"), ("edge rays (1 per edge)", "edge_rays_s"),
             ("thickness, full", "thickness_s"), ("thickness, exact_below 0.6", "thickness_capped_s"),
             ("face rays in packets of 16", "packets_s")]
-    print(f"{'':<30}{'ours s':>9}{'embreex s':>11}{'ratio':>8}")
-    for label, key in rows:
-        ours = min(r[key] for r in results["embree"])
-        peer = [r[key] for r in results["embreex"] if key in r]
-        ratio = f"{min(peer) / ours:7.2f}x" if peer else ""
-        print(f"{label:<30}{ours:9.3f}{min(peer) if peer else float('nan'):11.3f}{ratio:>8}")
-    ours_sum = sum(min(r[k] for r in results["embree"]) for k in ("build_s", "face_rays_s", "edge_rays_s"))
-    peer_sum = sum(min(r[k] for r in results["embreex"]) for k in ("build_s", "face_rays_s", "edge_rays_s"))
-    print(f"{'build + face + edge rays':<30}{ours_sum:9.3f}{peer_sum:11.3f}{peer_sum / ours_sum:7.2f}x")
+    print(f"{'':<30}{'ours wall / CPU s':>19}{'embreex wall / CPU s':>22}{'ratio wall / CPU':>18}")
+
+    def best(engine: str, key: str) -> tuple[float, float] | None:
+        got = [r[key] for r in results[engine] if key in r]
+        return (min(g[0] for g in got), min(g[1] for g in got)) if got else None
+
+    def total(engine: str) -> tuple[float, float]:
+        parts = [best(engine, k) for k in ("build_s", "face_rays_s", "edge_rays_s")]
+        return sum(p[0] for p in parts), sum(p[1] for p in parts)
+
+    for label, key in [*rows, ("build + face + edge rays", None)]:
+        ours = best("embree", key) if key else total("embree")
+        peer = best("embreex", key) if key else total("embreex")
+        text = f"{label:<30}{ours[0]:10.3f} / {ours[1]:5.3f}"
+        if peer:
+            text += f"{peer[0]:13.3f} / {peer[1]:5.3f}{peer[0] / ours[0]:9.2f}x / {peer[1] / ours[1]:.2f}x"
+        print(text)
     print(f"{'peak memory of the process MB':<30}{max(r['peak_mb'] for r in results['embree']):9.0f}"
           f"{max(r['peak_mb'] for r in results['embreex']):11.0f}")
     same = len({r["hits_crc"] for rs in results.values() for r in rs}) == 1
