@@ -145,17 +145,24 @@ class LayerChecker:
         self.prev: tuple[int, int, np.ndarray] | None = None  # (row0, col0, lit mask)
 
     def add(self, band: Band) -> None:
-        i = self.report_.layer_count
-        self.report_.layer_count += 1
         lit = band.pixels >= LIT
         rows = np.flatnonzero(lit.any(axis=1))
         if len(rows) == 0:
-            self.report_.empty_layers.append(i)
-            self.prev = None
+            self.add_mask(0, 0, np.zeros((0, 0), bool))
             return
         cols = np.flatnonzero(lit.any(axis=0))
         r0, c0 = band.row0 + int(rows[0]), band.col0 + int(cols[0])
-        lit = lit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        self.add_mask(r0, c0, lit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
+
+    def add_mask(self, r0: int, c0: int, lit: np.ndarray) -> None:
+        """:meth:`add` of a layer given as its lit pixels (rows, cols) bool at image
+        position (r0, c0), already cropped to their bounding box ((0, 0): empty)."""
+        i = self.report_.layer_count
+        self.report_.layer_count += 1
+        if lit.shape[0] == 0:
+            self.report_.empty_layers.append(i)
+            self.prev = None
+            return
         h, w = lit.shape
         width, height = self.image_px
         if r0 == 0 or c0 == 0 or r0 + h == height or c0 + w == width:
@@ -179,6 +186,12 @@ class LayerChecker:
                     below.col0 + int(cols[0]),
                     lit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1],
                 )
+
+    def seek_mask(self, layer: int, r0: int, c0: int, below: np.ndarray) -> None:
+        """:meth:`seek` with the layer below given as its cropped lit mask (see
+        :meth:`add_mask`)."""
+        self.report_.layer_count = layer
+        self.prev = (r0, c0, below) if below.shape[0] else None
 
     def _prev_in(self, r0: int, c0: int, h: int, w: int) -> np.ndarray:
         """The previous layer's lit mask in the window rows r0..r0+h, cols c0..c0+w."""
@@ -289,20 +302,25 @@ class LayerChecker:
             return False
         h, w = below.shape
         hb, wb = -(-h // f), -(-w // f)
-        pad = np.zeros((hb * f, wb * f), bool)
-        pad[:h, :w] = below
-        # the block maximum as ORs of strided views (numpy's max over axes (1, 3) of the
-        # 4-d reshape walks the image in 4-byte strides and cost most of the check)
-        rows = pad[0::f] | pad[1::f]
-        rows |= pad[2::f]
-        rows |= pad[3::f]
-        blocks = rows[:, 0::f] | rows[:, 1::f]
-        blocks |= rows[:, 2::f]
-        blocks |= rows[:, 3::f]
-        blocks = blocks.view(np.uint8)
+
+        def block_or(mask: np.ndarray, r0: int, c0: int) -> np.ndarray:
+            """(hb, wb) bool: any pixel of ``mask`` (placed at r0, c0) in each block, as
+            ORs of strided views (numpy's max over axes (1, 3) of the 4-d reshape walks
+            the image in 4-byte strides and cost most of the check)."""
+            pad = np.zeros((hb * f, wb * f), bool)
+            pad[r0 : r0 + mask.shape[0], c0 : c0 + mask.shape[1]] = mask
+            rows = pad[0::f] | pad[1::f]
+            rows |= pad[2::f]
+            rows |= pad[3::f]
+            blocks = rows[:, 0::f] | rows[:, 1::f]
+            blocks |= rows[:, 2::f]
+            blocks |= rows[:, 3::f]
+            return blocks
+
+        blocks = block_or(below, 0, 0).view(np.uint8)
         near = cv2.dilate(blocks, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * kbc + 1, 2 * kbr + 1)))
-        rr, cc = np.nonzero(new)
-        return bool(near[(rr + sl[0].start) // f, (cc + sl[1].start) // f].all())
+        # every new pixel's block is near: no block holding a new pixel is not near
+        return not bool((block_or(new, sl[0].start, sl[1].start) & ~near.view(bool)).any())
 
     def report(self) -> LayerReport:
         return self.report_

@@ -91,6 +91,15 @@ class LitMask:
         crop = lit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
         return cls(band.row0 + int(rows[0]), band.col0 + int(cols[0]), crop.shape, np.packbits(crop).tobytes(), runs)
 
+    def mask(self) -> tuple[int, int, np.ndarray]:
+        """(row0, col0, (rows, cols) bool): the lit pixels, cropped to their box (what
+        :meth:`LayerChecker.add_mask` takes)."""
+        h, w = self.shape
+        if h == 0:
+            return 0, 0, np.zeros((0, 0), bool)
+        lit = np.unpackbits(np.frombuffer(self.bits, np.uint8), count=h * w).reshape(h, w)
+        return self.row0, self.col0, lit.view(bool)
+
     def band(self) -> Band:
         """A Band whose lit pixels are exactly these (grey 255, else 0)."""
         h, w = self.shape
@@ -336,8 +345,11 @@ def _run_checks(
             if not todo[i]:
                 continue
             if last_added != i - 1:
-                checker.seek(i, lit_at(i - 1).band() if i > 0 else None)
-            checker.add(lit_at(i).band())
+                if i > 0:
+                    checker.seek_mask(i, *lit_at(i - 1).mask())
+                else:
+                    checker.seek(i, None)
+            checker.add_mask(*lit_at(i).mask())
             last_added = i
         for i, lm in lit_new.items():
             cache[i] = lm
@@ -367,9 +379,13 @@ def _cut(
 
 
 def _ring_key(ring: np.ndarray) -> bytes:
-    """A ring's bytes from its lowest-sorting vertex on (the slicer may start it anywhere)."""
-    start = int(np.lexsort((ring[:, 1], ring[:, 0]))[0])
-    return np.roll(ring, -start, axis=0).tobytes()
+    """A ring's bytes from its lowest-sorting vertex on (the slicer may start it anywhere):
+    the lowest x, the lowest y among ties, the first of equal vertices."""
+    x = ring[:, 0]
+    start = int(np.argmin(x))
+    if np.count_nonzero(x == x[start]) > 1:
+        start = int(np.lexsort((ring[:, 1], x))[0])
+    return ring[start:].tobytes() + ring[:start].tobytes()
 
 
 def _boxes(rings: list[np.ndarray]) -> np.ndarray:
@@ -395,6 +411,13 @@ def _near_changes(
     for f in [*old_report.islands, *old_report.reach_layers]:
         findings.setdefault(f.layer, []).append((f.x_mm - shift[0], f.y_mm - shift[1]))
     out = np.zeros(n, dtype=bool)
+    fixed_boxes: dict[int, np.ndarray] = {}  # layer -> boxes of the fixed parts' rings
+
+    def boxes_at(layer: int) -> np.ndarray:
+        if layer not in fixed_boxes:
+            fixed_boxes[layer] = np.concatenate([_boxes(part[layer]) for part in fixed] or [np.zeros((0, 4))])
+        return fixed_boxes[layer]
+
     for i in np.flatnonzero(changed):
         diff: list[np.ndarray] = []
         for new, old in moved:
@@ -409,7 +432,7 @@ def _near_changes(
         for j in (i, i + 1):
             if j >= n or out[j]:
                 continue
-            near = np.concatenate([_boxes(part[layer]) for part in fixed for layer in (j - 1, j) if 0 <= layer < n] or [np.zeros((0, 4))])
+            near = np.concatenate([boxes_at(layer) for layer in (j - 1, j) if 0 <= layer < n] or [np.zeros((0, 4))])
             pts = np.array(findings.get(j, []), dtype=float).reshape(-1, 2)
             hit = (
                 (near[:, None, 0] <= box[None, :, 2]) & (near[:, None, 2] >= box[None, :, 0])
