@@ -81,8 +81,11 @@ def _brute_force(v: np.ndarray, f: np.ndarray, o: np.ndarray, d: np.ndarray, pad
     return face, best, second, near_edge
 
 
-@pytest.mark.parametrize("name", ["jewelry/solitaire_ring.stl", "jewelry/franout_fa_symbol.stl"])
-def test_hits_distances_misses_and_max_dist_against_brute_force(meshes, lib, name):
+@pytest.mark.parametrize(("name", "engine"), [
+    ("jewelry/solitaire_ring.stl", "embree"), ("jewelry/franout_fa_symbol.stl", "embree"),
+    ("jewelry/franout_fa_symbol.stl", "embreex"), ("jewelry/franout_fa_symbol.stl", "trimesh"),
+])
+def test_hits_distances_misses_and_max_dist_against_brute_force(meshes, lib, name, engine):
     v, f = _arrays(meshes / name)
     o, d = _random_rays(v, 400, seed=7)
     # some rays from inside the part too: along the inward normals of faces
@@ -90,7 +93,7 @@ def test_hits_distances_misses_and_max_dist_against_brute_force(meshes, lib, nam
     pick = np.linspace(0, len(f) - 1, 200).astype(int)
     o = np.concatenate([o, fo[pick].astype(np.float64)])
     d = np.concatenate([d, fd[pick].astype(np.float64)])
-    scene = RayScene(v, f, engine="embree")
+    scene = RayScene(v, f, engine=engine)
     face, dist = scene.first_hit(o, d)
     ref_face, ref_t, ref_second, near_edge = _brute_force(v, f, o, d, pad=1e-4)
     scale = float(np.abs(v).max())
