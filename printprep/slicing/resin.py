@@ -1,11 +1,11 @@
 """Resin slicing: parts + printer profile -> layer archive (SL1 or PNG zip).
 
-The pipeline streams: a small thread pool cuts (manifold3d), rasterizes and PNG-encodes
-one layer per task (manifold3d and the compiled raster and deflate passes release the
-GIL, so both cores work); the main thread writes finished layers to the archive in order
-as they come back. At most ``2 x workers + 2`` layers are in flight, so memory does not
-grow with the layer count. A single part given with its solid is cut a few dozen layers
-at a time by the compiled cut (:mod:`printprep.slicing.cut`) in its own frame, as the
+The pipeline streams: the placed parts are cut a few dozen layers at a time by the
+compiled cut (:mod:`printprep.slicing.cut`, both cores); a small thread pool rasterizes
+and PNG-encodes one layer per task (compiled passes that release the GIL); the main
+thread writes finished layers to the archive in order as they come back. At most
+``2 x workers + 2`` layers and one chunk of rings are in flight, so memory does not grow
+with the layer count. A single part given with its solid is cut in its own frame, as the
 layer checks cut it; with ``layers`` (the checks' own rasters) nothing is cut at all.
 """
 
@@ -111,13 +111,10 @@ def _resolve_material(
     return mat
 
 
-def _render_layer(
-    placed: PlacedParts, z_mm: float, image_px: tuple[int, int]
-) -> tuple[Band, bytes, float]:
-    """Cut, rasterize and encode one layer (runs on a worker thread): (band, PNG, lit
-    pixels as full-pixel equivalents)."""
-    rings = placed.manifold.slice(z_mm).to_polygons()
-    runs = rasterize_runs(rings, image_px)
+def _render_px_rings(rings_px: list[np.ndarray], image_px: tuple[int, int]) -> tuple[Band, bytes, float]:
+    """Rasterize and encode one layer cut from the placed parts (rings already in image
+    px; worker thread): (band, PNG, lit pixels as full-pixel equivalents)."""
+    runs = rasterize_runs(rings_px, image_px)
     return runs.band(), _encode(image_px, runs), runs.grey_sum / 255.0
 
 
@@ -228,7 +225,10 @@ def slice_to_archive(
     checker = LayerChecker(placed.transform, lh) if check else None
     raster = RingRaster(placed.transform, placed.shifts_mm[0]) if own_frame else None
     own_z = z - placed.shifts_mm[0][2]  # cut heights in the solid's own frame
-    arrays = mesh_arrays(solids[0]) if raster is not None and done is None and solids is not None else None
+    arrays = None
+    if done is None:  # the solid in its own frame, or all parts placed in image px
+        arrays = mesh_arrays(solids[0]) if raster is not None and solids is not None else mesh_arrays(placed.manifold)
+    cut_z = own_z if raster is not None else z
     chunk: list[list[np.ndarray]] = []
     workers = workers or max(1, min(4, os.cpu_count() or 1))
     writer_cls = SL1Writer if fmt == "sl1" else PngZipWriter
@@ -255,16 +255,17 @@ def slice_to_archive(
             if progress is not None:
                 progress(writer.count, len(z))
 
-        for i, z_mm in enumerate(z):
+        for i in range(len(z)):
             if done is not None:
                 runs = done.lit[i].runs  # type: ignore[union-attr]  # complete: all known
                 pending.append(pool.submit(_encode_layer, runs, image_px))
-            elif raster is not None and arrays is not None:
-                if i % _CUT_CHUNK == 0:  # cut a few dozen layers at once (compiled, all cores)
-                    chunk = cut_layers(None, own_z[i : i + _CUT_CHUNK], arrays=arrays)
-                pending.append(pool.submit(_render_rings, chunk[i % _CUT_CHUNK], raster, image_px))
             else:
-                pending.append(pool.submit(_render_layer, placed, float(z_mm), image_px))
+                if i % _CUT_CHUNK == 0:  # cut a few dozen layers at once (compiled, all cores)
+                    chunk = cut_layers(None, cut_z[i : i + _CUT_CHUNK], arrays=arrays)
+                if raster is not None:
+                    pending.append(pool.submit(_render_rings, chunk[i % _CUT_CHUNK], raster, image_px))
+                else:
+                    pending.append(pool.submit(_render_px_rings, chunk[i % _CUT_CHUNK], image_px))
             while len(pending) > 2 * workers + 2:
                 drain_one()
         while pending:
