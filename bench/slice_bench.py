@@ -8,6 +8,14 @@ process. Prints wall times, the ratio and each process's peak memory (ru_maxrss)
 times one 16K frame stack (elegoo-saturn-4-ultra-16k).
 
     .venv/bin/python bench/slice_bench.py [--skip-16k] [--peer-16k]
+    .venv/bin/python bench/slice_bench.py --stages   # in-process stage figures only
+
+``--stages`` times the three layer stages of the 1.35M copy at the phrozen-sonic-4k
+display and its 50 um layers (the prepared prints' layers), each against the way it was
+done before, in one process, side by side: cutting (manifold3d's ``slice`` per layer vs
+the compiled cut), rasterizing (the numpy rasterizer vs the compiled one, the same
+bits) and PNG encoding (zlib over the lit rows vs deflating straight from the runs);
+the machine's load average is printed beside every figure.
 
 Our run is timed twice: "core" (layers + archive, as PrusaSlicer's CLI does: no layer
 checks, no thumbnails) and "full" (the default: also layer checks and thumbnails).
@@ -70,6 +78,55 @@ def child(args: argparse.Namespace) -> None:
             }
         )
     )
+
+
+def stages() -> None:
+    """In-process stage figures (see the module docstring): ours and the peer per stage."""
+    import numpy as np
+    import trimesh
+
+    from printprep.casting.solids import to_manifold
+    from printprep.profiles import load_profile
+    from printprep.slicing.cut import cut_layers, mesh_arrays
+    from printprep.slicing.layers import layer_heights
+    from printprep.slicing.meshcheck import RingRaster
+    from printprep.slicing.png import encode_band, encode_runs
+    from printprep.slicing.raster import DisplayTransform, rasterize_runs_numpy
+
+    band = trimesh.load(BENCH_MESH)
+    v, f = trimesh.remesh.subdivide(band.vertices, band.faces)
+    solid = to_manifold(trimesh.Trimesh(v, f, process=False))
+    prof = load_profile("phrozen-sonic-4k")
+    lo, hi = np.asarray(solid.bounding_box(), float).reshape(2, 3)
+    zs = layer_heights(hi[2] - lo[2], prof.layer_height_mm) + lo[2]
+    tr = DisplayTransform.for_profile(prof)
+    raster = RingRaster(tr, np.array([prof.display_mm[0] / 2, prof.display_mm[1] / 2, -lo[2]]))
+    cut_layers(solid, zs[:2])  # load the cached kernels before timing
+    raster.runs(solid.slice(float(zs[len(zs) // 2])).to_polygons())
+    print(f"\n== stages: {solid.num_tri()} triangles, {len(zs)} layers of {prof.layer_height_mm} mm, "
+          f"{tr.image_px[0]}x{tr.image_px[1]} px")  # fmt: skip
+
+    def timed(fn):
+        t = time.perf_counter()
+        out = fn()
+        return time.perf_counter() - t, out
+
+    def line(stage: str, ours: float, peer: float, peer_name: str) -> None:
+        print(f"{stage:10} printprep {ours:6.3f} s | {peer_name} {peer:6.3f} s | ratio {ours / peer:.2f} "
+              f"| load {os.getloadavg()[0]:.1f}")  # fmt: skip
+
+    t_peer, rings_m = timed(lambda: [solid.slice(float(z)).to_polygons() for z in zs])
+    t_ours, rings = timed(lambda: cut_layers(solid, zs, arrays=mesh_arrays(solid)))
+    line("cut", t_ours, t_peer, "manifold3d slice")
+    t_peer, _ = timed(lambda: [rasterize_runs_numpy(raster.rings_px(r), tr.image_px) for r in rings])
+    t_ours, runs = timed(lambda: [raster.runs(r) for r in rings])
+    line("raster", t_ours, t_peer, "numpy raster")
+    dense = [r.band() for r in runs]
+    t_peer, a = timed(lambda: [encode_band(tr.image_px, b.row0, b.col0, b.pixels) for b in dense])
+    t_ours, b = timed(lambda: [encode_runs(tr.image_px, r.row0, r.col0, r.shape, r.grey, r.lengths) for r in runs])
+    line("png", t_ours, t_peer, "zlib rows")
+    print(f"png size: {sum(map(len, b)) / len(b) / 1024:.1f} kB a layer (zlib rows {sum(map(len, a)) / len(a) / 1024:.1f} kB)")
+    del rings_m
 
 
 def make_big(out: Path) -> None:
@@ -147,7 +204,11 @@ def main() -> None:
     )
     ap.add_argument("--only-16k", action="store_true", help="run only the 16K frame stack")
     ap.add_argument("--skip-336k", action="store_true", help="skip the 336k-triangle mesh at 4K")
+    ap.add_argument("--stages", action="store_true", help="only the in-process stage figures")
     args = ap.parse_args()
+    if args.stages:
+        stages()
+        return
     if args.child:
         child(args)
         return
