@@ -179,7 +179,7 @@ def test_moved_finder_gives_the_same_minima_as_a_fresh_one(pendant, monkeypatch)
     moved_mesh = trimesh.Trimesh(pendant.vertices @ rot.T + off, pendant.faces, process=False)
     moved = MinimaFinder.of(moved_mesh)
     assert moved._nbrs is first._nbrs  # reused, not measured again
-    monkeypatch.setattr(islands, "_last_big", None)
+    monkeypatch.setattr(islands, "_last_finder", None)
     fresh = MinimaFinder.of(moved_mesh)
     assert fresh._nbrs is None
     for a, b in zip(moved.minima_many(ups @ rot.T), fresh.minima_many(ups @ rot.T), strict=True):
@@ -219,3 +219,21 @@ def test_pose_terms_match_the_numpy_reading(pendant):
     ref = _numpy_pose_terms(ups, *args)
     np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-9)
     assert (ref[:, 0] > 0).sum() > 10 and (ref[:, 2] > 0).sum() > 10
+
+
+def test_moved_finder_of_a_small_mesh_moves_its_solid(ring, monkeypatch):
+    monkeypatch.setattr(islands, "_last_finder", None)
+    first = MinimaFinder.of(ring)
+    assert first.solid is not None  # small: the exact cross-section test
+    rot = rotation_to_z(np.array([0.1, 0.7, 0.7]))
+    off = np.array([3.0, -1.0, 6.0])
+    moved_mesh = trimesh.Trimesh(ring.vertices @ rot.T + off, ring.faces, process=False)
+    moved = MinimaFinder.of(moved_mesh)
+    monkeypatch.setattr(islands, "_last_finder", None)
+    fresh = MinimaFinder.of(moved_mesh)
+    assert moved.solid is not None and moved.solid is not fresh.solid
+    assert moved.solid.volume() == pytest.approx(fresh.solid.volume(), rel=1e-6)
+    up = np.array([0.0, 0.0, 1.0])
+    mins = fresh.minima(up)
+    np.testing.assert_array_equal(moved.minima(up), mins)
+    np.testing.assert_array_equal(moved.shallow(up, mins, 0.05), fresh.shallow(up, mins, 0.05))

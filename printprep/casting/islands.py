@@ -54,19 +54,22 @@ class MinimaFinder:
         self._tree: cKDTree | None = None
 
     @classmethod
-    def of(cls, mesh: trimesh.Trimesh) -> MinimaFinder:
-        """A finder for ``mesh``; small closed meshes get the exact cross-section test.
+    def of(cls, mesh: trimesh.Trimesh, solid: manifold3d.Manifold | None = None) -> MinimaFinder:
+        """A finder for ``mesh``; small closed meshes get the exact cross-section test
+        (on ``solid``, the mesh's manifold3d solid when the caller has it, else one
+        built here).
 
         Vertex normals are trimesh's (face normals weighted by the corner angle), in one
-        compiled pass: trimesh's own path costs seconds at 1M faces. A big mesh that is
-        a rigid motion of the last big mesh given a finder (and that finder is still
-        alive: prepare() holds the casting's while it makes the print-frame copy's)
-        reuses its neighbours and rotates its normals instead of measuring again."""
+        compiled pass: trimesh's own path costs seconds at 1M faces. A mesh that is a
+        rigid motion of the last mesh given a finder (and that finder is still alive:
+        prepare() holds the casting's while it makes the print-frame copy's) reuses its
+        neighbours, rotates its normals and moves its solid instead of measuring again."""
         moved = _moved_finder(mesh)
         if moved is not None:
             return moved
-        solid = None
-        if len(mesh.faces) <= cls.SLICE_MAX_FACES:
+        if len(mesh.faces) > cls.SLICE_MAX_FACES:
+            solid = None
+        elif solid is None:
             m = manifold3d.Manifold(
                 manifold3d.Mesh(
                     vert_properties=np.ascontiguousarray(mesh.vertices, dtype=np.float32),
@@ -77,9 +80,8 @@ class MinimaFinder:
         vertices = np.ascontiguousarray(mesh.vertices, dtype=np.float64)
         faces = np.ascontiguousarray(mesh.faces, dtype=np.int64)
         finder = cls(vertices, faces, corner_weighted_normals(vertices, faces), solid)
-        if solid is None:
-            global _last_big  # noqa: PLW0603 - one weak reference per process
-            _last_big = weakref.ref(finder)
+        global _last_finder  # noqa: PLW0603 - one weak reference per process
+        _last_finder = weakref.ref(finder)
         return finder
 
     @property
@@ -170,8 +172,8 @@ class MinimaFinder:
         return out
 
 
-#: the last big mesh's finder (weakly: it lives as long as its user keeps it)
-_last_big: weakref.ref[MinimaFinder] | None = None
+#: the last finder made from a mesh (weakly: it lives as long as its user keeps it)
+_last_finder: weakref.ref[MinimaFinder] | None = None
 
 
 def rigid_motion(a: np.ndarray, b: np.ndarray, tol_mm: float = 1e-6) -> tuple[np.ndarray, np.ndarray] | None:
@@ -195,10 +197,10 @@ def rigid_motion(a: np.ndarray, b: np.ndarray, tol_mm: float = 1e-6) -> tuple[np
 
 
 def _moved_finder(mesh: trimesh.Trimesh) -> MinimaFinder | None:
-    """The kept big finder carried to ``mesh`` when ``mesh`` is its mesh moved rigidly
+    """The kept finder carried to ``mesh`` when ``mesh`` is its mesh moved rigidly
     (same faces), else None."""
-    kept = _last_big() if _last_big is not None else None
-    if kept is None or len(mesh.faces) <= MinimaFinder.SLICE_MAX_FACES:
+    kept = _last_finder() if _last_finder is not None else None
+    if kept is None:
         return None
     faces = np.asarray(mesh.faces)
     if faces.shape != kept.faces.shape or len(mesh.vertices) != len(kept.vertices):
@@ -209,7 +211,8 @@ def _moved_finder(mesh: trimesh.Trimesh) -> MinimaFinder | None:
     motion = rigid_motion(kept.vertices, vertices)
     if motion is None:
         return None
-    finder = MinimaFinder(vertices, kept.faces, np.ascontiguousarray(kept.vnormals @ motion[0].T), None)
+    solid = None if kept.solid is None else kept.solid.transform(np.column_stack(motion))
+    finder = MinimaFinder(vertices, kept.faces, np.ascontiguousarray(kept.vnormals @ motion[0].T), solid)
     finder._nbrs = kept._nbrs
     return finder
 

@@ -177,7 +177,7 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
     support_s = dataclasses.replace(opt.support, island_depth_mm=layer_h)
     # kept to the end: the print-frame copy's finder (a rigid motion of the casting)
     # reuses its neighbours and normals (MinimaFinder.of)
-    casting_finder = MinimaFinder.of(casting)
+    casting_finder = MinimaFinder.of(casting, solid=casting_solid)
     orientation = choose_orientation(
         casting,
         c_detail,
