@@ -82,6 +82,26 @@ def test_a_sound_part_is_queued_with_one_report(store) -> None:
     assert any(m.startswith("sliced to ") for m in messages)
 
 
+def test_a_worker_lets_the_kept_ray_scene_go_after_a_job(store, monkeypatch) -> None:
+    """The check keeps its Embree scene for a repeat question on the same mesh; a
+    long-lived worker's next job is another mesh, so the scene is released after each job."""
+    from printprep.mesh import raycast
+    from printprep.service.worker import Worker
+
+    st, settings = store
+    job = intake_stream(st, io.BytesIO(_stl(trimesh.creation.icosphere(subdivisions=3, radius=4.0))),
+                        filename="bead.stl", source="api", profile=PROFILE)
+    monkeypatch.setattr(raycast, "CACHE_MIN_FACES", 1)  # keep even this small mesh's scene
+    box = trimesh.creation.box()
+    raycast.RayScene(box.vertices, box.faces)
+    assert raycast._last_scene is not None  # kept: the job's check would keep its own too
+    worker = Worker(settings, st)
+    assert worker.run_once() is True
+    assert st.get(job.id).state == "queued", st.get(job.id).error
+    assert raycast._last_scene is None
+    assert worker.run_once() is False  # nothing left to claim
+
+
 def test_a_failed_watch_job_is_filed_with_its_reason(store, tmp_path: Path) -> None:
     """The failed/ report carries the stored error: the job returned by the failing
     transition is the one filed."""

@@ -136,6 +136,11 @@ class Worker:
             beat.done.set()
             beat.join()
             self.busy_job = None
+            # the ray engine keeps the last big BVH for a repeat question on the same mesh;
+            # the next job is another mesh, so a long-lived worker lets it go (~0.5 GB at 1M)
+            from printprep.mesh.raycast import clear_scene_cache
+
+            clear_scene_cache()
         return True
 
     def loop(self) -> None:
