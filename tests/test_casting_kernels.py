@@ -237,3 +237,32 @@ def test_moved_finder_of_a_small_mesh_moves_its_solid(ring, monkeypatch):
     mins = fresh.minima(up)
     np.testing.assert_array_equal(moved.minima(up), mins)
     np.testing.assert_array_equal(moved.shallow(up, mins, 0.05), fresh.shallow(up, mins, 0.05))
+
+
+def test_analysis_kernels_match_numpy(ring):
+    from scipy.spatial import cKDTree
+
+    from printprep.casting.analysis_kernels import depth_below_planes, weighted_moments
+
+    hull = ring.convex_hull
+    facts = facts_of(ring)
+    pts = facts.centers
+    d = np.einsum("ij,ij->i", hull.face_normals, hull.triangles[:, 0])
+    ref = (d[None] - pts @ hull.face_normals.T).min(axis=1)
+    got = depth_below_planes(pts, np.ascontiguousarray(hull.face_normals), d)
+    np.testing.assert_allclose(got, ref, atol=1e-12)
+    assert (ref > 0.5).any() and (np.abs(ref) < 1e-6).any()  # inner faces deep, outer ones on the hull
+
+    query, points, w = pts[::7], pts, facts.areas
+    sdm = cKDTree(query).sparse_distance_matrix(cKDTree(points), 1.5, output_type="ndarray")
+    i, j = sdm["i"].astype(np.int64), sdm["j"].astype(np.int64)
+    wsum, first, second = weighted_moments(i, j, np.ascontiguousarray(query), points, w, len(query))
+    dd = points[j] - query[i]
+    ww = w[j]
+    np.testing.assert_array_equal(wsum, np.bincount(i, weights=ww, minlength=len(query)))
+    for a in range(3):
+        np.testing.assert_array_equal(first[:, a], np.bincount(i, weights=ww * dd[:, a], minlength=len(query)))
+        for b in range(3):
+            np.testing.assert_allclose(
+                second[:, a, b], np.bincount(i, weights=ww * dd[:, a] * dd[:, b], minlength=len(query)), rtol=1e-12, atol=1e-15
+            )

@@ -30,6 +30,7 @@ import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 
+from printprep.casting.analysis_kernels import depth_below_planes, weighted_moments
 from printprep.casting.facts import facts_of
 from printprep.casting.rays import PartRays
 from printprep.errors import CastingError
@@ -301,16 +302,15 @@ def extremity(
     if len(query) == 0 or len(points) == 0:
         return out
     sdm = cKDTree(query).sparse_distance_matrix(cKDTree(points), radius_mm, output_type="ndarray")
-    i, j = sdm["i"], sdm["j"]
-    w = area_mm2[j]
-    d = points[j] - query[i]
     n = len(query)
-    wsum = np.bincount(i, weights=w, minlength=n)
-    first = np.stack([np.bincount(i, weights=w * d[:, a], minlength=n) for a in range(3)], axis=1)
-    second = np.empty((n, 3, 3))
-    for a in range(3):
-        for b in range(a, 3):
-            second[:, a, b] = second[:, b, a] = np.bincount(i, weights=w * d[:, a] * d[:, b], minlength=n)
+    wsum, first, second = weighted_moments(
+        np.ascontiguousarray(sdm["i"], dtype=np.int64),
+        np.ascontiguousarray(sdm["j"], dtype=np.int64),
+        np.ascontiguousarray(query, dtype=np.float64),
+        np.ascontiguousarray(points, dtype=np.float64),
+        np.ascontiguousarray(area_mm2, dtype=np.float64),
+        n,
+    )
     ok = wsum > 0
     mean = first[ok] / wsum[ok, None]
     cov = second[ok] / wsum[ok, None, None] - mean[:, :, None] * mean[:, None, :]
@@ -321,11 +321,12 @@ def extremity(
     return out
 
 
-def hull_depth_mm(mesh: trimesh.Trimesh, points: np.ndarray, chunk: int = 4_000) -> np.ndarray:
+def hull_depth_mm(mesh: trimesh.Trimesh, points: np.ndarray) -> np.ndarray:
     """Depth of each point below the convex hull of ``mesh``: (n,) float64, mm (0 on it).
 
     points : (n, 3) float64, mm. The hull of at most 20k of the vertices, thinned to
-    1.5k hull vertices when it has over 3k facets (a prong tip is a hull vertex either way).
+    1.5k hull vertices when it has over 3k facets (a prong tip is a hull vertex either way);
+    the depths in one compiled pass (:func:`analysis_kernels.depth_below_planes`).
     """
     verts = mesh.vertices
     if len(verts) > 20_000:
@@ -336,9 +337,9 @@ def hull_depth_mm(mesh: trimesh.Trimesh, points: np.ndarray, chunk: int = 4_000)
         hull = trimesh.convex.convex_hull(hv)
     n = hull.face_normals
     d = np.einsum("ij,ij->i", n, hull.triangles[:, 0])
-    out = np.empty(len(points))
-    for i in range(0, len(points), chunk):
-        out[i : i + chunk] = (d[None] - points[i : i + chunk] @ n.T).min(axis=1)
+    out = depth_below_planes(
+        np.ascontiguousarray(points, dtype=np.float64).reshape(-1, 3), np.ascontiguousarray(n, dtype=np.float64), d
+    )
     return np.clip(out, 0.0, None)
 
 
