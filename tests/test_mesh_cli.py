@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from printprep.mesh import check_mesh, load_mesh
@@ -121,12 +122,22 @@ def _pty_run(args: list[str], timeout_s: float = 120.0) -> tuple[int, str]:
     return proc.wait(timeout=10), b"".join(chunks).decode(errors="replace")
 
 
-def test_progress_bar_on_a_terminal_and_never_with_json(meshes: Path) -> None:
-    band = str(meshes / "bench" / "pave_band_336k.stl")  # takes well over a second
-    code, out = _pty_run(["check", band])
+def test_progress_bar_on_a_terminal_and_never_with_json(meshes: Path, tmp_path: Path) -> None:
+    # four copies of the 336k band side by side (1.35M triangles): the check takes several
+    # seconds, so stages start after the bar's one-second delay however fast the machine
+    from printprep.mesh.io_stl import write_stl_binary
+
+    loaded = load_mesh(meshes / "bench" / "pave_band_336k.stl", units="mm")
+    n = len(loaded.vertices)
+    step_mm = 2.0 * float(np.ptp(loaded.vertices[:, 0]))
+    vertices = np.concatenate([loaded.vertices + [k * step_mm, 0.0, 0.0] for k in range(4)])
+    faces = np.concatenate([loaded.faces + k * n for k in range(4)])
+    bands = tmp_path / "four_bands.stl"
+    write_stl_binary(bands, vertices, faces)
+    code, out = _pty_run(["check", str(bands), "--units", "mm"])
     assert code == 0
     assert "[#" in out and "\r" in out
-    code, out = _pty_run(["check", band, "--json"])
+    code, out = _pty_run(["check", str(bands), "--units", "mm", "--json"])
     assert code == 0
     assert "[#" not in out
-    assert json.loads(out[out.index("{"):])["triangles"] == 336384
+    assert json.loads(out[out.index("{"):])["triangles"] == 4 * 336384

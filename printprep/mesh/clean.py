@@ -33,7 +33,8 @@ SHEET_FILL_RATIO = 0.4
 def drop_repeated(faces: np.ndarray) -> tuple[np.ndarray, int]:
     """Remove faces that use a vertex twice (collapsed to a line or a point)."""
     bad = (faces[:, 0] == faces[:, 1]) | (faces[:, 1] == faces[:, 2]) | (faces[:, 2] == faces[:, 0])
-    return faces[~bad], int(bad.sum())
+    n_bad = int(np.count_nonzero(bad))
+    return (faces[~bad] if n_bad else faces), n_bad
 
 
 def drop_duplicates(faces: np.ndarray, info: EdgeInfo | None = None) -> tuple[np.ndarray, int]:

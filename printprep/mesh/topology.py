@@ -67,6 +67,16 @@ class EdgeInfo:
             self.__dict__["_manifold_pairs"] = pairs
         return pairs
 
+    def same_direction(self) -> np.ndarray:
+        """(k,) bool for the :meth:`manifold_pairs`: whether the two faces run the edge the
+        same way (their winding disagrees). Computed once per grouping."""
+        same = self.__dict__.get("_same_direction")
+        if same is None:
+            a, b = self.manifold_pairs()
+            same = self.src[a] == self.src[b]
+            self.__dict__["_same_direction"] = same
+        return same
+
     def chained_pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """Consecutive half-edges of the same edge (a chain around non-manifold edges).
 
@@ -111,8 +121,7 @@ def append_faces(info: EdgeInfo, faces: np.ndarray, n_old: int) -> EdgeInfo:
 
 def inconsistent_edges(info: EdgeInfo) -> int:
     """Manifold edges whose two faces run them the same way (winding flips across them)."""
-    a, b = info.manifold_pairs()
-    return int(np.count_nonzero(info.src[a] == info.src[b]))
+    return int(np.count_nonzero(info.same_direction()))
 
 
 def face_components(info: EdgeInfo, n_faces: int, *, through_non_manifold: bool = True) -> tuple[int, np.ndarray]:
@@ -153,7 +162,7 @@ def orient_faces(info: EdgeInfo, n_faces: int, patch: np.ndarray | None = None) 
     patch : unused (kept for callers that pass the patches they know).
     """
     a, b = info.manifold_pairs()
-    same_dir = info.src[a] == info.src[b]  # consistent neighbours run a shared edge opposite ways
+    same_dir = info.same_direction()  # consistent neighbours run a shared edge opposite ways
     if not same_dir.any():  # already consistent everywhere: nothing to flip
         return np.zeros(n_faces, dtype=bool), 0
     _check_nodes(n_faces)
