@@ -64,3 +64,28 @@ def test_face_areas_kernel_is_numpys(meshes) -> None:
     ref = 0.5 * np.linalg.norm(np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]]), axis=1)
     np.testing.assert_allclose(face_areas(v, f), ref, rtol=1e-12, atol=1e-15)
     assert ref.sum() > 100.0
+
+
+def test_the_same_section_gives_the_same_arrays(meshes) -> None:
+    """Rings start at their lowest (x, then y) vertex and a layer's rings are sorted by
+    it: the ring cut from a copy whose vertices and triangles are listed in another order
+    gives identical arrays (what lets a re-planned support solid compare equal layer by
+    layer without sorting)."""
+    mesh = trimesh.load(meshes / "jewelry" / "solitaire_ring.stl")
+    v, f = np.asarray(mesh.vertices, float), np.asarray(mesh.faces, np.int64)
+    rng = np.random.default_rng(3)
+    perm = rng.permutation(len(v))
+    inv = np.empty_like(perm)
+    inv[perm] = np.arange(len(v))
+    f2 = inv[f][rng.permutation(len(f))]
+    f2 = np.roll(f2, 1, axis=1)  # each triangle starts at another corner, same winding
+    zs = np.linspace(v[:, 2].min() + 0.01, v[:, 2].max() - 0.01, 41)
+    a = cut_layers(None, zs, arrays=(v, f))
+    b = cut_layers(None, zs, arrays=(v[perm], f2))
+    assert sum(len(x) for x in a) > 40
+    for x, y in zip(a, b, strict=True):
+        assert len(x) == len(y) and all(np.array_equal(p, q) for p, q in zip(x, y, strict=True))
+        for r in x:
+            assert np.lexsort((r[:, 1], r[:, 0]))[0] == 0  # starts at its lowest vertex
+        starts = np.array([r[0] for r in x]).reshape(-1, 2)
+        assert np.all(np.diff(starts[:, 0]) >= 0)

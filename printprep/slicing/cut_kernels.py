@@ -97,8 +97,20 @@ def _cut_one(
         sy[j] = y
         start_key[j] = min(dn_u, dn_v) * nverts + max(dn_u, dn_v)
         end_key[j] = min(up_u, up_v) * nverts + max(up_u, up_v)
-    order = np.argsort(start_key)
-    keys = start_key[order]
+    # each segment's successor starts on the edge it ends on: an open-addressing table
+    # of start edges (a closed mesh has one segment starting on each crossed edge)
+    bits = 1
+    while (1 << bits) < 2 * m:
+        bits += 1
+    size = 1 << bits
+    table_k = np.full(size, -1, np.int64)
+    table_v = np.empty(size, np.int64)
+    for j in range(m):
+        h = _slot(start_key[j], bits)
+        while table_k[h] != -1:
+            h = (h + 1) & (size - 1)
+        table_k[h] = start_key[j]
+        table_v[h] = j
     used = np.zeros(m, np.bool_)
     p = 0
     rings = 0
@@ -113,13 +125,68 @@ def _cut_one(
             pts[p, 1] = sy[j]
             p += 1
             n += 1
-            at = np.searchsorted(keys, end_key[j])
-            if at >= m or keys[at] != end_key[j]:
+            key = end_key[j]
+            h = _slot(key, bits)
+            while table_k[h] != -1 and table_k[h] != key:
+                h = (h + 1) & (size - 1)
+            if table_k[h] != key:
                 break  # an open chain (not a closed mesh): ends here
-            j = order[at]
+            j = table_v[h]
         ring_len[rings] = n
         rings += 1
+    _canonical(pts[:p], ring_len[:rings])
     return rings
+
+
+@numba.njit(cache=True, nogil=True)
+def _canonical(pts: np.ndarray, ring_len: np.ndarray) -> None:
+    """Put a layer's rings in a canonical form, in place: each ring starts at its lowest
+    vertex (lowest x, then lowest y, the first of equal ones) and the rings are sorted by
+    that vertex (x, then y; equal ones keep their order). The same cross-section cut from
+    two meshes that list its triangles differently (a support plan rebuilt, a union)
+    gives the same arrays."""
+    r = ring_len.shape[0]
+    if r == 0:
+        return
+    off = np.zeros(r + 1, np.int64)
+    for k in range(r):
+        off[k + 1] = off[k] + ring_len[k]
+    first = np.empty(r, np.int64)
+    fx = np.empty(r, np.float64)
+    fy = np.empty(r, np.float64)
+    for k in range(r):
+        best = off[k]
+        for q in range(off[k] + 1, off[k + 1]):
+            if pts[q, 0] < pts[best, 0] or (pts[q, 0] == pts[best, 0] and pts[q, 1] < pts[best, 1]):
+                best = q
+        first[k] = best
+        fx[k] = pts[best, 0]
+        fy[k] = pts[best, 1]
+    by_y = np.argsort(fy, kind="mergesort")
+    order = by_y[np.argsort(fx[by_y], kind="mergesort")]
+    out = np.empty_like(pts)
+    lens = ring_len.copy()
+    p = 0
+    for t in range(r):
+        k = order[t]
+        n = lens[k]
+        for q in range(n):
+            src = first[k] + q
+            if src >= off[k + 1]:
+                src -= n
+            out[p, 0] = pts[src, 0]
+            out[p, 1] = pts[src, 1]
+            p += 1
+        ring_len[t] = n
+    pts[:, :] = out
+
+
+@numba.njit(cache=True, nogil=True)
+def _slot(key: int, bits: int) -> int:
+    """Fibonacci hashing of an edge key into a table of 2**bits slots."""
+    # 0x9E3779B97F4A7C15 as a signed 64-bit integer; the product wraps, the mask keeps
+    # the top bits' slot non-negative
+    return ((key * np.int64(-7046029254386353131)) >> (64 - bits)) & ((1 << bits) - 1)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -138,7 +205,8 @@ def cut_rings(
     ``p_lo + (z - z_lo) / (z_hi - z_lo) * (p_hi - p_lo)`` from the edge's lower end;
     segments chained where one's end edge is the next one's start edge. A ring lists its
     segments' start points; outer rings run counter-clockwise, holes clockwise (as
-    manifold3d's ``slice(z).to_polygons()``).
+    manifold3d's ``slice(z).to_polygons()``); each ring starts at its lowest (x, then y)
+    vertex and a layer's rings are sorted by it.
     """
     n = zs.shape[0]
     pts = np.empty((ids.shape[0], 2), np.float64)
