@@ -78,10 +78,12 @@ def build_sprues(
     s = settings or SprueSettings()
     engine = engine or ray_engine(mesh)
     bodies = body_labels(mesh)
-    gates = choose_gates(mesh, analysis, s, engine, bodies=bodies)
+    # one smoothing for both users (choose_gates refines its copy in place)
+    section = smoothed_section_mm(mesh, analysis.thickness_mm, s.smooth_radius_mm)
+    gates = choose_gates(mesh, analysis, s, engine, bodies=bodies, section=section.copy())
     parts = [sprue_solid(g, s, embed_mm=_embed_mm(g)) for g in gates]
     if bodies.max() > 0 and gates:
-        gates, parts = _keep_bodies_apart(mesh, analysis, bodies, gates, parts, s, engine)
+        gates, parts = _keep_bodies_apart(mesh, analysis, bodies, gates, parts, s, engine, section)
     return SprueResult(gates=gates, solid=solids.union(parts))
 
 
@@ -97,11 +99,13 @@ def _keep_bodies_apart(
     parts: list[manifold3d.Manifold],
     s: SprueSettings,
     engine,
+    section: np.ndarray,
 ) -> tuple[list[Gate], list[manifold3d.Manifold]]:
     """Keep every sprue ``body_gap_mm`` clear of the other bodies (closer, it would fuse
     two pieces in the print or the flask). A sprue that is not clear is dropped; a body
     left without a gate gets one on a face whose way out is clear (off hard detail, off
-    detail when it can), or the piece is refused naming the bodies and why."""
+    detail when it can), or the piece is refused naming the bodies and why. section :
+    (f,) float64 mm, the smoothed section per face."""
     others: dict[int, manifold3d.Manifold] = {}
 
     def others_of(b: int) -> manifold3d.Manifold:
@@ -120,7 +124,6 @@ def _keep_bodies_apart(
         if clear_of_others(g):
             out_g.append(g)
             out_p.append(solid)
-    section = smoothed_section_mm(mesh, analysis.thickness_mm, s.smooth_radius_mm)
     hard = analysis.hard if analysis.hard_core is None else analysis.hard_core
     missing: list[int] = []
     # a loose piece set in a pocket of another (an inlay) has little room: the second try
