@@ -191,7 +191,8 @@ def test_archive_from_the_checked_layers_equals_one_sliced_from_the_solid(meshes
 
     mesh = trimesh.load(meshes / "jewelry" / "solitaire_ring.stl")
     prepared = prepare(mesh, coarse)
-    assert prepared.print_layers is not None and prepared.print_solid is prepared.print_layers.parts[0]
+    checked = prepared.print_layers
+    assert checked is not None and prepared.print_solid is checked.parts[0]
     paths = write_prepared(prepared, tmp_path, "ring", coarse)
     report = json.loads(paths["report"].read_text())["slice"]
     assert report["layers_reused"] > 0  # the rasters came from the checks
@@ -201,7 +202,7 @@ def test_archive_from_the_checked_layers_equals_one_sliced_from_the_solid(meshes
     place = [(w / 2 + (lo[0] + hi[0]) / 2, h / 2 + (lo[1] + hi[1]) / 2)]
     fresh = slice_to_archive([prepared.print_mesh], coarse, tmp_path / "fresh.sl1", placements_mm=place, solids=[solid])
     with read_archive(paths["archive"]) as a, read_archive(fresh.path) as b:
-        assert a.layer_count == b.layer_count == len(prepared.print_layers.z_mm)
+        assert a.layer_count == b.layer_count == len(checked.z_mm)
         lit = 0
         for i in range(a.layer_count):
             x, y = a.layer(i), b.layer(i)
@@ -216,6 +217,25 @@ def test_archive_from_the_checked_layers_equals_one_sliced_from_the_solid(meshes
     with pytest.raises(SliceError, match="placement"):
         slice_to_archive(
             [prepared.print_mesh], coarse, tmp_path / "moved.sl1", placements_mm=[(place[0][0] + 1.0, place[0][1])],
-            solids=[solid], layers=prepared.print_layers,
+            solids=[solid], layers=checked,
         )
     assert not (tmp_path / "moved.sl1").exists()
+
+
+def test_another_profile_slices_the_print_anew(meshes, coarse, tmp_path):
+    """write_prepared for a profile other than the one prepare checked (another pitch)
+    cuts the archive anew instead of encoding rasters made for another display; for the
+    same profile the rasters are used once and then dropped."""
+    import json
+
+    from printprep.casting import write_prepared
+
+    mesh = trimesh.load(meshes / "jewelry" / "solitaire_ring.stl")
+    prepared = prepare(mesh, coarse, PrepareOptions(verify_rounds=1))
+    assert prepared.print_layers is not None
+    finer = dataclasses.replace(coarse, name="sonic-4k-finer", display_px=(1800, 1400))
+    other = json.loads(write_prepared(prepared, tmp_path / "a", "ring", finer)["report"].read_text())["slice"]
+    assert "layers_reused" not in other and other["layer_count"] > 0
+    assert prepared.print_layers is not None  # not used: still there
+    same = json.loads(write_prepared(prepared, tmp_path / "b", "ring", coarse)["report"].read_text())["slice"]
+    assert same["layers_reused"] > 0 and prepared.print_layers is None

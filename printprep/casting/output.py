@@ -13,6 +13,20 @@ from printprep.casting.preview import write_preview
 from printprep.errors import CastingError
 
 
+def _checked_layers_for(prepared: Prepared, prof: Any) -> Any:
+    """The verify rounds' layers of the print (Prepared.print_layers) when they were made
+    for this profile's display and layer height, else None (the archive is cut anew)."""
+    from printprep.slicing.raster import DisplayTransform
+
+    layers = getattr(prepared, "print_layers", None)
+    if layers is None or layers.transform is None:
+        return None
+    same = layers.transform == DisplayTransform.for_profile(prof) and np.isclose(
+        layers.report.layer_height_mm, prof.layer_height_mm, rtol=0.0, atol=1e-12
+    )
+    return layers if same else None
+
+
 def write_prepared(prepared: Prepared, out_dir: str | Path, stem: str, profile: Any = None) -> dict[str, Path]:
     """Write every artifact of ``prepared`` into ``out_dir`` and return them by kind.
 
@@ -21,7 +35,8 @@ def write_prepared(prepared: Prepared, out_dir: str | Path, stem: str, profile: 
     <stem>.sprues.stl, <stem>.supports.stl, for a 3D view), archive (<stem>.sl1, or the
     profile's format; G-code for filament profiles), report (<stem>.report.json) and
     preview (<stem>.preview.png). The report gains the slice figures (layers, print
-    time, resin, layer checks).
+    time, resin, layer checks). The archive of a print the verify rounds checked for this
+    profile encodes their rasters (``Prepared.print_layers``, dropped once written).
     """
     from printprep.mesh import save_mesh
     from printprep.slicing import slice_for_profile
@@ -57,7 +72,7 @@ def write_prepared(prepared: Prepared, out_dir: str | Path, stem: str, profile: 
             # the very solid the verify rounds checked: the same cross-sections, and no
             # rebuild of a manifold from the print's triangles
             kw["solids"] = [solid]
-            layers = getattr(prepared, "print_layers", None)
+            layers = _checked_layers_for(prepared, prof)
             if layers is not None:
                 # the layers the last verify round rasterized and checked: encoded as
                 # they are, so the archive holds the very pixels the check passed
@@ -69,6 +84,8 @@ def write_prepared(prepared: Prepared, out_dir: str | Path, stem: str, profile: 
         kw["placements_mm"] = [(w_mm / 2 + (lo[0] + hi[0]) / 2, h_mm / 2 + (lo[1] + hi[1]) / 2)]
     result = slice_for_profile([prepared.print_mesh], prof, out, stem, **kw)
     paths["archive"] = Path(result.path)
+    if "layers" in kw:
+        prepared.print_layers = None  # encoded: its rings and rasters (tens of MB at 1M faces) go
     report = dict(prepared.report)
     report["slice"] = result.to_dict()
     if "placements_mm" in kw:
