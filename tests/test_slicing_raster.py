@@ -222,3 +222,33 @@ def test_png_from_runs_decodes_to_the_band(
     assert len(zlib.decompress(_idat(png))) == height * (width + 1)
     r0, c0, band = decode_band(png)
     assert (r0, c0) == (row0, col0) and np.array_equal(band, pixels)
+
+
+def test_lit_mask_from_runs_is_the_lit_mask_of_the_band(meshes) -> None:
+    """LitMask.from_runs (compiled, no dense band) equals LitMask.of(runs.band()) on a
+    real ring's layers, on runs that cross rows, on bands lit only at the threshold and
+    on empty ones."""
+    import trimesh
+
+    from printprep.casting.solids import to_manifold
+    from printprep.profiles import load_profile
+    from printprep.slicing.meshcheck import LitMask, RingRaster
+    from printprep.slicing.raster import RunBand
+
+    prof = load_profile("phrozen-sonic-4k")
+    tr = DisplayTransform.for_profile(prof)
+    solid = to_manifold(trimesh.load(meshes / "jewelry" / "solitaire_ring.stl"))
+    lo, hi = np.asarray(solid.bounding_box()).reshape(2, 3)
+    raster = RingRaster(tr, np.array([prof.display_mm[0] / 2, prof.display_mm[1] / 2, -lo[2]]))
+    bands = [raster.runs(solid.slice(float(z)).to_polygons()) for z in np.linspace(lo[2] + 0.01, hi[2] - 0.01, 25)]
+    grey = np.array([0, 127, 128, 255, 0, 200, 0], np.uint8)
+    for lengths in ([5, 3, 9, 2, 30, 1, 10], [1, 1, 1, 1, 1, 1, 54]):
+        bands.append(RunBand(7, 11, (6, 10), grey, np.array(lengths, np.int32)))
+    bands.append(RunBand(0, 0, (3, 4), np.array([127], np.uint8), np.array([12], np.int32)))
+    lit_px = 0
+    for runs in bands:
+        want = LitMask.of(runs.band(), runs)
+        got = LitMask.from_runs(runs)
+        assert got == want
+        lit_px += want.shape[0] * want.shape[1]
+    assert lit_px > 10000

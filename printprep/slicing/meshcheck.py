@@ -91,6 +91,20 @@ class LitMask:
         crop = lit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
         return cls(band.row0 + int(rows[0]), band.col0 + int(cols[0]), crop.shape, np.packbits(crop).tobytes(), runs)
 
+    @classmethod
+    def from_runs(cls, runs: RunBand) -> LitMask:
+        """:meth:`of` ``runs.band()``, straight from the runs in one compiled pass (no
+        dense band)."""
+        from printprep.slicing.raster_kernels import lit_bits
+
+        rows, cols = runs.shape
+        if rows == 0:
+            return cls(0, 0, (0, 0), b"", runs)
+        r0, c0, h, w, bits = lit_bits(runs.grey, runs.lengths, rows, cols, LIT)
+        if h == 0:
+            return cls(0, 0, (0, 0), b"", runs)
+        return cls(runs.row0 + int(r0), runs.col0 + int(c0), (int(h), int(w)), bits.tobytes(), runs)
+
     def mask(self) -> tuple[int, int, np.ndarray]:
         """(row0, col0, (rows, cols) bool): the lit pixels, cropped to their box (what
         :meth:`LayerChecker.add_mask` takes)."""
@@ -293,7 +307,7 @@ class _Rasterizer:
 
     def lit_of(self, i: int) -> LitMask:
         runs = self.raster.runs([r for part in self.rings for r in part[i]])
-        return LitMask.of(runs.band(), runs)
+        return LitMask.from_runs(runs)
 
 
 def _run_checks(

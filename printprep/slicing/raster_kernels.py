@@ -314,3 +314,46 @@ def face_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
         cz = ux * vy - uy * vx
         out[k] = 0.5 * math.sqrt(cx * cx + cy * cy + cz * cz)
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def lit_bits(grey: np.ndarray, lengths: np.ndarray, rows: int, cols: int, lit: int) -> tuple[int, int, int, int, np.ndarray]:
+    """The lit pixels (grey >= ``lit``) of a band given as row-major runs (grey (k,)
+    uint8, lengths (k,) int32 over a rows x cols box), cropped to their bounding box and
+    bit-packed. Returns (r0, c0, h, w, bits (ceil(h w / 8),) uint8); h == 0 when nothing
+    is lit. In numpy: ``m = repeat(grey, lengths).reshape(rows, cols) >= lit``, the box of
+    ``m``'s true rows and columns, ``packbits(m[box])``.
+    """
+    r_lo, r_hi, c_lo, c_hi = rows, -1, cols, -1
+    p = 0
+    for k in range(grey.shape[0]):
+        n = lengths[k]
+        if n > 0 and grey[k] >= lit:
+            a, b = p, p + n - 1
+            ra, rb = a // cols, b // cols
+            r_lo = min(r_lo, ra)
+            r_hi = max(r_hi, rb)
+            if ra != rb:  # a run over a row's end reaches both sides of the box
+                c_lo = 0
+                c_hi = cols - 1
+            else:
+                c_lo = min(c_lo, a % cols)
+                c_hi = max(c_hi, b % cols)
+        p += n
+    if r_hi < 0:
+        return 0, 0, 0, 0, np.zeros(0, np.uint8)
+    h = r_hi - r_lo + 1
+    w = c_hi - c_lo + 1
+    bits = np.zeros((h * w + 7) // 8, np.uint8)
+    p = 0
+    for k in range(grey.shape[0]):
+        n = lengths[k]
+        if n > 0 and grey[k] >= lit:
+            for q in range(p, p + n):
+                r = q // cols - r_lo
+                c = q % cols - c_lo
+                if 0 <= c < w:
+                    i = r * w + c
+                    bits[i >> 3] |= np.uint8(0x80 >> (i & 7))
+        p += n
+    return r_lo, c_lo, h, w, bits
