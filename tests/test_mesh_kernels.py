@@ -260,6 +260,10 @@ def test_fans_and_patches_match_scipy_components(meshes, name):
     assert np.array_equal(fan, fan_ref) and np.array_equal(patch, patch_ref)
     # every fan holds corners of one vertex only
     assert np.all(faces.reshape(-1)[np.unique(fan, return_index=True)[1]][fan] == faces.reshape(-1))
+    # counted only: the same numbers, no fan labels
+    n_fan2, fan2, n_patch2, patch2 = fans_and_patches(info.he_sorted, info.edge_start, info.edge_count, info.src, m, False)
+    assert (n_fan2, n_patch2, len(fan2)) == (n_fan_ref, n_patch_ref, 0)
+    assert np.array_equal(patch2, patch_ref)
 
 
 @pytest.mark.parametrize("name", MESHES)

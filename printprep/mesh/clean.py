@@ -186,11 +186,13 @@ def split_fans(
     # joined across manifold edges share a patch (splitting renames vertices only)
     if n_corner > MAX_NODES:
         raise MeshError(f"{m} triangles exceed the {MAX_NODES // 3} that splitting fans handles", where="mesh")
-    n_label, corner_label, _, patch = fans_and_patches(info.he_sorted, info.edge_start, info.edge_count, info.src, m)
+    n_label, _, _, patch = fans_and_patches(info.he_sorted, info.edge_start, info.edge_count, info.src, m, False)
     used = np.zeros(len(vertices), dtype=bool)
     used[faces.reshape(-1)] = True
     if n_label == int(np.count_nonzero(used)):  # one fan per vertex: nothing to split
         return vertices, faces, patch, n_cut, info
+    # fans to split: their labels (the same union again, numbered this time)
+    n_label, corner_label, _, _ = fans_and_patches(info.he_sorted, info.edge_start, info.edge_count, info.src, m, True)
     # corners of one fan share a label; corners of different vertices never do
     first = np.zeros(n_label, dtype=np.int64)
     first[corner_label[::-1]] = np.arange(n_corner)[::-1]

@@ -239,7 +239,8 @@ def _labels(parent: np.ndarray):  # pragma: no cover - compiled
 
 
 @numba.njit(**_NJIT)
-def fans_and_patches(he_sorted: np.ndarray, edge_start: np.ndarray, edge_count: np.ndarray, src: np.ndarray, n_faces: int):  # pragma: no cover - compiled
+def fans_and_patches(he_sorted: np.ndarray, edge_start: np.ndarray, edge_count: np.ndarray, src: np.ndarray, n_faces: int,
+                     fan_labels: bool = True):  # pragma: no cover - compiled
     """Fans around vertices and manifold patches, from the manifold (two-face) edges.
 
     Corner ``c`` (= half-edge ``c``) is the start vertex of half-edge ``c``. Across each
@@ -253,7 +254,9 @@ def fans_and_patches(he_sorted: np.ndarray, edge_start: np.ndarray, edge_count: 
         u = [a, nxt(a)]; v = [where(same, b, nxt(b)), where(same, nxt(b), b)]
         fans = component_labels(3 m, u, v); patches = component_labels(m, a // 3, b // 3)
 
-    Returns (n_fans, fan label (3m,) int64, n_patches, patch label (m,) int64).
+    Returns (n_fans, fan label (3m,) int64, n_patches, patch label (m,) int64); with
+    ``fan_labels`` False the fans are only counted (their roots) and the fan labels come
+    back empty (0,).
     """
     corner_parent = np.arange(3 * n_faces, dtype=np.int32)  # int32: half the memory traffic
     face_parent = np.arange(n_faces, dtype=np.int32)
@@ -271,7 +274,14 @@ def fans_and_patches(he_sorted: np.ndarray, edge_start: np.ndarray, edge_count: 
             _union(corner_parent, a, b_next)
             _union(corner_parent, a_next, b)
         _union(face_parent, a // 3, b // 3)
-    n_fans, fans = _labels(corner_parent)
+    if fan_labels:
+        n_fans, fans = _labels(corner_parent)
+    else:  # a forest has one root per tree
+        n_fans = 0
+        for x in range(corner_parent.shape[0]):
+            if corner_parent[x] == x:
+                n_fans += 1
+        fans = np.zeros(0, np.int64)
     n_patches, patches = _labels(face_parent)
     return n_fans, fans, n_patches, patches
 
