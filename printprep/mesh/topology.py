@@ -116,7 +116,7 @@ def append_faces(info: EdgeInfo, faces: np.ndarray, n_old: int) -> EdgeInfo:
     he_sorted, edge_start, edge_count, edge_vertices = kernels.append_edges(
         info.he_sorted, info.edge_start, info.edge_count, info.edge_vertices, lo[order], hi[order], he[order]
     )
-    return EdgeInfo(he_sorted, edge_start, edge_count, edge_vertices, faces.reshape(-1).copy())
+    return EdgeInfo(he_sorted, edge_start, edge_count, edge_vertices, faces.reshape(-1))
 
 
 def inconsistent_edges(info: EdgeInfo) -> int:
