@@ -89,3 +89,27 @@ def test_the_same_section_gives_the_same_arrays(meshes) -> None:
             assert np.lexsort((r[:, 1], r[:, 0]))[0] == 0  # starts at its lowest vertex
         starts = np.array([r[0] for r in x]).reshape(-1, 2)
         assert np.all(np.diff(starts[:, 0]) >= 0)
+
+
+def test_cutting_a_few_layers_at_a_time_gives_the_same_rings(meshes) -> None:
+    """LayerCutter (the archive's chunks) gives each layer the rings cut_layers gives
+    when all layers are cut at once."""
+    from printprep.slicing.cut import LayerCutter
+
+    solid = to_manifold(trimesh.load(meshes / "jewelry" / "solitaire_ring.stl"))
+    lo, hi = np.asarray(solid.bounding_box()).reshape(2, 3)[:, 2]
+    zs = np.linspace(lo + 0.01, hi - 0.01, 50)
+    whole = cut_layers(solid, zs)
+    cutter = LayerCutter(solid, zs)
+    idx = np.arange(len(zs))
+    got: list = [None] * len(zs)
+    for s in range(0, len(zs), 7):
+        part = cutter.rings((idx >= s) & (idx < s + 7))
+        for i in range(len(zs)):
+            if s <= i < s + 7:
+                got[i] = part[i]
+            else:
+                assert part[i] == []
+    assert sum(len(r) for r in whole) > 50
+    for a, b in zip(whole, got, strict=True):
+        assert len(a) == len(b) and all(np.array_equal(p, q) for p, q in zip(a, b, strict=True))

@@ -28,6 +28,47 @@ def mesh_arrays(solid: Any) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
+class LayerCutter:
+    """Cuts one solid at fixed heights, a few layers at a time: the layers each triangle
+    spans are found once (:func:`~printprep.slicing.cut_kernels.face_layers`), each
+    :meth:`rings` call buckets and cuts only the layers it is asked for.
+
+    solid : a manifold3d solid or a closed, outward mesh; zs_mm : (n,) float64 ascending;
+    arrays : the solid's (vertices, faces) when the caller has them (:func:`mesh_arrays`).
+    """
+
+    def __init__(self, solid: Any, zs_mm: np.ndarray, arrays: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        from printprep.slicing.cut_kernels import face_layers  # numba: only when used
+
+        self.zs = np.ascontiguousarray(zs_mm, dtype=np.float64)
+        self.verts, self.faces = arrays if arrays is not None else mesh_arrays(solid)
+        if len(self.faces) and len(self.zs):
+            self.lo, self.hi = face_layers(self.verts, self.faces, self.zs)
+        else:
+            self.lo = self.hi = np.zeros(0, np.int64)
+
+    def rings(self, want: np.ndarray | None = None) -> list[list[np.ndarray]]:
+        """Per layer a list of (m, 2) float64 mm rings, closed implicitly; [] for layers
+        where ``want`` (n,) bool is False (default: every layer)."""
+        from printprep.slicing.cut_kernels import bucket_faces, cut_rings
+
+        n = len(self.zs)
+        if n == 0 or len(self.faces) == 0:
+            return [[] for _ in range(n)]
+        mask = np.ones(n, dtype=bool) if want is None else np.ascontiguousarray(want, dtype=bool)
+        start, ids = bucket_faces(self.lo, self.hi, mask)
+        pts, ring_len, rings = cut_rings(self.verts, self.faces, self.zs, start, ids)
+        out: list[list[np.ndarray]] = []
+        for i in range(n):
+            a, b = int(start[i]), int(start[i + 1])
+            if b == a:
+                out.append([])
+                continue
+            lens = ring_len[a : a + int(rings[i])]
+            out.append(np.split(pts[a:b], np.cumsum(lens)[:-1]))
+        return out
+
+
 def cut_layers(
     solid: Any, zs_mm: np.ndarray, want: np.ndarray | None = None,
     arrays: tuple[np.ndarray, np.ndarray] | None = None,
@@ -36,24 +77,4 @@ def cut_layers(
     ``zs_mm`` (n,) float64 ascending: per layer a list of (m, 2) float64 mm rings,
     closed implicitly; [] for layers where ``want`` (n,) bool is False. ``arrays``:
     the solid's (vertices, faces) when the caller has them (:func:`mesh_arrays`)."""
-    from printprep.slicing.cut_kernels import cut_rings, layer_faces  # numba: only when used
-
-    zs = np.ascontiguousarray(zs_mm, dtype=np.float64)
-    n = len(zs)
-    if n == 0:
-        return []
-    mask = np.ones(n, dtype=bool) if want is None else np.ascontiguousarray(want, dtype=bool)
-    verts, faces = arrays if arrays is not None else mesh_arrays(solid)
-    if len(faces) == 0:
-        return [[] for _ in range(n)]
-    start, ids = layer_faces(verts, faces, zs, mask)
-    pts, ring_len, rings = cut_rings(verts, faces, zs, start, ids)
-    out: list[list[np.ndarray]] = []
-    for i in range(n):
-        a, b = int(start[i]), int(start[i + 1])
-        if b == a:
-            out.append([])
-            continue
-        lens = ring_len[a : a + int(rings[i])]
-        out.append(np.split(pts[a:b], np.cumsum(lens)[:-1]))
-    return out
+    return LayerCutter(solid, zs_mm, arrays).rings(want)

@@ -13,32 +13,35 @@ import numpy as np
 
 
 @numba.njit(cache=True, nogil=True)
-def layer_faces(verts: np.ndarray, faces: np.ndarray, zs: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The triangles each wanted layer cuts.
-
-    verts : (v, 3) float64 mm; faces : (f, 3) int64; zs : (n,) float64 ascending cut
-    heights; want : (n,) bool. A vertex is below a plane when its z < the plane's z
-    (on the plane counts as above), so a triangle is cut by the planes with
-    zmin < z <= zmax. Returns (start (n + 1,) int64, face ids (s,) int64): layer i's
-    triangles are ids[start[i]:start[i + 1]] (none for unwanted layers), in face order.
-    In numpy: ``lo = searchsorted(zs, zmin, 'right')``, ``hi = searchsorted(zs, zmax,
-    'right')`` per face; layer i holds the faces with lo <= i < hi, where want[i].
+def face_layers(verts: np.ndarray, faces: np.ndarray, zs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The layers each triangle spans: (lo (f,), hi (f,)) int64, the triangle is cut by
+    the planes lo <= i < hi. verts : (v, 3) float64 mm; faces : (f, 3) int64; zs : (n,)
+    float64 ascending. A vertex is below a plane when its z < the plane's z (on the
+    plane counts as above), so a triangle is cut by the planes with zmin < z <= zmax.
+    In numpy: ``searchsorted(zs, zmin, 'right')`` and ``searchsorted(zs, zmax, 'right')``.
     """
-    n = zs.shape[0]
     f = faces.shape[0]
     lo = np.empty(f, np.int64)
     hi = np.empty(f, np.int64)
-    count = np.zeros(n + 1, np.int64)
     for k in range(f):
         a, b, c = faces[k, 0], faces[k, 1], faces[k, 2]
         za, zb, zc = verts[a, 2], verts[b, 2], verts[c, 2]
-        zmin = min(za, min(zb, zc))
-        zmax = max(za, max(zb, zc))
-        i0 = np.searchsorted(zs, zmin, side="right")
-        i1 = np.searchsorted(zs, zmax, side="right")
-        lo[k] = i0
-        hi[k] = i1
-        for i in range(i0, i1):
+        lo[k] = np.searchsorted(zs, min(za, min(zb, zc)), side="right")
+        hi[k] = np.searchsorted(zs, max(za, max(zb, zc)), side="right")
+    return lo, hi
+
+
+@numba.njit(cache=True, nogil=True)
+def bucket_faces(lo: np.ndarray, hi: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The triangles of each wanted layer from :func:`face_layers`' ranges: (start (n + 1,),
+    ids (s,)) int64, layer i's triangles ids[start[i]:start[i + 1]] in face order (none
+    for layers where ``want`` (n,) bool is False). In numpy: layer i holds the faces with
+    lo <= i < hi, where want[i]."""
+    n = want.shape[0]
+    f = lo.shape[0]
+    count = np.zeros(n + 1, np.int64)
+    for k in range(f):
+        for i in range(lo[k], hi[k]):
             if want[i]:
                 count[i + 1] += 1
     for i in range(n):
@@ -51,6 +54,14 @@ def layer_faces(verts: np.ndarray, faces: np.ndarray, zs: np.ndarray, want: np.n
                 ids[fill[i]] = k
                 fill[i] += 1
     return count, ids
+
+
+@numba.njit(cache=True, nogil=True)
+def layer_faces(verts: np.ndarray, faces: np.ndarray, zs: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The triangles each wanted layer cuts: :func:`bucket_faces` of :func:`face_layers`.
+    Returns (start (n + 1,) int64, face ids (s,) int64)."""
+    lo, hi = face_layers(verts, faces, zs)
+    return bucket_faces(lo, hi, want)
 
 
 @numba.njit(cache=True, nogil=True)

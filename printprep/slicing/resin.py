@@ -32,7 +32,7 @@ from printprep.profiles import (
 )
 from printprep.slicing import estimate
 from printprep.slicing.checks import LayerChecker, LayerReport
-from printprep.slicing.cut import cut_layers, mesh_arrays
+from printprep.slicing.cut import LayerCutter
 from printprep.slicing.formats.pngzip import PngZipWriter
 from printprep.slicing.formats.sl1 import THUMBNAIL_SIZES, SL1Writer, config_ini, prusaslicer_ini
 from printprep.slicing.layers import PlacedParts, layer_heights, place_parts
@@ -225,10 +225,12 @@ def slice_to_archive(
     checker = LayerChecker(placed.transform, lh) if check else None
     raster = RingRaster(placed.transform, placed.shifts_mm[0]) if own_frame else None
     own_z = z - placed.shifts_mm[0][2]  # cut heights in the solid's own frame
-    arrays = None
+    cutter = None
     if done is None:  # the solid in its own frame, or all parts placed in image px
-        arrays = mesh_arrays(solids[0]) if raster is not None and solids is not None else mesh_arrays(placed.manifold)
-    cut_z = own_z if raster is not None else z
+        if raster is not None and solids is not None:
+            cutter = LayerCutter(solids[0], own_z)
+        else:
+            cutter = LayerCutter(placed.manifold, z)
     chunk: list[list[np.ndarray]] = []
     workers = workers or max(1, min(4, os.cpu_count() or 1))
     writer_cls = SL1Writer if fmt == "sl1" else PngZipWriter
@@ -259,13 +261,13 @@ def slice_to_archive(
             if done is not None:
                 runs = done.lit[i].runs  # type: ignore[union-attr]  # complete: all known
                 pending.append(pool.submit(_encode_layer, runs, image_px))
-            else:
+            elif cutter is not None:
                 if i % _CUT_CHUNK == 0:  # cut a few dozen layers at once (compiled, all cores)
-                    chunk = cut_layers(None, cut_z[i : i + _CUT_CHUNK], arrays=arrays)
+                    chunk = cutter.rings((np.arange(len(z)) >= i) & (np.arange(len(z)) < i + _CUT_CHUNK))
                 if raster is not None:
-                    pending.append(pool.submit(_render_rings, chunk[i % _CUT_CHUNK], raster, image_px))
+                    pending.append(pool.submit(_render_rings, chunk[i], raster, image_px))
                 else:
-                    pending.append(pool.submit(_render_px_rings, chunk[i % _CUT_CHUNK], image_px))
+                    pending.append(pool.submit(_render_px_rings, chunk[i], image_px))
             while len(pending) > 2 * workers + 2:
                 drain_one()
         while pending:
