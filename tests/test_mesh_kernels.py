@@ -332,3 +332,20 @@ def test_faces_near_boxes_is_the_all_pairs_box_test(meshes):
         got = faces_near_boxes(vertices, faces, lo, hi, margin)
         assert want.any() or scale == 0.0
         assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("name", MESHES)
+def test_manifold_pairs_and_their_directions_are_numpys(meshes, name):
+    from printprep.mesh.topology_kernels import manifold_pairs
+
+    vertices, faces = _arrays(meshes, name)
+    flip = np.random.default_rng(12).random(len(faces)) < 0.1
+    faces = faces.copy()
+    faces[flip] = faces[flip][:, ::-1]
+    info = edge_info(faces, len(vertices))
+    s = info.edge_start[info.edge_count == 2]
+    a_ref, b_ref = info.he_sorted[s], info.he_sorted[s + 1]
+    a, b, same = manifold_pairs(info.he_sorted, info.edge_start, info.edge_count, info.src)
+    assert np.array_equal(a, a_ref) and np.array_equal(b, b_ref)
+    assert np.array_equal(same, info.src[a_ref] == info.src[b_ref])
+    assert same.any() or name.endswith("multibody.stl")

@@ -59,23 +59,22 @@ class EdgeInfo:
     def manifold_pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """The two half-edges of every edge used by exactly two faces: ((k,), (k,)) int64.
 
-        Computed once per grouping (the arrays are not to be written to)."""
+        Computed once per grouping, with :meth:`same_direction` (one compiled pass,
+        :func:`topology_kernels.manifold_pairs`; the arrays are not to be written to)."""
         pairs = self.__dict__.get("_manifold_pairs")
         if pairs is None:
-            start = self.edge_start[self.edge_count == 2]
-            pairs = (self.he_sorted[start], self.he_sorted[start + 1])
+            a, b, same = kernels.manifold_pairs(self.he_sorted, self.edge_start, self.edge_count, self.src)
+            pairs = (a, b)
             self.__dict__["_manifold_pairs"] = pairs
+            self.__dict__["_same_direction"] = same
         return pairs
 
     def same_direction(self) -> np.ndarray:
         """(k,) bool for the :meth:`manifold_pairs`: whether the two faces run the edge the
         same way (their winding disagrees). Computed once per grouping."""
-        same = self.__dict__.get("_same_direction")
-        if same is None:
-            a, b = self.manifold_pairs()
-            same = self.src[a] == self.src[b]
-            self.__dict__["_same_direction"] = same
-        return same
+        if "_same_direction" not in self.__dict__:
+            self.manifold_pairs()
+        return self.__dict__["_same_direction"]
 
     def chained_pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """Consecutive half-edges of the same edge (a chain around non-manifold edges).

@@ -379,3 +379,31 @@ def pairs_share_third_vertex(faces: np.ndarray, he_sorted: np.ndarray, edge_star
         if faces[fa, (a - 3 * fa + 2) % 3] == faces[fb, (b - 3 * fb + 2) % 3]:
             return True
     return False
+
+
+@numba.njit(**_NJIT)
+def manifold_pairs(he_sorted: np.ndarray, edge_start: np.ndarray, edge_count: np.ndarray, src: np.ndarray):  # pragma: no cover - compiled
+    """The two half-edges of every edge used by exactly two faces, and whether they run
+    the edge the same way, in one pass over the edges. numpy reading::
+
+        s = edge_start[edge_count == 2]; a, b = he_sorted[s], he_sorted[s + 1]
+        same = src[a] == src[b]
+
+    Returns (a (k,) int64, b (k,) int64, same (k,) bool)."""
+    k = 0
+    for e in range(edge_count.shape[0]):
+        if edge_count[e] == 2:
+            k += 1
+    a = np.empty(k, np.int64)
+    b = np.empty(k, np.int64)
+    same = np.empty(k, np.bool_)
+    i = 0
+    for e in range(edge_count.shape[0]):
+        if edge_count[e] == 2:
+            ha = he_sorted[edge_start[e]]
+            hb = he_sorted[edge_start[e] + 1]
+            a[i] = ha
+            b[i] = hb
+            same[i] = src[ha] == src[hb]
+            i += 1
+    return a, b, same
