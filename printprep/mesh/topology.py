@@ -39,11 +39,19 @@ class EdgeInfo:
 
     @property
     def n_boundary(self) -> int:
-        return int(np.count_nonzero(self.edge_count == 1))
+        """Edges used by one face (counted once per grouping)."""
+        n = self.__dict__.get("_n_boundary")
+        if n is None:
+            n = self.__dict__["_n_boundary"] = int(np.count_nonzero(self.edge_count == 1))
+        return n
 
     @property
     def n_non_manifold(self) -> int:
-        return int(np.count_nonzero(self.edge_count > 2))
+        """Edges used by more than two faces (counted once per grouping)."""
+        n = self.__dict__.get("_n_non_manifold")
+        if n is None:
+            n = self.__dict__["_n_non_manifold"] = int(np.count_nonzero(self.edge_count > 2))
+        return n
 
     def flipped(self, faces: np.ndarray, flip: np.ndarray) -> EdgeInfo:
         """The grouping of ``faces`` (m, 3), which are this info's faces with the rows in
@@ -96,6 +104,9 @@ def edge_info(faces: np.ndarray, n_vertices: int) -> EdgeInfo:
     """Group the half-edges of ``faces`` (m, 3) int by undirected edge (one compiled pass,
     :func:`topology_kernels.edge_table`: the order of a stable sort by ``(lo, hi)``)."""
     faces = np.ascontiguousarray(faces, dtype=np.int64)
+    _check_nodes(int(n_vertices))  # the table packs a vertex id and a half-edge id in one word
+    if 3 * len(faces) >= 2**32:
+        raise MeshError(f"{len(faces)} triangles exceed the {(2**32 - 1) // 3} the edge table handles", where="mesh")
     he_sorted, edge_start, edge_count, edge_vertices, src = kernels.edge_table(faces, max(int(n_vertices), 1))
     return EdgeInfo(he_sorted, edge_start, edge_count, edge_vertices, src)
 

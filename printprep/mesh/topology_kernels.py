@@ -33,7 +33,9 @@ def edge_table(faces: np.ndarray, n_vertices: int):  # pragma: no cover - compil
         lo, hi = np.minimum(src, dst), np.maximum(src, dst)
         he_sorted = np.argsort(lo * n + hi, kind="stable")
 
-    Returns (he_sorted (3m,) int64, edge_start (e,) int64, edge_count (e,) int64,
+    Each half-edge is carried as one word, its larger vertex in the high 32 bits and its
+    id in the low 32 (so vertex ids below 2**31 and 3m below 2**32: :func:`topology.edge_info`
+    checks). Returns (he_sorted (3m,) int64, edge_start (e,) int64, edge_count (e,) int64,
     edge_vertices (e, 2) int64 (smaller first), src (3m,) int64).
     """
     m = faces.shape[0]
@@ -49,9 +51,9 @@ def edge_table(faces: np.ndarray, n_vertices: int):  # pragma: no cover - compil
     for v in range(n_vertices):
         start[v + 1] += start[v]
     cursor = start[:-1].copy()
-    # scatter (hi, h) into the buckets once; everything after reads them in order
-    bucket_hi = np.empty(n_he, np.int64)
-    he_sorted = np.empty(n_he, np.int64)
+    # scatter (hi, h) into the buckets once, packed in one word (hi above, h below: the
+    # word orders like (hi, h)); everything after reads them in order
+    packed = np.empty(n_he, np.int64)
     for f in range(m):  # ascending h: each bucket holds its half-edges in id order
         for k in range(3):
             a = faces[f, k]
@@ -59,38 +61,40 @@ def edge_table(faces: np.ndarray, n_vertices: int):  # pragma: no cover - compil
             lo_v = min(a, b)
             pos = cursor[lo_v]
             cursor[lo_v] = pos + 1
-            bucket_hi[pos] = max(a, b)
-            he_sorted[pos] = 3 * f + k
-    # insertion sort of each bucket by hi (stable: ties keep id order); buckets are short
+            packed[pos] = (max(a, b) << 32) | (3 * f + k)
+    # insertion sort of each bucket by (hi, h); buckets are short
     n_edges = 0
     for v in range(n_vertices):
         s, e = start[v], start[v + 1]
         for i in range(s + 1, e):
-            key = bucket_hi[i]
-            h = he_sorted[i]
+            key = packed[i]
             j = i - 1
-            while j >= s and bucket_hi[j] > key:
-                bucket_hi[j + 1] = bucket_hi[j]
-                he_sorted[j + 1] = he_sorted[j]
+            while j >= s and packed[j] > key:
+                packed[j + 1] = packed[j]
                 j -= 1
-            bucket_hi[j + 1] = key
-            he_sorted[j + 1] = h
+            packed[j + 1] = key
         for i in range(s, e):
-            if i == s or bucket_hi[i] != bucket_hi[i - 1]:
+            if i == s or (packed[i] >> 32) != (packed[i - 1] >> 32):
                 n_edges += 1
     edge_start = np.empty(n_edges, np.int64)
     edge_count = np.empty(n_edges, np.int64)
     edge_vertices = np.empty((n_edges, 2), np.int64)
     e_id = -1
+    low = np.int64(0xFFFFFFFF)
     for v in range(n_vertices):
+        prev_hi = -1
         for i in range(start[v], start[v + 1]):
-            if i == start[v] or bucket_hi[i] != bucket_hi[i - 1]:
+            hi = packed[i] >> 32
+            if i == start[v] or hi != prev_hi:
                 e_id += 1
                 edge_start[e_id] = i
                 edge_count[e_id] = 0
                 edge_vertices[e_id, 0] = v
-                edge_vertices[e_id, 1] = bucket_hi[i]
+                edge_vertices[e_id, 1] = hi
+            prev_hi = hi
             edge_count[e_id] += 1
+            packed[i] = packed[i] & low  # the half-edge id, in place
+    he_sorted = packed
     return he_sorted, edge_start, edge_count, edge_vertices, src
 
 
