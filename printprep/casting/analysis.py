@@ -299,19 +299,25 @@ def extremity(
     query : (n, 3), points : (p, 3) float64, mm; area_mm2 : (p,). returns (n,) bool.
     """
     out = np.zeros(len(query), dtype=bool)
-    if len(query) == 0 or len(points) == 0:
-        return out
-    sdm = cKDTree(query).sparse_distance_matrix(cKDTree(points), radius_mm, output_type="ndarray")
     n = len(query)
+    if n == 0 or len(points) == 0:
+        # nothing to measure; the kernel still runs (on no pairs), so a warm-up on a
+        # piece without thin ends compiles it too
+        i = j = np.zeros(0, dtype=np.int64)
+    else:
+        sdm = cKDTree(query).sparse_distance_matrix(cKDTree(points), radius_mm, output_type="ndarray")
+        i, j = sdm["i"], sdm["j"]
     wsum, first, second = weighted_moments(
-        np.ascontiguousarray(sdm["i"], dtype=np.int64),
-        np.ascontiguousarray(sdm["j"], dtype=np.int64),
+        np.ascontiguousarray(i, dtype=np.int64),
+        np.ascontiguousarray(j, dtype=np.int64),
         np.ascontiguousarray(query, dtype=np.float64),
         np.ascontiguousarray(points, dtype=np.float64),
         np.ascontiguousarray(area_mm2, dtype=np.float64),
         n,
     )
     ok = wsum > 0
+    if not ok.any():
+        return out
     mean = first[ok] / wsum[ok, None]
     cov = second[ok] / wsum[ok, None, None] - mean[:, :, None] * mean[:, None, :]
     out[ok] = np.sqrt(np.clip(np.linalg.eigvalsh(cov)[:, -1], 0.0, None)) < spread * radius_mm
