@@ -144,7 +144,7 @@ def prepare(mesh: Any, profile: Any = None, options: PrepareOptions | None = Non
     t = time.perf_counter()
     spr = build_sprues(part, analysis, opt.sprues, engine)
     casting_solid = part_solid + spr.solid if spr.gates else part_solid
-    n_bodies = len(part_solid.decompose())
+    n_bodies = facts_of(part).body_count  # measured for the ring test: no decompose of the part
     n_cast = len(casting_solid.decompose())
     # the volumes now, and the part's solid and ray scene go: a 1M-face part holds
     # hundreds of MB in each, and the support stage's peak comes on top of what is kept
