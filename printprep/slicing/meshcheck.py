@@ -439,8 +439,10 @@ def _near_changes(
     for i in np.flatnonzero(changed):
         diff: list[np.ndarray] = []
         for new, old in moved:
-            a = {_ring_key(r): r for r in new[i]}
-            b = {_ring_key(r): r for r in old[i]}
+            # the compiled cut's rings start at their lowest vertex already: their bytes
+            # are their keys (a ring started elsewhere would only count as changed)
+            a = {r.tobytes(): r for r in new[i]}
+            b = {r.tobytes(): r for r in old[i]}
             diff += [r for key, r in a.items() if key not in b] + [r for key, r in b.items() if key not in a]
         if not diff:
             continue
