@@ -79,7 +79,9 @@ class MinimaFinder:
             solid = m if m.status() == manifold3d.Error.NoError else None
         vertices = np.ascontiguousarray(mesh.vertices, dtype=np.float64)
         faces = np.ascontiguousarray(mesh.faces, dtype=np.int64)
-        finder = cls(vertices, faces, corner_weighted_normals(vertices, faces), solid)
+        nbrs = vertex_neighbours(faces, len(vertices))
+        finder = cls(vertices, faces, corner_weighted_normals(vertices, *nbrs), solid)
+        finder._nbrs = nbrs
         global _last_finder  # noqa: PLW0603 - one weak reference per process
         _last_finder = weakref.ref(finder)
         return finder

@@ -81,40 +81,47 @@ def minima_mask(
     return out
 
 
-@numba.njit(cache=True, nogil=True)
-def corner_weighted_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+@numba.njit(cache=True, nogil=True, parallel=True)
+def corner_weighted_normals(vertices: np.ndarray, indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
     """Vertex normals (not normalised) as trimesh weights them: the sum over a vertex's
-    faces of the unit face normal times the face's angle at that vertex.
+    faces of the unit face normal times the face's angle at that vertex, one vertex per
+    thread step from the vertex neighbour lists (no two threads add to the same vertex).
 
-    vertices : (v, 3) float64 mm; faces : (f, 3) int64; returns (v, 3) float64.
+    vertices : (v, 3) float64 mm; indptr, indices : :func:`vertex_neighbours` (each
+    face round vertex ``i`` appears as the pair (next corner, previous corner), in face
+    order); returns (v, 3) float64, not normalised.
 
     In numpy: unit normals ``n = unitize(cross(b - a, c - a))``, corner angles from the
     edge vectors' dot products, then ``np.add.at(out, faces[:, c], n * angle[:, c, None])``
-    for each corner c (many passes over (f, 3) arrays instead of this one).
+    for each corner c; here each face's normal is taken from the corner's own edge
+    vectors ``cross(q - p, r - p)`` (the same direction, faces summed in index order).
     """
-    out = np.zeros((vertices.shape[0], 3))
-    for f in range(faces.shape[0]):
-        i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
-        e1 = vertices[i1] - vertices[i0]
-        e2 = vertices[i2] - vertices[i0]
-        nx = e1[1] * e2[2] - e1[2] * e2[1]
-        ny = e1[2] * e2[0] - e1[0] * e2[2]
-        nz = e1[0] * e2[1] - e1[1] * e2[0]
-        ln = np.sqrt(nx * nx + ny * ny + nz * nz)
-        if ln == 0.0:
-            continue
-        nx, ny, nz = nx / ln, ny / ln, nz / ln
-        for c in range(3):
-            p = faces[f, c]
-            q = faces[f, (c + 1) % 3]
-            r = faces[f, (c + 2) % 3]
-            u = vertices[q] - vertices[p]
-            w = vertices[r] - vertices[p]
-            lu = np.sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2])
-            lw = np.sqrt(w[0] * w[0] + w[1] * w[1] + w[2] * w[2])
-            cos = (u[0] * w[0] + u[1] * w[1] + u[2] * w[2]) / max(lu * lw, 1e-300)
+    n = vertices.shape[0]
+    out = np.zeros((n, 3))
+    for p in numba.prange(n):
+        px, py, pz = vertices[p, 0], vertices[p, 1], vertices[p, 2]
+        sx = 0.0
+        sy = 0.0
+        sz = 0.0
+        for k in range(indptr[p], indptr[p + 1], 2):
+            q = indices[k]
+            r = indices[k + 1]
+            ux, uy, uz = vertices[q, 0] - px, vertices[q, 1] - py, vertices[q, 2] - pz
+            wx, wy, wz = vertices[r, 0] - px, vertices[r, 1] - py, vertices[r, 2] - pz
+            nx = uy * wz - uz * wy
+            ny = uz * wx - ux * wz
+            nz = ux * wy - uy * wx
+            ln = np.sqrt(nx * nx + ny * ny + nz * nz)
+            if ln == 0.0:
+                continue
+            lu = np.sqrt(ux * ux + uy * uy + uz * uz)
+            lw = np.sqrt(wx * wx + wy * wy + wz * wz)
+            cos = (ux * wx + uy * wy + uz * wz) / max(lu * lw, 1e-300)
             ang = np.arccos(min(1.0, max(-1.0, cos)))
-            out[p, 0] += nx * ang
-            out[p, 1] += ny * ang
-            out[p, 2] += nz * ang
+            sx += nx / ln * ang
+            sy += ny / ln * ang
+            sz += nz / ln * ang
+        out[p, 0] = sx
+        out[p, 1] = sy
+        out[p, 2] = sz
     return out
