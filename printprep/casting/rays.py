@@ -88,17 +88,11 @@ class PartRays:
         o, d = self._to_scene(origins, directions)
         d = d / np.linalg.norm(d, axis=1, keepdims=True)
         limit = None if max_dist is None else np.broadcast_to(np.asarray(max_dist, dtype=np.float64), (n,))
-        face, t32 = self.scene.first_hit(o, d, limit)
-        hit = np.flatnonzero(face >= 0)
-        if len(hit):
-            tri = self.vertices[self.faces[face[hit]]]  # (h, 3, 3)
-            nrm = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-            den = np.einsum("ij,ij->i", d[hit], nrm)
-            num = np.einsum("ij,ij->i", tri[:, 0] - o[hit], nrm)
-            scale = np.linalg.norm(nrm, axis=1)
-            ok = np.abs(den) > _GRAZING_COS * np.maximum(scale, 1e-300)
-            t = np.where(ok, num / np.where(ok, den, 1.0), t32[hit])
-            dist[hit] = np.round(np.maximum(t, 0.0), 5)
+        # Embree traces in float32; each hit's distance is measured again in float64 on the
+        # hit face's plane (a grazing ray keeps Embree's), then rounded to 10 nm
+        face, dist = self.scene.first_hit_exact(o, d, limit, grazing_cos=_GRAZING_COS)
+        hit = face >= 0
+        dist[hit] = np.round(np.maximum(dist[hit], 0.0), 5)
         return face, dist
 
     def distance_mm(
