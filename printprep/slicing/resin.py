@@ -262,7 +262,7 @@ def slice_to_archive(
                 runs = done.lit[i].runs  # type: ignore[union-attr]  # complete: all known
                 pending.append(pool.submit(_encode_layer, runs, image_px))
             elif cutter is not None:
-                if i % _CUT_CHUNK == 0:  # cut a few dozen layers at once (compiled, all cores)
+                if i % _CUT_CHUNK == 0:  # cut a few dozen layers at once (compiled, two threads)
                     chunk = cutter.rings((np.arange(len(z)) >= i) & (np.arange(len(z)) < i + _CUT_CHUNK))
                 if raster is not None:
                     pending.append(pool.submit(_render_rings, chunk[i], raster, image_px))
