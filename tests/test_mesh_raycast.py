@@ -302,21 +302,23 @@ def test_faces_outside_the_vertices_are_refused(lib):
     ("jewelry/franout_bracelet_11shells.stl", None),
 ])
 def test_check_report_is_the_same_with_capped_thickness_rays(meshes, monkeypatch, name, alloy):
-    """What check.py would get by passing exact_below_mm=<its thin-wall limit>."""
+    """check.py passes exact_below_mm=<its thin-wall limit>: its report equals the one of
+    full thickness rays (no cap)."""
     from printprep.mesh import check, check_mesh, thickness
     from printprep.mesh.measure import ALLOY_MIN_WALL_MM, DEFAULT_MIN_WALL_MM
 
     loaded = load_mesh(meshes / name)
-    full = check_mesh(loaded, alloy=alloy).to_dict()
     limit = ALLOY_MIN_WALL_MM[alloy] if alloy else DEFAULT_MIN_WALL_MM
-    calls = []
+    caps = []
 
-    def capped(*args, **kw):
-        calls.append(1)
-        return thickness.face_thickness_mm(*args, **kw, exact_below_mm=limit)
+    def uncapped(*args, **kw):
+        caps.append(kw.pop("exact_below_mm", None))
+        return thickness.face_thickness_mm(*args, **kw)
 
-    monkeypatch.setattr(thickness, "CAP_MIN_FACES", 0)
-    monkeypatch.setattr(check, "face_thickness_mm", capped)
+    with monkeypatch.context() as m:
+        m.setattr(check, "face_thickness_mm", uncapped)
+        full = check_mesh(loaded, alloy=alloy).to_dict()
+    assert caps == [limit]  # check asks for its thin-wall limit
+    monkeypatch.setattr(thickness, "CAP_MIN_FACES", 0)  # cap even these small meshes
     raycast.clear_scene_cache()
     assert check_mesh(loaded, alloy=alloy).to_dict() == full
-    assert calls

@@ -201,11 +201,13 @@ def check_mesh(
     if thickness:
         step("wall thickness")
         flip_face = ((shells.volume_mm3 < 0) ^ cavity)[labels]  # normals pointing into material
-        th = face_thickness_mm(vertices, faces, scene, flip=flip_face, cross=cross)
+        wall_limit_mm = max(limit_mm, floor_mm or 0.0)
+        # only walls under the limit and the thinnest wall are reported: rays stop there
+        th = face_thickness_mm(vertices, faces, scene, flip=flip_face, cross=cross, exact_below_mm=wall_limit_mm)
         finite = th[np.isfinite(th)]
         min_thickness = float(finite.min()) if len(finite) else None
         wall_reason = f"{alloy} needs {limit_mm} mm to cast" if alloy else f"casting minimum {limit_mm} mm"
-        thin = thin_regions(vertices, faces, th, info, max(limit_mm, floor_mm or 0.0), wall_reason)
+        thin = thin_regions(vertices, faces, th, info, wall_limit_mm, wall_reason)
         floor_area = _below_floor_area(vertices, faces, th, info, floor_mm, area)
         for r in thin:
             below = float(floor_area[r.face_ids].sum())
