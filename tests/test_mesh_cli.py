@@ -123,8 +123,9 @@ def _pty_run(args: list[str], timeout_s: float = 120.0) -> tuple[int, str]:
 
 
 def test_progress_bar_on_a_terminal_and_never_with_json(meshes: Path, tmp_path: Path) -> None:
-    # four copies of the 336k band side by side (1.35M triangles): the check takes several
-    # seconds, so stages start after the bar's one-second delay however fast the machine
+    # four copies of the 336k band side by side (1.35M triangles): the check takes well
+    # over the bar's one-second delay however fast the machine; the bar shows the stage
+    # under way even when no new stage starts after the delay
     from printprep.mesh.io_stl import write_stl_binary
 
     loaded = load_mesh(meshes / "bench" / "pave_band_336k.stl", units="mm")
@@ -141,3 +142,41 @@ def test_progress_bar_on_a_terminal_and_never_with_json(meshes: Path, tmp_path: 
     assert code == 0
     assert "[#" not in out
     assert json.loads(out[out.index("{"):])["triangles"] == 4 * 336384
+
+
+def _pty_python(code: str) -> str:
+    """Run ``python -c code`` with stderr on a pseudo-terminal; returns all its output."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    assert proc.wait(timeout=10) == 0
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_shows_a_long_stage_and_nothing_for_quick_work() -> None:
+    # one stage that starts at once and runs past the delay: the bar shows it without a
+    # second step; work done within the delay draws nothing at all
+    long_stage = _pty_python(
+        "import time\nfrom printprep.cli.common import progress\n"
+        "with progress(3) as bar:\n    bar.step('loading')\n    time.sleep(1.6)\n"
+    ).replace("\r\n", "\n")
+    quick = _pty_python(
+        "from printprep.cli.common import progress\n"
+        "with progress(3) as bar:\n    bar.step('loading')\n    bar.step('checking')\n"
+    )
+    assert "[########----------------] loading" in long_stage
+    assert "[#" not in quick

@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,8 +43,9 @@ def warn(message: str) -> None:
 class Progress:
     """A one-line progress bar on stderr, shown only on a terminal and never with --json.
 
-    ``step(label)`` marks the start of a stage; the bar appears once the work has taken
-    more than ``delay_s`` so quick commands print nothing extra.
+    ``step(label)`` marks the start of a stage. Nothing is drawn for work that ends within
+    ``delay_s``; past it the bar shows the stage under way (a timer draws it even when no
+    new stage starts) and each later stage redraws it.
     """
 
     def __init__(self, total: int, *, enabled: bool = True, delay_s: float = 1.0) -> None:
@@ -53,22 +55,44 @@ class Progress:
         self.t0 = time.monotonic()
         self.delay_s = delay_s
         self.shown = False
+        self.label = ""
+        self._closed = False
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        if self.enabled:
+            self._timer = threading.Timer(delay_s, self._late)
+            self._timer.daemon = True
+            self._timer.start()
 
     def step(self, label: str) -> None:
-        self.done += 1
-        if not self.enabled or time.monotonic() - self.t0 < self.delay_s:
-            return
+        with self._lock:
+            self.done += 1
+            self.label = label
+            if self.enabled and (self.shown or time.monotonic() - self.t0 >= self.delay_s):
+                self._draw()
+
+    def _late(self) -> None:
+        """The delay ran out with the work still going: show where it is."""
+        with self._lock:
+            if not self._closed and not self.shown:
+                self._draw()
+
+    def _draw(self) -> None:
         width = 24
         filled = int(width * min(self.done, self.total) / self.total)
         bar = "#" * filled + "-" * (width - filled)
-        sys.stderr.write(f"\r[{bar}] {label:<40.40}")
+        sys.stderr.write(f"\r[{bar}] {self.label:<40.40}")
         sys.stderr.flush()
         self.shown = True
 
     def close(self) -> None:
-        if self.shown:
-            sys.stderr.write("\r" + " " * 70 + "\r")
-            sys.stderr.flush()
+        with self._lock:
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+            if self.shown:
+                sys.stderr.write("\r" + " " * 70 + "\r")
+                sys.stderr.flush()
 
 
 @contextmanager
