@@ -5,10 +5,13 @@
     .venv/bin/python bench/prepare_bench.py           # both
 
 speed: wall time per stage of prepare() (analyse, sprues, orient, supports incl. the
-layer-check rounds) and of write_prepared() (STLs, slicing, preview), prepare()'s CPU
-time (all threads: it moves less than wall time when others load the machine), peak
-memory (max RSS of a fresh process per mesh); the peer is ``prusa-slicer --export-sla
---supports-enable`` on the same mesh and display, run side by side, with the ratio.
+layer-check rounds) and of write_prepared() (STLs, slicing, preview), after loading the
+STL as the CLI does (printprep.mesh.load_mesh), prepare()'s CPU time (all threads: it
+moves less than wall time when others load the machine), peak memory (max RSS of a
+fresh process per mesh); then the whole ``printprep prepare`` process end to end under
+/usr/bin/time (interpreter start-up and imports included: the figure the target is
+about). The peer is ``prusa-slicer --export-sla --supports-enable`` on the same mesh and
+display, run side by side, with the ratio.
 
 Each run prints the machine's load average before and after: the figures are wall times
 on a shared machine.
@@ -54,9 +57,10 @@ def _maxrss_mb(who: int = resource.RUSAGE_SELF) -> float:
 def one(path: str, out_dir: str) -> None:
     """Child process: prepare + write one mesh, print JSON figures."""
     from printprep.casting import prepare, write_prepared
+    from printprep.mesh import load_mesh
 
     t0 = time.perf_counter()
-    mesh = trimesh.load(path)
+    mesh = load_mesh(path)  # as `printprep prepare` loads it
     t_load = time.perf_counter() - t0
     t, c = time.perf_counter(), time.process_time()
     prepared = prepare(mesh, PROFILE)
@@ -201,6 +205,22 @@ def speed() -> None:
             print(f"{'':22s} prepare CPU {r['prepare_cpu_s']:.2f} s (all threads; less load-dependent than wall time)")
             print(f"{'':22s} islands left {r['islands']}, verify rounds (islands, layers checked): "
                   f"{[(v['islands'], v.get('layers_checked')) for v in r['verify']]}", flush=True)  # fmt: skip
+            wall, cpu, mb, code = _whole_process(path, tmp / f"{path.stem}.cli")
+            print(f"{'':22s} whole process `printprep prepare` (start-up, imports, load, prepare, write): "
+                  f"{wall:.2f} s wall, {cpu:.2f} s CPU, {mb:.0f} MB, exit {code}; ratio to PrusaSlicer "
+                  f"{wall / pw:.2f}", flush=True)  # fmt: skip
+
+
+def _whole_process(stl: Path, out: Path) -> tuple[float, float, float, int]:
+    """``printprep prepare STL --profile PROFILE -o OUT`` under /usr/bin/time: wall s, CPU s
+    (user + system, all threads), peak MB, exit code (1 when the layer check or the support
+    planner reported a problem; the files are written either way)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+        cmd = ["/usr/bin/time", "-o", tf.name, "-f", "%e %U %S %M",
+               sys.executable, "-m", "printprep", "prepare", str(stl), "--profile", PROFILE, "-o", str(out)]  # fmt: skip
+        code = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO).returncode
+        wall, user, system, kb = tf.read().split()[-4:]
+    return float(wall), float(user) + float(system), float(kb) / 1024.0, code
 
 
 def compare() -> None:
