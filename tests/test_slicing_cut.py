@@ -55,15 +55,17 @@ def test_rings_are_manifolds_rings(meshes) -> None:
     assert sorted(round(_area([r]), 9) for r in hole) == [-4.0, 30.0]
 
 
-def test_face_areas_kernel_is_numpys(meshes) -> None:
-    """The thumbnails' compiled triangle areas equal numpy's cross-product areas."""
-    from printprep.slicing.raster_kernels import face_areas
+def test_thumbnail_face_areas_are_numpys(meshes) -> None:
+    """The thumbnails' triangle areas, in chunks and in one compiled pass (a big mesh),
+    equal numpy's cross-product areas."""
+    from printprep.slicing.thumbnail import _face_areas
 
     mesh = trimesh.load(meshes / "jewelry" / "solitaire_ring.stl")
     v, f = np.asarray(mesh.vertices, float), np.asarray(mesh.faces, np.int64)
     ref = 0.5 * np.linalg.norm(np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]]), axis=1)
-    np.testing.assert_allclose(face_areas(v, f), ref, rtol=1e-12, atol=1e-15)
-    assert ref.sum() > 100.0
+    np.testing.assert_allclose(_face_areas(v, f), ref, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(_face_areas(v, f, chunk=1000), ref, rtol=1e-12, atol=1e-15)
+    assert len(f) > 1000 and ref.sum() > 100.0
 
 
 def test_the_same_section_gives_the_same_arrays(meshes) -> None:

@@ -296,27 +296,6 @@ def coverage_runs(edges: np.ndarray, width: int, height: int) -> tuple[int, int,
 
 
 @numba.njit(cache=True, nogil=True)
-def face_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(f,) float64 triangle areas, mm², of vertices (v, 3) float64 and faces (f, 3)
-    int64 (for the thumbnails' surface sampling). In numpy:
-    ``0.5 * norm(cross(v[f1] - v[f0], v[f2] - v[f0]), axis=1)``."""
-    out = np.empty(faces.shape[0], np.float64)
-    for k in range(faces.shape[0]):
-        a, b, c = faces[k, 0], faces[k, 1], faces[k, 2]
-        ux = vertices[b, 0] - vertices[a, 0]
-        uy = vertices[b, 1] - vertices[a, 1]
-        uz = vertices[b, 2] - vertices[a, 2]
-        vx = vertices[c, 0] - vertices[a, 0]
-        vy = vertices[c, 1] - vertices[a, 1]
-        vz = vertices[c, 2] - vertices[a, 2]
-        cx = uy * vz - uz * vy
-        cy = uz * vx - ux * vz
-        cz = ux * vy - uy * vx
-        out[k] = 0.5 * math.sqrt(cx * cx + cy * cy + cz * cz)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
 def lit_bits(grey: np.ndarray, lengths: np.ndarray, rows: int, cols: int, lit: int) -> tuple[int, int, int, int, np.ndarray]:
     """The lit pixels (grey >= ``lit``) of a band given as row-major runs (grey (k,)
     uint8, lengths (k,) int32 over a rows x cols box), cropped to their bounding box and

@@ -35,12 +35,10 @@ def _view_rotation(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
 
 def _face_areas(vertices: np.ndarray, faces: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
     """(m,) float64 triangle areas, computed in chunks (nothing cached on the mesh)."""
-    if len(faces) > chunk:  # a big mesh: one compiled pass (numba only when it pays)
-        from printprep.slicing.raster_kernels import face_areas
+    if len(faces) > chunk:  # a big mesh: the mesh code's compiled pass (numba only when it pays)
+        from printprep.mesh.measure import face_areas_mm2
 
-        return face_areas(
-            np.ascontiguousarray(vertices, dtype=np.float64), np.ascontiguousarray(faces, dtype=np.int64)
-        )
+        return face_areas_mm2(vertices, faces)
     out = np.empty(len(faces))
     for s in range(0, len(faces), chunk):
         f = faces[s : s + chunk]
