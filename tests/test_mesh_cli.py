@@ -100,9 +100,14 @@ def test_repair_of_an_open_sheet_exits_1_and_still_writes(meshes: Path, tmp_path
 
 
 def _pty_run(args: list[str], timeout_s: float = 120.0) -> tuple[int, str]:
-    """Run with stdout and stderr on a pseudo-terminal; returns (exit code, all output)."""
+    """Run printprep with stdout and stderr on a pseudo-terminal; returns (exit code, all output)."""
+    return _pty_command([*PRINTPREP, *args], timeout_s)
+
+
+def _pty_command(cmd: list[str], timeout_s: float = 120.0) -> tuple[int, str]:
+    """Run ``cmd`` with stdout and stderr on a pseudo-terminal; returns (exit code, all output)."""
     master, slave = pty.openpty()
-    proc = subprocess.Popen([*PRINTPREP, *args], stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
     os.close(slave)
     chunks = []
     deadline = time.monotonic() + timeout_s
@@ -146,25 +151,9 @@ def test_progress_bar_on_a_terminal_and_never_with_json(meshes: Path, tmp_path: 
 
 def _pty_python(code: str) -> str:
     """Run ``python -c code`` with stderr on a pseudo-terminal; returns all its output."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=slave, stdout=slave, stderr=slave, close_fds=True)
-    os.close(slave)
-    chunks = []
-    while True:
-        ready, _, _ = select.select([master], [], [], 0.2)
-        if ready:
-            try:
-                data = os.read(master, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-        elif proc.poll() is not None:
-            break
-    os.close(master)
-    assert proc.wait(timeout=10) == 0
-    return b"".join(chunks).decode(errors="replace")
+    exit_code, out = _pty_command([sys.executable, "-c", code], 60.0)
+    assert exit_code == 0, out
+    return out
 
 
 def test_progress_bar_shows_a_long_stage_and_nothing_for_quick_work() -> None:
