@@ -159,22 +159,7 @@ def encode_band(image_px: tuple[int, int], row0: int, col0: int, pixels: np.ndar
         band_len = len(piece)
         parts.append(piece)
         adler = zlib.adler32(data, adler)
-    below = height - row0 - rows
-    parts.append(_black_rows(width, below))
-    adler = _adler_zeros(adler, below * stride)
-    parts.append(_FINAL_BLOCK)
-    parts.append(struct.pack(">I", adler))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    band = struct.pack(">IIIIII", row0, rows, col0, cols, band_at, band_len)
-    return b"".join(
-        [
-            _SIGNATURE,
-            _chunk(b"IHDR", ihdr),
-            _chunk(BAND_CHUNK, band),
-            _chunk(b"IDAT", b"".join(parts)),
-            _chunk(b"IEND", b""),
-        ]
-    )
+    return _finish(parts, adler, (width, height), (row0, rows, col0, cols), band_at, band_len)
 
 
 def encode_runs(image_px: tuple[int, int], row0: int, col0: int, shape: tuple[int, int], grey: np.ndarray, lengths: np.ndarray) -> bytes:
@@ -198,13 +183,26 @@ def encode_runs(image_px: tuple[int, int], row0: int, col0: int, shape: tuple[in
         grey, lengths, rows, cols, col0, width, adler, pk.LENGTH_BASE, pk.LENGTH_EXTRA
     )
     parts.append(piece.tobytes())
+    return _finish(parts, adler, (width, height), (row0, rows, col0, cols), band_at, len(piece))
+
+
+def _finish(
+    parts: list[bytes], adler: int, image_px: tuple[int, int], band_box: tuple[int, int, int, int],
+    band_at: int, band_len: int,
+) -> bytes:
+    """The PNG file's bytes: ``parts`` (zlib header, black rows above, the band's deflate
+    pieces) closed with the black rows below the band, the final block and the Adler-32
+    (``adler`` so far), in IHDR / band note / IDAT / IEND chunks. band_box: (row0, rows,
+    col0, cols) px; band_at, band_len: where the band's deflate bytes sit in the IDAT."""
+    width, height = image_px
+    row0, rows, col0, cols = band_box
     below = height - row0 - rows
     parts.append(_black_rows(width, below))
-    adler = _adler_zeros(adler, below * stride)
+    adler = _adler_zeros(adler, below * (width + 1))
     parts.append(_FINAL_BLOCK)
     parts.append(struct.pack(">I", adler))
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    band = struct.pack(">IIIIII", row0, rows, col0, cols, band_at, len(piece))
+    band = struct.pack(">IIIIII", row0, rows, col0, cols, band_at, band_len)
     return b"".join(
         [
             _SIGNATURE,
