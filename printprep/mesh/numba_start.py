@@ -24,7 +24,9 @@ def defer_blas_probe() -> None:
         return
     import numba.np.linalg as numba_linalg  # noqa: PLC0415 - only here, once
 
-    probe = numba_linalg.ensure_blas
+    probe = getattr(numba_linalg, "ensure_blas", None)
+    if probe is None:  # another numba: leave its own probe alone (start-up is slower, not wrong)
+        return
     numba_linalg.ensure_blas = _blas_present
     try:
         import numba.np.arraymath as arraymath  # noqa: PLC0415 - binds the answered probe once
