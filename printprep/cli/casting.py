@@ -1,7 +1,7 @@
 """``printprep prepare``: orient, sprue, support and slice a piece for casting.
 
 Exit codes: 0 written and the layer check is clean, 1 written but the layer check found
-problems (unsupported islands, overhang reach, frame) or tips had to touch detail,
+problems (unsupported islands, overhang reach, frame) or support points found no path,
 2 unreadable input, unknown profile/alloy, or a piece that cannot be prepared.
 """
 
