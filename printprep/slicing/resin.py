@@ -36,7 +36,8 @@ from printprep.slicing.cut import LayerCutter
 from printprep.slicing.formats.pngzip import PngZipWriter
 from printprep.slicing.formats.sl1 import THUMBNAIL_SIZES, SL1Writer, config_ini, prusaslicer_ini
 from printprep.slicing.layers import PlacedParts, layer_heights, place_parts
-from printprep.slicing.meshcheck import MeshLayers, RingRaster, complete_layers
+from printprep.slicing.litmask import RingRaster
+from printprep.slicing.meshcheck import MeshLayers, complete_layers
 from printprep.slicing.png import encode_runs
 from printprep.slicing.raster import Band, RunBand, rasterize_runs
 from printprep.slicing.thumbnail import thumbnails_png
