@@ -82,9 +82,8 @@ class PartRays:
         to 10 nm (inf for a miss).
         """
         n = len(origins)
-        dist = np.full(n, np.inf)
         if n == 0:
-            return np.zeros(0, dtype=np.int64), dist
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
         o, d = self._to_scene(origins, directions)
         d = d / np.linalg.norm(d, axis=1, keepdims=True)
         limit = None if max_dist is None else np.broadcast_to(np.asarray(max_dist, dtype=np.float64), (n,))

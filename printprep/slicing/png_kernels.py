@@ -92,6 +92,19 @@ def _run(out: np.ndarray, state: np.ndarray, value: int, length: int, base: np.n
 
 
 @numba.njit(cache=True, nogil=True)
+def _emit(
+    out: np.ndarray, state: np.ndarray, value: int, length: int, a: int, b: int, base: np.ndarray, extra: np.ndarray,
+) -> tuple[int, int]:
+    """Write a run of ``length`` bytes of ``value`` (:func:`_run`) and continue the
+    Adler-32 sums (a, b) over it in closed form: the same as ``length`` single-byte
+    updates ``a += value; b += a`` (mod 65521)."""
+    b = (b + length * a + value * (length * (length + 1) // 2)) % _MOD
+    a = (a + value * length) % _MOD
+    _run(out, state, value, length, base, extra)
+    return a, b
+
+
+@numba.njit(cache=True, nogil=True)
 def deflate_runs(
     grey: np.ndarray, lengths: np.ndarray, rows: int, cols: int, col0: int, width: int,
     adler: int, base: np.ndarray, extra: np.ndarray,
@@ -122,9 +135,7 @@ def deflate_runs(
             if run_v == 0:
                 run_n += gap
             else:
-                b = (b + run_n * a + run_v * (run_n * (run_n + 1) // 2)) % _MOD
-                a = (a + run_v * run_n) % _MOD
-                _run(out, state, run_v, run_n, base, extra)
+                a, b = _emit(out, state, run_v, run_n, a, b, base, extra)
                 run_v, run_n = 0, gap
         c = 0
         while c < cols:
@@ -137,9 +148,7 @@ def deflate_runs(
                 run_n += take
             else:
                 if run_n:
-                    b = (b + run_n * a + run_v * (run_n * (run_n + 1) // 2)) % _MOD
-                    a = (a + run_v * run_n) % _MOD
-                    _run(out, state, run_v, run_n, base, extra)
+                    a, b = _emit(out, state, run_v, run_n, a, b, base, extra)
                 run_v, run_n = v, take
             left -= take
             c += take
@@ -147,14 +156,10 @@ def deflate_runs(
     if run_v == 0:
         run_n += tail
     else:
-        b = (b + run_n * a + run_v * (run_n * (run_n + 1) // 2)) % _MOD
-        a = (a + run_v * run_n) % _MOD
-        _run(out, state, run_v, run_n, base, extra)
+        a, b = _emit(out, state, run_v, run_n, a, b, base, extra)
         run_v, run_n = 0, tail
     if run_n:
-        b = (b + run_n * a + run_v * (run_n * (run_n + 1) // 2)) % _MOD
-        a = (a + run_v * run_n) % _MOD
-        _run(out, state, run_v, run_n, base, extra)
+        a, b = _emit(out, state, run_v, run_n, a, b, base, extra)
     _code(out, state, 0, 7)  # end of block
     _put(out, state, 0, 3)  # an empty stored block: BFINAL 0, BTYPE 00 ...
     if state[2]:
