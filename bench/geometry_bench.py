@@ -66,8 +66,9 @@ def run(v: np.ndarray, f: np.ndarray, repeat: int) -> None:
     import trimesh
 
     from printprep.mesh import ray_kernels, raycast
+    from printprep.mesh.coplanar import coplanar_contacts
     from printprep.mesh.grid import face_pairs
-    from printprep.mesh.intersect import coplanar_contacts, crossing_pairs
+    from printprep.mesh.intersect import crossing_pairs
     from printprep.mesh.raycast import RayScene
     from printprep.mesh.thickness import face_thickness_mm
     from printprep.mesh.topology import edge_info
@@ -122,7 +123,7 @@ def cold() -> None:
     code = (
         "import time, numpy as np; t0 = time.perf_counter();"
         "from printprep.mesh.load import load_mesh;"
-        "from printprep.mesh.intersect import crossing_pairs, coplanar_contacts;"
+        "from printprep.mesh.intersect import crossing_pairs; from printprep.mesh.coplanar import coplanar_contacts;"
         "from printprep.mesh.thickness import face_thickness_mm;"
         "from printprep.mesh.raycast import RayScene;"
         f"m = load_mesh({str(BAND)!r}); v, f = m.vertices, m.faces; t1 = time.perf_counter();"

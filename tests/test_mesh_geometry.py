@@ -14,12 +14,12 @@ import pytest
 import trimesh
 
 from printprep.mesh import raycast
+from printprep.mesh.coplanar import coplanar_contacts
 from printprep.mesh.grid import face_pairs
 from printprep.mesh.intersect import (
     COPLANAR_MM,
     MIN_OVERLAP_MM,
     OPPOSED_COS,
-    coplanar_contacts,
     crossing_pairs,
     self_intersecting_faces,
 )

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from printprep.mesh.clean import drop_duplicates
-from printprep.mesh.intersect import coplanar_contacts, self_intersecting_faces
+from printprep.mesh.coplanar import coplanar_contacts
+from printprep.mesh.intersect import self_intersecting_faces
 from printprep.mesh.load import LoadedMesh
 from printprep.mesh.measure import (
     ALLOY_MIN_WALL_MM,
