@@ -169,3 +169,82 @@ def test_progress_bar_shows_a_long_stage_and_nothing_for_quick_work() -> None:
     )
     assert "[########----------------] loading" in long_stage
     assert "[#" not in quick
+
+
+# -- the parser of the command's area only ------------------------------------------------
+def _parse_output(parser_of, argv: list[str]) -> tuple[object, str, str]:
+    """(exit code or parsed namespace's command, stdout, stderr) of parsing ``argv`` with
+    ``parser_of(argv)``; help and usage errors end in SystemExit."""
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            ns = parser_of(argv).parse_args(argv)
+            code: object = sorted((k, repr(v)) for k, v in vars(ns).items())
+        except SystemExit as exc:
+            code = exc.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def _every_command_argv() -> list[list[str]]:
+    """``[command]`` and ``[command, action]`` for every command and sub-action the full
+    parser knows."""
+    import argparse
+
+    from printprep.cli import build_parser
+
+    def subactions(p: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                return dict(a.choices)
+        return {}
+
+    found = []
+    for name, p in subactions(build_parser()).items():
+        found.append([name])
+        found += [[name, action] for action in subactions(p)]
+    return found
+
+
+def test_command_table_matches_what_the_areas_register() -> None:
+    import argparse
+    import importlib
+
+    from printprep.cli import AREAS, COMMANDS
+
+    registered = {}
+    for area in AREAS:
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(f"printprep.cli.{area}").register(sub)
+        registered.update({name: area for name in sub.choices})
+    assert registered == COMMANDS
+
+
+def test_area_parser_helps_and_errs_exactly_as_the_full_parser() -> None:
+    from printprep.cli import build_parser
+
+    full = lambda argv: build_parser()  # noqa: E731
+    lazy = lambda argv: build_parser(argv[0] if argv else None)  # noqa: E731
+    cases = [["--help"], [], ["--version"], ["nosuch"], ["-x"], ["repair"], ["repair", "in.stl"],
+             ["repair", "in.stl", "-o", "o.stl", "--units", "furlong"], ["check", "a.stl", "--bogus"],
+             ["repair", "a.stl", "-o", "b.stl", "--version"], ["check", "a.stl", "--json", "--units", "inch"],
+             ["slice", "--help"], ["jobs", "show"]]
+    cases += [[*argv, "--help"] for argv in _every_command_argv()]
+    assert len(cases) > 25
+    for argv in cases:
+        expected = _parse_output(full, argv)
+        assert _parse_output(lazy, argv) == expected, argv
+        assert expected[1] or expected[2] or "--help" not in argv, argv  # help was printed
+
+
+def test_repair_help_builds_only_the_mesh_commands() -> None:
+    code = ("import sys\nfrom printprep.cli import main\n"
+            "try:\n    main(['repair', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('printprep.cli.', 'printprep.profiles'))))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == "['printprep.cli.common', 'printprep.cli.mesh']"
+    res = run("--help")
+    assert res.returncode == 0 and all(c in res.stdout for c in ("repair", "prepare", "serve", "warm-up"))
