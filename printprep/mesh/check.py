@@ -7,6 +7,7 @@ not (loose parts, walls thinner than the default casting minimum when no alloy w
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,9 @@ MIN_FEATURE_PX = 3
 FLOOR_PATCH_FACTOR = 2.0
 #: Faces smaller than this, mm², are degenerate (zero area for printing purposes).
 DEGENERATE_AREA_MM2 = 1e-12
+#: From this many faces on, the coplanar-contact search runs on a thread of its own
+#: beside the rest of the check.
+BACKGROUND_MIN_FACES = 50_000
 
 StepCallback = Callable[[str], None] | None
 
@@ -64,6 +68,36 @@ class KnownFacts:
     crossing: np.ndarray | None = None
     shells: tuple[int, np.ndarray, Any] | None = None
     area_mm2: np.ndarray | None = None
+
+
+class _Background:
+    """``fn(*args)`` run on a thread of its own (big meshes) or at once (small ones, where
+    a thread costs more than it overlaps); :meth:`result` returns its value or raises its
+    exception. The compiled kernels it calls hold no GIL, so it overlaps the caller's own
+    compiled and ray work on a second core."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if len(args[1]) < BACKGROUND_MIN_FACES:
+            self._run(fn, args)
+        else:
+            self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True, name="printprep-check")
+            self._thread.start()
+
+    def _run(self, fn: Callable[..., Any], args: tuple) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to result()
+            self._error = exc
+
+    def result(self) -> Any:
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def debris_volume_mm3(profile: Any = None) -> float:
@@ -155,6 +189,10 @@ def check_mesh(
     known = _known or KnownFacts()
     info = known.info if known.info is not None else edge_info(faces, len(vertices))
     n_inconsistent = inconsistent_edges(info)
+    # faces pressed face to face: only meaningful once the winding is consistent (a
+    # flipped face faces its neighbours already); searched on a thread of its own while
+    # the rest of the report (shells, crossings, wall rays) is measured
+    contacts = _Background(coplanar_contacts, vertices, faces) if n_inconsistent == 0 else None
     cross = None  # the face cross products are needed only for the areas
     if known.area_mm2 is not None and len(known.area_mm2) == len(faces):
         area = known.area_mm2
@@ -190,10 +228,6 @@ def check_mesh(
         crossing = known.crossing
     else:
         crossing = self_intersecting_faces(vertices, faces, info, scene)
-    n_contact = None  # faces pressed face to face: only meaningful once the winding is
-    if n_inconsistent == 0:  # consistent (a flipped face faces its neighbours already)
-        ca, cb = coplanar_contacts(vertices, faces, cross)
-        n_contact = int(len(np.unique(np.concatenate([ca, cb]))))
 
     limit_mm = min_wall_mm or (ALLOY_MIN_WALL_MM[alloy] if alloy else DEFAULT_MIN_WALL_MM)
     floor_mm, floor_reason = _printer_floor(prof)
@@ -222,6 +256,11 @@ def check_mesh(
                 problems.append(sentence)
             else:
                 warnings.append(sentence)
+
+    n_contact = None
+    if contacts is not None:
+        ca, cb = contacts.result()
+        n_contact = int(len(np.unique(np.concatenate([ca, cb]))))
 
     lo, hi = bounds_mm(vertices)
     fits = None
