@@ -55,9 +55,13 @@ def coplanar_contacts(
     keys = ck.two_sided(keys, table_bits)  # faces alone in their bucket's orientation: out
     found = []
     for k in range(2):
-        if not (keys[k] >= 0).any():
+        n_items = int(np.count_nonzero(keys[k] >= 0))
+        if n_items == 0:
             continue
-        start, items, item_key = ck.bucket_by_key(np.ascontiguousarray(keys[k]), table_bits)
+        # the candidates left are few (a tenth of the faces or less): a table sized to
+        # them, not to every face, to count, fill and scan (any size groups equal keys)
+        bucket_bits = max(n_items.bit_length(), 4)
+        start, items, item_key = ck.bucket_by_key(np.ascontiguousarray(keys[k]), bucket_bits)
 
         def scan(lo, hi, write, a, at_a, _b, _at_b, start=start, items=items, item_key=item_key):
             return ck.scan_contacts(vertices, faces, normal, nlen, sign, start, items, item_key, lo, hi, write, a, at_a), 0
