@@ -345,7 +345,14 @@ def test_manifold_pairs_and_their_directions_are_numpys(meshes, name):
     info = edge_info(faces, len(vertices))
     s = info.edge_start[info.edge_count == 2]
     a_ref, b_ref = info.he_sorted[s], info.he_sorted[s + 1]
-    a, b, same = manifold_pairs(info.he_sorted, info.edge_start, info.edge_count, info.src)
+    a, b, same, shares_third = manifold_pairs(info.he_sorted, info.edge_start, info.edge_count, info.src)
     assert np.array_equal(a, a_ref) and np.array_equal(b, b_ref)
     assert np.array_equal(same, info.src[a_ref] == info.src[b_ref])
+    third = lambda h: faces.reshape(-1)[3 * (h // 3) + (h % 3 + 2) % 3]  # noqa: E731
+    assert shares_third == bool((third(a_ref) == third(b_ref)).any())
+    # a triangle and its reverse (each edge shared by the two, the third vertex too) and a
+    # tetrahedron (every edge's faces have different third vertices)
+    for two, want in (([[0, 1, 2], [0, 2, 1]], True), ([[0, 2, 1], [0, 1, 3], [1, 2, 3], [0, 3, 2]], False)):
+        i2 = edge_info(np.array(two), 4)
+        assert manifold_pairs(i2.he_sorted, i2.edge_start, i2.edge_count, i2.src)[3] is want
     assert same.any() or name.endswith("multibody.stl")

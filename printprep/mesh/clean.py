@@ -19,7 +19,7 @@ from printprep.mesh.measure import bounds_mm, row_norm, triangle_cross
 from printprep.mesh.raycast import RayScene
 from printprep.mesh.sorting import argsort_keys
 from printprep.mesh.topology import EdgeInfo, edge_info, orient_faces
-from printprep.mesh.topology_kernels import MAX_NODES, fans_and_patches, pairs_share_third_vertex
+from printprep.mesh.topology_kernels import MAX_NODES, fans_and_patches
 from printprep.mesh.weld import compact
 
 #: Zero-area faces whose shortest edge is below this are collapsed, mm (1 µm: far below
@@ -46,7 +46,7 @@ def drop_duplicates(faces: np.ndarray, info: EdgeInfo | None = None) -> tuple[np
     """
     if len(faces) == 0:
         return faces, 0
-    if info is not None and info.n_non_manifold == 0 and not _pairs_share_third_vertex(faces, info):
+    if info is not None and info.n_non_manifold == 0 and not info.pairs_share_third_vertex():
         return faces, 0
     a, b, c = (faces[:, k].astype(np.int64) for k in range(3))
     lo = np.minimum(np.minimum(a, b), c)
@@ -66,14 +66,6 @@ def drop_duplicates(faces: np.ndarray, info: EdgeInfo | None = None) -> tuple[np
         return faces, 0
     first.sort()
     return faces[first], int(len(faces) - len(first))
-
-
-def _pairs_share_third_vertex(faces: np.ndarray, info: EdgeInfo) -> bool:
-    """Whether the two faces of some manifold edge have the same vertex opposite it
-    (faces (m, 3) int64 and their grouping ``info``)."""
-    return bool(pairs_share_third_vertex(
-        np.ascontiguousarray(faces, dtype=np.int64), info.he_sorted, info.edge_start, info.edge_count
-    ))
 
 
 def collapse_slivers(

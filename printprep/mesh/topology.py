@@ -71,10 +71,11 @@ class EdgeInfo:
         :func:`topology_kernels.manifold_pairs`; the arrays are not to be written to)."""
         pairs = self.__dict__.get("_manifold_pairs")
         if pairs is None:
-            a, b, same = kernels.manifold_pairs(self.he_sorted, self.edge_start, self.edge_count, self.src)
+            a, b, same, shares_third = kernels.manifold_pairs(self.he_sorted, self.edge_start, self.edge_count, self.src)
             pairs = (a, b)
             self.__dict__["_manifold_pairs"] = pairs
             self.__dict__["_same_direction"] = same
+            self.__dict__["_shares_third"] = bool(shares_third)
         return pairs
 
     def same_direction(self) -> np.ndarray:
@@ -83,6 +84,14 @@ class EdgeInfo:
         if "_same_direction" not in self.__dict__:
             self.manifold_pairs()
         return self.__dict__["_same_direction"]
+
+    def pairs_share_third_vertex(self) -> bool:
+        """Whether the two faces of some manifold edge have the same vertex opposite it
+        (they may then be one triangle twice). Found with :meth:`manifold_pairs`, once
+        per grouping."""
+        if "_shares_third" not in self.__dict__:
+            self.manifold_pairs()
+        return self.__dict__["_shares_third"]
 
     def chained_pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """Consecutive half-edges of the same edge (a chain around non-manifold edges).

@@ -366,34 +366,18 @@ def flip_half_edges(he_sorted: np.ndarray, flip: np.ndarray):  # pragma: no cove
 
 
 @numba.njit(**_NJIT)
-def pairs_share_third_vertex(faces: np.ndarray, he_sorted: np.ndarray, edge_start: np.ndarray, edge_count: np.ndarray) -> bool:  # pragma: no cover - compiled
-    """Whether the two faces of some edge used by exactly two faces have the same vertex
-    opposite that edge (faces (m, 3) int64 and their edge table). numpy reading::
-
-        a, b = manifold pairs; third = lambda h: faces.ravel()[3 * (h // 3) + (h % 3 + 2) % 3]
-        (third(a) == third(b)).any()
-    """
-    for e in range(edge_start.shape[0]):
-        if edge_count[e] != 2:
-            continue
-        a = he_sorted[edge_start[e]]
-        b = he_sorted[edge_start[e] + 1]
-        fa = a // 3
-        fb = b // 3
-        if faces[fa, (a - 3 * fa + 2) % 3] == faces[fb, (b - 3 * fb + 2) % 3]:
-            return True
-    return False
-
-
-@numba.njit(**_NJIT)
 def manifold_pairs(he_sorted: np.ndarray, edge_start: np.ndarray, edge_count: np.ndarray, src: np.ndarray):  # pragma: no cover - compiled
-    """The two half-edges of every edge used by exactly two faces, and whether they run
-    the edge the same way, in one pass over the edges. numpy reading::
+    """The two half-edges of every edge used by exactly two faces, whether they run the
+    edge the same way, and whether any two such faces have the same vertex opposite the
+    edge (then they may be the same triangle twice), in one pass over the edges. numpy
+    reading::
 
         s = edge_start[edge_count == 2]; a, b = he_sorted[s], he_sorted[s + 1]
         same = src[a] == src[b]
+        third = lambda h: src[3 * (h // 3) + (h % 3 + 2) % 3]
+        shares_third = (third(a) == third(b)).any()
 
-    Returns (a (k,) int64, b (k,) int64, same (k,) bool)."""
+    Returns (a (k,) int64, b (k,) int64, same (k,) bool, shares_third bool)."""
     k = 0
     for e in range(edge_count.shape[0]):
         if edge_count[e] == 2:
@@ -401,6 +385,7 @@ def manifold_pairs(he_sorted: np.ndarray, edge_start: np.ndarray, edge_count: np
     a = np.empty(k, np.int64)
     b = np.empty(k, np.int64)
     same = np.empty(k, np.bool_)
+    shares_third = False
     i = 0
     for e in range(edge_count.shape[0]):
         if edge_count[e] == 2:
@@ -409,5 +394,9 @@ def manifold_pairs(he_sorted: np.ndarray, edge_start: np.ndarray, edge_count: np
             a[i] = ha
             b[i] = hb
             same[i] = src[ha] == src[hb]
+            fa = ha - ha % 3
+            fb = hb - hb % 3
+            if src[fa + (ha - fa + 2) % 3] == src[fb + (hb - fb + 2) % 3]:
+                shares_third = True
             i += 1
-    return a, b, same
+    return a, b, same, shares_third
