@@ -291,57 +291,100 @@ def fans_and_patches(he_sorted: np.ndarray, edge_start: np.ndarray, edge_count: 
 
 
 @numba.njit(**_NJIT)
+def _edge_at_or_after(edge_vertices: np.ndarray, lo: int, hi: int) -> int:  # pragma: no cover - compiled
+    """First edge whose (smaller, larger) vertex pair is >= (lo, hi): binary search over
+    ``edge_vertices`` (e, 2) int64 sorted by (lo, hi)."""
+    a = 0
+    b = edge_vertices.shape[0]
+    while a < b:
+        mid = (a + b) // 2
+        if edge_vertices[mid, 0] < lo or (edge_vertices[mid, 0] == lo and edge_vertices[mid, 1] < hi):
+            a = mid + 1
+        else:
+            b = mid
+    return a
+
+
+@numba.njit(**_NJIT)
 def append_edges(he_sorted: np.ndarray, edge_start: np.ndarray, edge_count: np.ndarray, edge_vertices: np.ndarray,
                  new_lo: np.ndarray, new_hi: np.ndarray, new_he: np.ndarray):  # pragma: no cover - compiled
     """The edge table of a mesh after faces were appended, merged from the old table
-    and the new faces' half-edges in one pass (no sort of the whole mesh).
+    and the new faces' half-edges (no sort of the whole mesh).
 
     he_sorted, edge_start, edge_count, edge_vertices : the :func:`edge_table` of the
     first faces; new_lo, new_hi, new_he : (k,) int64 the appended faces' half-edges (ids
-    above every old one) sorted by (lo, hi, id). The result is exactly
-    :func:`edge_table` of all faces (edges by (lo, hi), an edge's half-edges by id)::
+    above every old one) sorted by (lo, hi, id). Each run of new half-edges on one edge
+    finds its place among the old edges by binary search; the old table between two
+    places is copied in blocks. The result is exactly :func:`edge_table` of all faces
+    (edges by (lo, hi), an edge's half-edges by id)::
 
         edge_table(np.concatenate([old_faces, new_faces]), n)[:4]
 
     Returns (he_sorted, edge_start, edge_count, edge_vertices).
     """
     n_old = edge_start.shape[0]
+    n_he_old = he_sorted.shape[0]
     k = new_he.shape[0]
-    out_he = np.empty(he_sorted.shape[0] + k, np.int64)
-    out_start = np.empty(n_old + k, np.int64)
-    out_count = np.empty(n_old + k, np.int64)
-    out_v = np.empty((n_old + k, 2), np.int64)
-    pos = 0
-    n_edges = 0
+    # runs of new half-edges on one edge: where each goes, and whether its edge is old
+    run_at = np.empty(k + 1, np.int64)  # first new half-edge of each run
+    run_edge = np.empty(k, np.int64)  # the old edge it joins, or the old edge it precedes
+    run_old = np.empty(k, np.bool_)
+    n_runs = 0
+    n_new_edges = 0
     j = 0
-    e = 0
-    while e < n_old or j < k:
-        take_old = False
-        if e < n_old and j < k:
-            lo, hi = edge_vertices[e, 0], edge_vertices[e, 1]
-            if new_lo[j] > lo or (new_lo[j] == lo and new_hi[j] >= hi):
-                take_old = True
-        elif e < n_old:
-            take_old = True
-        out_start[n_edges] = pos
-        if take_old:
-            lo, hi = edge_vertices[e, 0], edge_vertices[e, 1]
-            s = edge_start[e]
-            for i in range(edge_count[e]):
-                out_he[pos] = he_sorted[s + i]
-                pos += 1
-            e += 1
-        else:
-            lo, hi = new_lo[j], new_hi[j]
+    while j < k:
+        lo, hi = new_lo[j], new_hi[j]
+        e = _edge_at_or_after(edge_vertices, lo, hi)
+        run_at[n_runs] = j
+        run_edge[n_runs] = e
+        old = e < n_old and edge_vertices[e, 0] == lo and edge_vertices[e, 1] == hi
+        run_old[n_runs] = old
+        if not old:
+            n_new_edges += 1
+        n_runs += 1
         while j < k and new_lo[j] == lo and new_hi[j] == hi:
-            out_he[pos] = new_he[j]
-            pos += 1
             j += 1
-        out_count[n_edges] = pos - out_start[n_edges]
-        out_v[n_edges, 0] = lo
-        out_v[n_edges, 1] = hi
-        n_edges += 1
-    return out_he, out_start[:n_edges].copy(), out_count[:n_edges].copy(), out_v[:n_edges].copy()
+    run_at[n_runs] = k
+    n_edges = n_old + n_new_edges
+    out_he = np.empty(n_he_old + k, np.int64)
+    out_start = np.empty(n_edges, np.int64)
+    out_count = np.empty(n_edges, np.int64)
+    out_v = np.empty((n_edges, 2), np.int64)
+    e_done = 0  # old edges copied
+    out_e = 0  # edges written
+    pos = 0  # half-edges written
+    for r in range(n_runs + 1):
+        e_to = run_edge[r] if r < n_runs else n_old
+        if r < n_runs and run_old[r]:
+            e_to += 1  # the joined edge is copied with the block, then extended
+        # the block of old edges e_done..e_to, shifted by the half-edges inserted so far
+        if e_to > e_done:
+            h0 = edge_start[e_done]
+            h1 = edge_start[e_to - 1] + edge_count[e_to - 1]
+            out_he[pos:pos + h1 - h0] = he_sorted[h0:h1]
+            shift = pos - h0
+            nb = e_to - e_done
+            for i in range(nb):
+                out_start[out_e + i] = edge_start[e_done + i] + shift
+            out_count[out_e:out_e + nb] = edge_count[e_done:e_to]
+            out_v[out_e:out_e + nb] = edge_vertices[e_done:e_to]
+            pos += h1 - h0
+            out_e += nb
+            e_done = e_to
+        if r == n_runs:
+            break
+        a, b = run_at[r], run_at[r + 1]
+        if run_old[r]:  # the new half-edges follow the old ones of their edge
+            out_count[out_e - 1] += b - a
+        else:
+            out_start[out_e] = pos
+            out_count[out_e] = b - a
+            out_v[out_e, 0] = new_lo[a]
+            out_v[out_e, 1] = new_hi[a]
+            out_e += 1
+        out_he[pos:pos + b - a] = new_he[a:b]
+        pos += b - a
+    return out_he, out_start, out_count, out_v
 
 
 @numba.njit(**_NJIT)
