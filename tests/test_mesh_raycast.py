@@ -322,3 +322,122 @@ def test_check_report_is_the_same_with_capped_thickness_rays(meshes, monkeypatch
     monkeypatch.setattr(thickness, "CAP_MIN_FACES", 0)  # cap even these small meshes
     raycast.clear_scene_cache()
     assert check_mesh(loaded, alloy=alloy).to_dict() == full
+
+
+def _damaged_then_filled(meshes, name: str, seed: int):
+    """A shared mesh with holes punched (faces around random seeds removed) and 2 % of its
+    faces flipped, taken through the repair's own steps: split_fans and orient (the
+    scene's faces: renumbered vertices, some faces rewound) then fill_holes (patches
+    appended, vertices appended). Returns (vertices, faces) before and after fill_holes."""
+    from printprep.mesh import clean  # noqa: PLC0415
+
+    v, f = _arrays(meshes / name)
+    rng = np.random.default_rng(seed)
+    centre = v[f].mean(axis=1)
+    gone = np.zeros(len(f), dtype=bool)
+    for at, radius in zip(rng.integers(len(f), size=6), [0.05, 0.1, 0.2, 0.3, 0.5, 0.8], strict=True):
+        gone |= np.linalg.norm(centre - centre[at], axis=1) < radius
+    f = f[~gone].copy()
+    flip = rng.random(len(f)) < 0.02
+    f[flip] = f[flip][:, ::-1]
+    v, f, patch, _, _ = clean.split_fans(v, f)
+    f, flipped, _ = clean.orient(f, patch, edge_info(f, len(v)))
+    assert flipped.any()
+    v2, f2, _, n_closed, _ = clean.fill_holes(v, f, patch)
+    assert n_closed >= 4 and len(f2) > len(f)  # real holes, really filled
+    return v, f, v2, f2
+
+
+def _same_or_tied(scene: RayScene, o, d, t, face, face_full, dist, dist_full, ends=None) -> None:
+    """The same first hits as the scene of all faces, but where the choice belongs to the
+    BVH, not to the faces: a ray that meets two faces at exactly the same distance (an
+    edge or vertex they share: which one is reported depends on the traversal order,
+    and each is hit at that distance alone), and, for edge rays (``ends`` (r, 2) the
+    edge's vertices), a graze of a face at the edge's own end (a face sharing a vertex
+    with the edge, which the crossing search discards; Embree reports such grazes or not
+    depending on how the BVH clips the face). At most 0.2 % of the rays differ at all."""
+    faces = scene._mesh[1]
+    other = np.flatnonzero((face != face_full) | (dist != dist_full))
+    assert len(other) <= max(5, len(face) // 500)
+    for i in other.tolist():
+        if ends is not None and all(g < 0 or np.isin(faces[g], ends[i]).any() for g in (face[i], face_full[i])):
+            continue  # a graze at the edge's own end
+        assert dist[i] == dist_full[i] and face[i] >= 0 and face_full[i] >= 0, i
+        for g in (face[i], face_full[i]):  # a tie: each face alone is hit at that distance
+            alone = RayScene(scene._mesh[0], faces[[g]], engine="embree")
+            cap = None if t is None else t[i:i + 1]
+            assert alone.first_hit(o[i:i + 1], d[i:i + 1], cap)[1][0] == dist[i], i
+
+
+@pytest.mark.parametrize(("name", "seed"), [("jewelry/solitaire_ring.stl", 1), ("jewelry/pixelverse_ring.stl", 2)])
+def test_background_scene_extended_by_filled_holes_answers_as_a_scene_of_all_faces(meshes, lib, name, seed):
+    """The BVH built in the background over the damaged faces, extended by the patches
+    that fill the holes (while some base faces were rewound and the vertices renumbered),
+    gives the first hits of a scene built over all the repaired faces: faces and float32
+    distances, for face rays, edge rays, capped rays and rays from outside; and so the
+    same thickness, crossings and exact distances."""
+    from printprep.mesh.intersect import crossing_pairs  # noqa: PLC0415
+
+    v, f, v2, f2 = _damaged_then_filled(meshes, name, seed)
+    raycast.clear_scene_cache()
+    background = RayScene(v, f, engine="embree", background=True)  # as repair starts it before fill_holes
+    scene = background.extended(v2, f2, len(f))
+    assert scene.n_faces == len(f2) and background.n_faces == len(f)
+    raycast.clear_scene_cache()
+    full = RayScene(v2, f2, engine="embree")
+    fo, fd, _, _, _ = rk.face_rays(v2, f2, np.zeros(0, dtype=bool))
+    ev = np.ascontiguousarray(edge_info(f2, len(v2)).edge_vertices, dtype=np.int64)
+    eo, ed, et, _ = rk.edge_rays(v2, ev)
+    o, d = _random_rays(v2, 20_000, seed=seed)
+    cap = np.full(len(fo), 0.4, dtype=np.float32)
+    patch_hits = 0
+    tied = np.zeros(len(f2), dtype=bool)  # faces whose face ray meets two faces at once
+    for args, ends in [((fo, fd), None), ((eo, ed, et), ev), ((fo, fd, cap), None), ((o, d), None)]:
+        face, dist = scene.first_hit(*args)
+        face_full, dist_full = full.first_hit(*args)
+        _same_or_tied(scene, *args[:2], args[2] if len(args) > 2 else None, face, face_full, dist, dist_full, ends)
+        assert np.array_equal(scene.first_hit_faces(*args), face)
+        patch_hits += int(np.count_nonzero(face >= len(f)))
+        if len(face) == len(f2):
+            tied |= face != face_full
+    assert patch_hits > 50  # the appended faces answer too
+    exact = scene.first_hit_exact(o, d)
+    exact_full = full.first_hit_exact(o, d)
+    tie = exact[0] != exact_full[0]  # the ties above: the same point on two faces' planes
+    assert np.array_equal(exact[1][~tie], exact_full[1][~tie])
+    assert np.allclose(exact[1][tie], exact_full[1][tie], rtol=1e-6)
+    # walls: the same everywhere but at the tied faces (the far face chosen differs there)
+    for cap_mm in (None, 0.6):
+        th = face_thickness_mm(v2, f2, scene, exact_below_mm=cap_mm)
+        th_full = face_thickness_mm(v2, f2, full, exact_below_mm=cap_mm)
+        assert np.array_equal(th[~tied], th_full[~tied])
+    info = edge_info(f2, len(v2))
+    for a, b in zip(crossing_pairs(v2, f2, info, scene), crossing_pairs(v2, f2, info, full), strict=True):
+        assert np.array_equal(a, b)
+    # the background scene itself still answers for the faces it was built on
+    face, dist = background.first_hit(o, d)
+    raycast.clear_scene_cache()
+    alone = RayScene(v, f, engine="embree").first_hit(o, d)
+    assert np.array_equal(face, alone[0]) and np.array_equal(dist, alone[1])
+
+
+def test_extended_scene_refuses_faces_it_was_not_built_on(meshes, lib):
+    v, f = _arrays(meshes / "jewelry" / "solitaire_ring.stl")
+    scene = RayScene(v, f, engine="embree", background=True)
+    with pytest.raises(raycast.MeshError, match="not the face the ray scene was built on"):
+        scene.extended(v, np.roll(f, 1, axis=0), len(f))  # faces reordered
+    with pytest.raises(raycast.MeshError, match="not the face the ray scene was built on"):
+        scene.extended(v + 0.01, f, len(f))  # vertices moved
+    with pytest.raises(raycast.MeshError, match=f"a ray scene of {len(f)} faces"):
+        scene.extended(v, f, len(f) - 1)  # a count that is not the scene's
+    same = scene.extended(v, f[:, ::-1].copy(), len(f))  # rewound: the same faces
+    assert same.first_hit_faces(*_random_rays(v, 100, seed=1)).shape == (100,)
+
+
+def test_background_build_errors_surface_at_the_first_query(lib):
+    v = np.zeros((3, 3))
+    scene = RayScene(v, np.array([[0, 1, 5]]), engine="embree", background=True)  # returns at once
+    with pytest.raises(raycast.MeshError, match="face indices outside 0..2"):
+        scene.first_hit(np.zeros((1, 3)), np.array([[0.0, 0.0, 1.0]]))
+    with pytest.raises(raycast.MeshError, match="face indices outside 0..2"):
+        scene.wait()

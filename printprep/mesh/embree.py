@@ -159,12 +159,43 @@ class EmbreeScene:
     the scene does. ``robust`` sets RTC_SCENE_FLAG_ROBUST (watertight ray/triangle tests:
     a ray through a shared edge or vertex hits one of its faces, never slips between);
     ``quality`` is an RTC_BUILD_QUALITY_*.
+
+    background : return at once and build on a thread of its own (the float32 / uint32
+    copies, the index check and the BVH: numpy's casts and Embree's build release the
+    GIL). The caller must not change ``vertices`` or ``faces`` in place until the build
+    is done; every query waits for it (:meth:`wait`), and an error of the build (bad
+    indices, Embree's own) is raised by the first query.
     """
 
     def __init__(self, lib: _Library, vertices: np.ndarray, faces: np.ndarray, *,
-                 robust: bool = True, quality: int = RTC_BUILD_QUALITY_MEDIUM) -> None:
+                 robust: bool = True, quality: int = RTC_BUILD_QUALITY_MEDIUM, background: bool = False) -> None:
         self._lib = lib
         self._scene = None
+        self._error: MeshError | None = None
+        self._arrays: tuple[np.ndarray, np.ndarray] = (np.zeros((1, 3), np.float32), np.zeros((1, 3), np.uint32))
+        self.n_faces = len(faces)
+        self._building: threading.Thread | None = None
+        self._source: tuple[np.ndarray, np.ndarray] | None = None  # the caller's arrays while building
+        if background:
+            self._source = (vertices, faces)
+            self._building = threading.Thread(
+                target=self._build_or_keep_error, args=(vertices, faces, robust, quality), name="embree-build", daemon=True,
+            )
+            self._building.start()
+        else:
+            self._build(vertices, faces, robust, quality)
+
+    def _build_or_keep_error(self, vertices: np.ndarray, faces: np.ndarray, robust: bool, quality: int) -> None:
+        try:
+            self._build(vertices, faces, robust, quality)
+        except MeshError as exc:  # raised again by the first query
+            self._error = exc
+        finally:
+            self._source = None
+
+    def _build(self, vertices: np.ndarray, faces: np.ndarray, robust: bool, quality: int) -> None:
+        """Copy the arrays, make the scene and build its BVH (in the thread that calls)."""
+        lib = self._lib
         n, m = len(vertices), len(faces)
         if m and (int(faces.min()) < 0 or int(faces.max()) >= n):  # Embree would read past the vertices
             raise MeshError(f"face indices outside 0..{n - 1}: cannot build a ray scene")
@@ -188,36 +219,74 @@ class EmbreeScene:
         L.rtcAttachGeometry(scene, geom)
         L.rtcReleaseGeometry(geom)  # the scene holds it
         L.rtcCommitScene(scene)
-        lib.check(f"building the ray scene of {m} faces")
-        self.n_faces = m
+        lib.check(f"building the ray scene of {m} faces")  # Embree keeps errors per thread
+
+    def wait(self) -> None:
+        """Wait for a background build; raise its error (:class:`MeshError`) if it failed."""
+        building = self._building
+        if building is not None:
+            building.join()
+            self._building = None
+        if self._error is not None:
+            raise self._error
+
+    @property
+    def built(self) -> bool:
+        """Whether the BVH is ready (a background build has finished)."""
+        return self._building is None or not self._building.is_alive()
+
+    def face_corners(self, ids: np.ndarray) -> np.ndarray:
+        """The float32 corners of faces ``ids`` (k,) int as the scene holds them: (k, 3, 3)
+        float32, mm (read from the caller's arrays while a background build runs, which
+        must not change meanwhile: no waiting)."""
+        source = self._source
+        if source is not None:
+            return np.asarray(source[0][source[1][ids]], dtype=np.float32)
+        self.wait()
+        v32, f32 = self._arrays
+        return v32[f32[ids].astype(np.int64)]
 
     def __del__(self) -> None:
-        if self._scene:
+        building = getattr(self, "_building", None)
+        if building is not None:
+            building.join()
+        if getattr(self, "_scene", None):
             self._lib.lib.rtcReleaseScene(self._scene)
             self._scene = None
 
     def intersect(self, origins: np.ndarray, directions: np.ndarray, max_dist: np.ndarray | None = None, *,
-                  distances: bool = True, tnear_mm: float = 0.0, packets: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+                  distances: bool = True, tnear_mm: float = 0.0, packets: bool = False,
+                  extra: EmbreeScene | None = None, extra_offset: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
         """First hits: (face (r,) int64, -1 for a miss; distance (r,) float64 mm, inf for a
         miss, or None when ``distances`` is False).
 
         origins, directions : (r, 3) float (directions unit length); max_dist : (r,) mm
-        (tfar). ``packets`` traces 16 rays per call (rtcIntersect16).
+        (tfar). ``packets`` traces 16 rays per call (rtcIntersect16). extra : a second
+        scene traced after this one with each ray cut at its first hit here, so the nearer
+        hit of the two wins; its faces are numbered from ``extra_offset`` on (not with
+        ``packets``).
         """
         from printprep.mesh import embree_kernels as ek  # noqa: PLC0415 - kernels load on first use
 
+        self.wait()
         o = np.ascontiguousarray(origins, dtype=np.float32)
         d = np.ascontiguousarray(directions, dtype=np.float32)
         r = len(o)
         t = np.zeros(0, np.float32) if max_dist is None else np.ascontiguousarray(max_dist, dtype=np.float32)
         face = np.empty(r, dtype=np.int64)
         dist = np.empty(r if distances else 0, dtype=np.float64)
-        kernel = ek.trace16 if packets else ek.trace1
-        fn = self._lib.intersect16 if packets else self._lib.intersect1
         scene = self._scene
+        if extra is not None:
+            if packets:
+                raise ValueError("packets of 16 trace one scene only")
+            extra.wait()
+        scene2 = 0 if extra is None else extra._scene
 
         def run(lo: int, hi: int) -> None:
-            kernel(fn, scene, o, d, t, tnear_mm, lo, hi, face, dist)
+            if packets:
+                ek.trace16(self._lib.intersect16, scene, o, d, t, tnear_mm, lo, hi, face, dist)
+            else:
+                ek.trace1(self._lib.intersect1, scene, scene2, extra_offset, o, d, t, tnear_mm, lo, hi, face, dist)
 
         n_threads = min(os.cpu_count() or 1, MAX_THREADS, max(1, r // MIN_RAYS_PER_THREAD))
         if n_threads > 1:

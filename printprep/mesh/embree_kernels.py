@@ -28,6 +28,8 @@ from numba.extending import intrinsic
 
 #: Embree's "no geometry / no primitive" id (RTC_INVALID_GEOMETRY_ID).
 INVALID_ID = np.uint32(0xFFFFFFFF)
+#: A geomID no scene uses: what a second scene's trace leaves when it finds nothing nearer.
+MARK_ID = np.uint32(0xFFFFFFFE)
 #: Words of one RTCRayHit as laid out here (96 bytes: room for instPrimID).
 RAYHIT_WORDS = 24
 #: Words of one RTCRayHit16 (1344 bytes).
@@ -79,15 +81,18 @@ def _aligned_words(n_words, align_bytes):
 
 
 @numba.njit(cache=True, nogil=True)
-def trace1(fn, scene, origins, directions, tfar, tnear, lo, hi, face, dist):
+def trace1(fn, scene, scene2, offset2, origins, directions, tfar, tnear, lo, hi, face, dist):
     """First hits of rays ``lo..hi`` by ``rtcIntersect1`` one ray at a time.
 
-    fn, scene : addresses of ``rtcIntersect1`` and the committed RTCScene (int);
-    origins, directions : (r, 3) float32 mm (directions unit length); tfar : (r,) float32
-    mm or (0,) for unbounded; tnear : float, mm. Writes face[lo:hi] (int64, -1 for a miss)
-    and, when dist has r rows, dist[lo:hi] (float64 mm, inf for a miss). numpy reading:
-    for each ray, the nearest triangle t = argmin over faces hit of the ray parameter in
-    [tnear, tfar], as Embree's watertight test finds it.
+    fn, scene : addresses of ``rtcIntersect1`` and the committed RTCScene (int); scene2 :
+    a second committed scene (0: none) whose face ids count from ``offset2``; each ray is
+    traced in ``scene`` and then in ``scene2`` with its tfar cut at the first hit, so a
+    face of ``scene2`` wins only when it is hit nearer. origins, directions : (r, 3)
+    float32 mm (directions unit length); tfar : (r,) float32 mm or (0,) for unbounded;
+    tnear : float, mm. Writes face[lo:hi] (int64, -1 for a miss) and, when dist has r
+    rows, dist[lo:hi] (float64 mm, inf for a miss). numpy reading: for each ray, the
+    nearest triangle t = argmin over faces hit of the ray parameter in [tnear, tfar], as
+    Embree's watertight test finds it.
     """
     f, u, addr = _aligned_words(RAYHIT_WORDS, 64)
     bounded = tfar.shape[0] > 0
@@ -108,12 +113,20 @@ def trace1(fn, scene, origins, directions, tfar, tnear, lo, hi, face, dist):
         u[HIT_WORD + 6] = INVALID_ID  # geomID
         u[HIT_WORD + 7] = INVALID_ID  # instID[0]
         _call3(fn, scene, addr, 0)
-        if u[HIT_WORD + 6] == INVALID_ID:
+        prim = np.int64(u[HIT_WORD + 5])
+        missed = u[HIT_WORD + 6] == INVALID_ID
+        if scene2 != 0:
+            u[HIT_WORD + 6] = MARK_ID  # left alone unless scene2 has a nearer hit
+            _call3(fn, scene2, addr, 0)
+            if u[HIT_WORD + 6] != MARK_ID:
+                prim = np.int64(u[HIT_WORD + 5]) + offset2
+                missed = False
+        if missed:
             face[i] = -1
             if want_dist:
                 dist[i] = np.inf
         else:
-            face[i] = u[HIT_WORD + 5]
+            face[i] = prim
             if want_dist:
                 dist[i] = f[8]
 

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from printprep.errors import MeshError
 from printprep.mesh import embree
 
 try:  # embreex has x86_64 wheels only
@@ -67,6 +68,36 @@ def _content_key(vertices: np.ndarray, faces: np.ndarray) -> tuple:
     return (v.shape, v.dtype.str, f.shape, f.dtype.str, zlib.crc32(v), zlib.crc32(f))
 
 
+#: extended() compares about this many of the base faces with the scene's own copy.
+SAME_FACES_SAMPLE = 4096
+
+
+def _corner_sets(corners: np.ndarray) -> np.ndarray:
+    """Each face's corners in an order that depends on their coordinates only (not on
+    the winding): (k, 3, 3) float32 -> (k, 3, 3) uint32 bits, corners sorted by a hash."""
+    bits = np.ascontiguousarray(corners, dtype=np.float32).view(np.uint32)
+    wide = bits.astype(np.uint64)
+    key = wide[..., 0] * np.uint64(0x9E3779B97F4A7C15) ^ wide[..., 1] * np.uint64(0xC2B2AE3D27D4EB4F) ^ wide[..., 2]
+    return np.take_along_axis(bits, np.argsort(key, axis=1)[..., None], axis=1)
+
+
+def _check_same_faces(scene: embree.EmbreeScene, vertices: np.ndarray, faces: np.ndarray, n_base: int) -> None:
+    """Raise :class:`MeshError` unless a sample of ``faces[:n_base]`` has the corners that
+    ``scene`` holds for the same face ids (as sets of float32 points: the winding and the
+    vertex numbering may differ)."""
+    if n_base == 0:
+        return
+    ids = np.unique(np.linspace(0, n_base - 1, min(n_base, SAME_FACES_SAMPLE)).astype(np.int64))
+    now = _corner_sets(vertices[faces[ids]])
+    held = _corner_sets(scene.face_corners(ids))
+    differ = np.flatnonzero((now != held).any(axis=(1, 2)))
+    if len(differ):
+        raise MeshError(
+            f"face {int(ids[differ[0]])} is not the face the ray scene was built on: cannot extend the scene "
+            f"(the first {n_base} faces must keep their corners and order)"
+        )
+
+
 def _run_threaded(n: int, run: Callable[[int, int], None]) -> None:
     """Call ``run(lo, hi)`` over slices of ``n`` rays, one slice per core for big batches
     (embreex traces without the GIL)."""
@@ -101,10 +132,14 @@ class RayScene:
     on an edge or vertex shared by several faces reports one of them.
     """
 
-    def __init__(self, vertices: np.ndarray, faces: np.ndarray, *, engine: str | None = None) -> None:
+    def __init__(
+        self, vertices: np.ndarray, faces: np.ndarray, *, engine: str | None = None, background: bool = False,
+    ) -> None:
         global _last_scene  # noqa: PLW0603 - one kept BVH per process
         self.n_faces = len(faces)
         self._mesh = (vertices, faces)  # for first_hit_exact
+        self._extra: embree.EmbreeScene | None = None  # faces appended by extended()
+        self._extra_offset = 0
         self.engine = engine or default_engine()
         if self.engine not in ENGINES:
             raise ValueError(f"unknown ray engine {self.engine!r}; one of {', '.join(ENGINES)}")
@@ -112,6 +147,14 @@ class RayScene:
             import trimesh  # noqa: PLC0415 - only where embreex has no wheel
 
             self._scene = trimesh.Trimesh(vertices, faces, process=False, validate=False)
+            return
+        if background and self.engine == "embree":
+            # neither looked up in nor kept as the last scene: the content key would cost
+            # the caller the CRC of both arrays
+            lib = embree.load_library()
+            if lib is None:
+                raise ValueError("the embree ray engine is not available (embreex bundles no Embree 4)")
+            self._scene = embree.EmbreeScene(lib, vertices, faces, background=True)
             return
         key = None
         if len(faces) >= CACHE_MIN_FACES:
@@ -132,6 +175,48 @@ class RayScene:
         if key is not None:
             _last_scene = (key, self._scene)
 
+    def extended(self, vertices: np.ndarray, faces: np.ndarray, n_base: int) -> RayScene:
+        """A scene of ``vertices[faces]`` that reuses this scene's BVH for the first
+        ``n_base`` faces: those must be this scene's faces, in the same order, with the
+        same corner coordinates (their winding and vertex numbering may have changed since:
+        a BVH depends on neither); the faces after them get a small BVH of their own.
+
+        vertices : (n, 3) float, mm; faces : (m, 3) int, m >= n_base. Every query of the
+        new scene traces both BVHs, each ray cut at its first hit in the first, so the
+        nearer hit wins: the same first hits as a scene built over all ``faces``
+        (distances to the float32 rounding of the two traces; ``first_hit_exact`` measures
+        them on ``vertices``/``faces`` as they are now). A background build of this scene
+        carries on: the new scene's queries wait for it. Engines other than ``"embree"``
+        build a scene of all faces. A sample of the base faces is checked against the
+        scene's own copy (:class:`MeshError` when they differ).
+        """
+        if n_base != self.n_faces or len(faces) < n_base:
+            raise MeshError(
+                f"cannot extend a ray scene of {self.n_faces} faces by faces {n_base}..{len(faces)} of a mesh "
+                f"of {len(faces)} faces: the first {n_base} must be the scene's own"
+            )
+        if self.engine != "embree" or self._extra is not None:
+            return RayScene(vertices, faces, engine=self.engine)
+        _check_same_faces(self._scene, vertices, faces, n_base)
+        out = RayScene.__new__(RayScene)
+        out.n_faces = len(faces)
+        out._mesh = (vertices, faces)
+        out.engine = self.engine
+        out._scene = self._scene
+        out._extra = None
+        out._extra_offset = n_base
+        if len(faces) > n_base:
+            tail = faces[n_base:]
+            used, inverse = np.unique(tail, return_inverse=True)
+            out._extra = embree.EmbreeScene(embree.load_library(), vertices[used], inverse.reshape(tail.shape))
+        return out
+
+    def wait(self) -> RayScene:
+        """Wait for a background build (raises its error); returns the scene."""
+        if self.engine == "embree":
+            self._scene.wait()
+        return self
+
     def first_hit(self, origins: np.ndarray, directions: np.ndarray, max_dist: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Cast rays; returns (face id (r,) int64, -1 for a miss; distance (r,) float64, mm,
         inf for a miss).
@@ -142,7 +227,7 @@ class RayScene:
         if len(origins) == 0:
             return np.zeros(0, np.int64), np.zeros(0)
         if self.engine == "embree":
-            face, dist = self._scene.intersect(origins, directions, max_dist)
+            face, dist = self._scene.intersect(origins, directions, max_dist, extra=self._extra, extra_offset=self._extra_offset)
             return face, dist
         if self.engine == "embreex":
             o = np.ascontiguousarray(origins, dtype=np.float32)
@@ -204,7 +289,9 @@ class RayScene:
         if len(origins) == 0:
             return np.zeros(0, np.int64)
         if self.engine == "embree":
-            return self._scene.intersect(origins, directions, max_dist, distances=False)[0]
+            return self._scene.intersect(
+                origins, directions, max_dist, distances=False, extra=self._extra, extra_offset=self._extra_offset,
+            )[0]
         if self.engine != "embreex":
             return self.first_hit(origins, directions, max_dist)[0]
         o = np.ascontiguousarray(origins, dtype=np.float32)
