@@ -6,6 +6,7 @@ implementations still know BLAS is there."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -29,3 +30,47 @@ def test_check_and_repair_do_not_import_scipy_linalg(meshes):
     assert out.returncode == 0, out.stderr[-2000:]
     facts = json.loads(out.stdout.strip().splitlines()[-1])
     assert facts == {"linalg": False, "blas": True, "probe_restored": True}
+
+
+# -- glibc's allocator set for the batch commands (printprep.cli.memory) -------------------
+MALLOC_PROBE = """
+import os, sys
+import numpy as np
+from printprep.cli import main, memory
+sys.argv = ["printprep", *sys.argv[1:]]
+code = main()
+block = np.ones(2 << 20)  # 16 MiB: under the 32 MiB mmap threshold, over glibc's default
+lo = hi = 0
+for line in open("/proc/self/maps"):
+    if line.rstrip().endswith("[heap]"):
+        lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+at = block.ctypes.data
+start_env = open("/proc/self/environ", "rb").read().split(b"\\0")
+# (glibc cuts the variable at its first ':' while it reads it)
+first = ("GLIBC_TUNABLES=" + memory.TUNABLES.split(":")[0]).encode()
+print(code, memory.applied, lo <= at < hi, first in start_env,
+      "GLIBC_TUNABLES" in os.environ, memory.MARK in os.environ)
+"""
+
+
+def test_batch_command_runs_with_the_allocator_settings(tmp_path):
+    clean = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "PRINTPREP_MALLOC")}
+    missing = str(tmp_path / "missing.stl")
+    res = subprocess.run([sys.executable, "-c", MALLOC_PROBE, "check", missing], capture_output=True,
+                         text=True, timeout=120, env=clean)
+    # re-executed with the settings: the 16 MiB block comes from the heap, the settings are
+    # in the environment the process started with, and not in the one its children get
+    assert res.stdout.split() == ["2", "True", "True", "True", "False", "False"], res.stdout + res.stderr
+    assert res.stderr.count("missing.stl") == 1  # the command ran once
+    off = subprocess.run([sys.executable, "-c", MALLOC_PROBE, "check", missing], capture_output=True,
+                         text=True, timeout=120, env={**clean, "PRINTPREP_MALLOC": "off"})
+    assert off.stdout.split()[:4] == ["2", "False", "False", "False"], off.stdout + off.stderr
+
+
+def test_service_commands_keep_glibcs_defaults():
+    clean = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "PRINTPREP_MALLOC")}
+    # a client command of the service area: nothing listens on port 9 of 127.0.0.1
+    res = subprocess.run([sys.executable, "-c", MALLOC_PROBE, "jobs", "--server", "http://127.0.0.1:9",
+                          "--token", "t"], capture_output=True, text=True, timeout=120, env=clean)
+    out = res.stdout.split()
+    assert out[0] == "2" and out[1] == "False" and out[3] == "False", res.stdout + res.stderr

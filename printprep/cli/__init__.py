@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from printprep import __version__
+from printprep.cli import memory
 from printprep.errors import PrintprepError
 
 #: Modules under printprep.cli that each define ``register(subparsers)``.
@@ -54,10 +55,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``printprep`` command; ``argv`` None: the process's own arguments (a batch
+    command then runs with glibc's allocator set for it, :mod:`printprep.cli.memory`)."""
+    own_process = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     # the first word names the command unless it is an option (--help, --version, ...):
     # the top-level parser has no option that takes a value
-    parser = build_parser(argv[0] if argv else None)
+    command = argv[0] if argv else None
+    if own_process and COMMANDS.get(command or "") in memory.BATCH_AREAS and not {"-h", "--help"} & set(argv):
+        memory.use_batch_malloc()  # may re-execute this process with the settings
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
