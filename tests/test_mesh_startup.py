@@ -54,15 +54,24 @@ print(code, memory.applied, lo <= at < hi, first in start_env,
 
 
 def test_batch_command_runs_with_the_allocator_settings(tmp_path):
+    from printprep.cli import memory
+
     clean = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "PRINTPREP_MALLOC")}
-    missing = str(tmp_path / "missing.stl")
-    res = subprocess.run([sys.executable, "-c", MALLOC_PROBE, "check", missing], capture_output=True,
+    # a big input file that is no STL (a sparse file: its header counts no triangles)
+    big = tmp_path / "big.stl"
+    with open(big, "wb") as fh:
+        fh.truncate(memory.MIN_INPUT_BYTES)
+    big = str(big)
+    res = subprocess.run([sys.executable, "-c", MALLOC_PROBE, "check", big], capture_output=True,
                          text=True, timeout=120, env=clean)
     # re-executed with the settings: the 16 MiB block comes from the heap, the settings are
     # in the environment the process started with, and not in the one its children get
     assert res.stdout.split() == ["2", "True", "True", "True", "False", "False"], res.stdout + res.stderr
-    assert res.stderr.count("missing.stl") == 1  # the command ran once
-    off = subprocess.run([sys.executable, "-c", MALLOC_PROBE, "check", missing], capture_output=True,
+    assert res.stderr.count("big.stl") == 1  # the command ran once
+    small = subprocess.run([sys.executable, "-c", MALLOC_PROBE, "check", big + ".small"],
+                           capture_output=True, text=True, timeout=120, env=clean)
+    assert small.stdout.split()[:4] == ["2", "False", "False", "False"], small.stdout + small.stderr
+    off = subprocess.run([sys.executable, "-c", MALLOC_PROBE, "check", big], capture_output=True,
                          text=True, timeout=120, env={**clean, "PRINTPREP_MALLOC": "off"})
     assert off.stdout.split()[:4] == ["2", "False", "False", "False"], off.stdout + off.stderr
 

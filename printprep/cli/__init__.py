@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the top-level parser has no option that takes a value
     command = argv[0] if argv else None
     if own_process and COMMANDS.get(command or "") in memory.BATCH_AREAS and not {"-h", "--help"} & set(argv):
-        memory.use_batch_malloc()  # may re-execute this process with the settings
+        memory.use_batch_malloc(argv)  # may re-execute this process with the settings
     parser = build_parser(command)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
