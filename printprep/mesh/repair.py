@@ -21,6 +21,7 @@ from printprep.mesh.check import (
     KnownFacts,
     StepCallback,
     _as_loaded,
+    _Background,
     check_mesh,
     debris_volume_mm3,
     resolve_profile,
@@ -113,9 +114,10 @@ def repair_mesh(
 
     vertices = loaded.vertices
     faces = loaded.faces
-    face_vol0 = signed_volumes_mm3(vertices, faces)
-    volume_before = float(face_vol0.sum())
+    face_vol0 = _Background(signed_volumes_mm3, vertices, faces)  # beside the edge table
     info0 = edge_info(faces, len(vertices))
+    face_vol0 = face_vol0.result()
+    volume_before = float(face_vol0.sum())
     # the input's volume means something only for closed, consistently wound, outward
     # shells (the shells are labelled only when the cheaper conditions hold)
     was_closed = info0.n_boundary == 0 and info0.n_non_manifold == 0 and inconsistent_edges(info0) == 0
