@@ -76,10 +76,16 @@ def test_batch_command_runs_with_the_allocator_settings(tmp_path):
     assert off.stdout.split()[:4] == ["2", "False", "False", "False"], off.stdout + off.stderr
 
 
-def test_service_commands_keep_glibcs_defaults():
+def test_service_commands_keep_glibcs_defaults(tmp_path):
+    from printprep.cli import memory
+
     clean = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "PRINTPREP_MALLOC")}
-    # a client command of the service area: nothing listens on port 9 of 127.0.0.1
-    res = subprocess.run([sys.executable, "-c", MALLOC_PROBE, "jobs", "--server", "http://127.0.0.1:9",
-                          "--token", "t"], capture_output=True, text=True, timeout=120, env=clean)
+    big = tmp_path / "big.stl"
+    with open(big, "wb") as fh:
+        fh.truncate(memory.MIN_INPUT_BYTES)
+    # a client command of the service area with a big file: nothing listens on port 9
+    res = subprocess.run([sys.executable, "-c", MALLOC_PROBE, "submit", str(big), "--profile", "prusa-sl1s",
+                          "--server", "http://127.0.0.1:9", "--token", "t"],
+                         capture_output=True, text=True, timeout=120, env=clean)
     out = res.stdout.split()
-    assert out[0] == "2" and out[1] == "False" and out[3] == "False", res.stdout + res.stderr
+    assert out[0] == "2" and out[1:4] == ["False", "False", "False"], res.stdout + res.stderr
