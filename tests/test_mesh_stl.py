@@ -95,8 +95,10 @@ def test_weld_records_refuses_nan_and_load_names_the_file(tmp_path):
     assert "nan.stl" in str(err.value)
 
 
-def test_written_records_are_numpys(tmp_path, meshes):
-    loaded = load_mesh(meshes / "jewelry/solitaire_ring.stl", units="mm")
+@pytest.mark.parametrize("name", ["jewelry/solitaire_ring.stl", "bench/pave_band_336k.stl"])
+def test_written_records_are_numpys(tmp_path, meshes, name):
+    # the ring is written on one thread, the 336k band in two halves on two threads
+    loaded = load_mesh(meshes / name, units="mm")
     v, f = loaded.vertices, loaded.faces.copy()
     f[0] = [f[0, 0], f[0, 0], f[0, 1]]  # a degenerate face gets a zero normal
     path = tmp_path / "out.stl"

@@ -3,14 +3,17 @@ what each chunk finds, once to write it where its count says.
 
 The scans are numba functions compiled with ``nogil=True``, so plain threads run them in
 parallel; this keeps ``parallel=True`` (whose compilation of big loop bodies costs tens
-of seconds on the first run) out of the heaviest kernels.
+of seconds on the first run) out of the heaviest kernels. :func:`on_two_threads` runs a
+kernel on two halves of its work at once.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -50,3 +53,28 @@ def two_pass(
 
         list(pool.map(write, [c for c in range(n_chunks) if counts[c].any()]))
     return out_a, out_b
+
+
+def on_two_threads(kernel: Callable[..., Any], args_a: tuple, args_b: tuple) -> tuple:
+    """``kernel(*args_a)`` on a new thread and ``kernel(*args_b)`` on this one (nogil
+    kernels run in parallel); their results side by side: a tuple of pairs (a's, b's)
+    when the kernel returns a tuple, else the pair of results. An exception on either
+    thread is raised here, after both ended."""
+    out: list = []
+
+    def run_a() -> None:
+        try:
+            out.append((True, kernel(*args_a)))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+            out.append((False, exc))
+
+    worker = threading.Thread(target=run_a, name=f"{getattr(kernel, '__name__', 'kernel')}-a")
+    worker.start()
+    try:
+        b = kernel(*args_b)
+    finally:
+        worker.join()
+    ok, a = out[0]
+    if not ok:
+        raise a
+    return tuple(zip(a, b, strict=True)) if isinstance(b, tuple) else (a, b)

@@ -139,9 +139,11 @@ def write_stl_binary(path: Path, vertices: np.ndarray, faces: np.ndarray) -> Non
 
     vertices : (n, 3) float64, mm; faces : (m, 3) int. Normals are computed from the
     winding (zero for degenerate triangles). The whole file is built in one buffer
-    (:func:`stl_kernels.fill_records` writes the records in place) and written at once.
+    (:func:`stl_kernels.fill_records` writes the records in place, on two threads for big
+    meshes) and written at once.
     """
-    from printprep.mesh.stl_kernels import fill_records  # noqa: PLC0415 - kernels load on first use
+    from printprep.mesh.chunks import on_two_threads  # noqa: PLC0415 - with the kernels
+    from printprep.mesh.stl_kernels import MIN_SPLIT_RECORDS, fill_records  # noqa: PLC0415 - kernels load on first use
 
     m = len(faces)
     buf = np.zeros(_HEADER_BYTES + STL_RECORD.itemsize * m, dtype=np.uint8)
@@ -149,8 +151,12 @@ def write_stl_binary(path: Path, vertices: np.ndarray, faces: np.ndarray) -> Non
     buf[80:84] = np.frombuffer(np.uint32(m).tobytes(), dtype=np.uint8)
     # the records' 12 float32 (normal, three corners) as a strided view of the buffer
     floats = buf[_HEADER_BYTES:].reshape(m, STL_RECORD.itemsize)[:, :48].view(np.float32)
-    fill_records(
-        np.ascontiguousarray(vertices, dtype=np.float64), np.ascontiguousarray(faces, dtype=np.int64), floats
-    )
+    vertices = np.ascontiguousarray(vertices, dtype=np.float64)
+    faces = np.ascontiguousarray(faces, dtype=np.int64)
+    if m >= MIN_SPLIT_RECORDS:
+        half = m // 2
+        on_two_threads(fill_records, (vertices, faces[:half], floats[:half]), (vertices, faces[half:], floats[half:]))
+    else:
+        fill_records(vertices, faces, floats)
     with open(path, "wb") as fh:
         buf.tofile(fh)

@@ -9,12 +9,11 @@ Compiled on first use and cached in ``__pycache__`` (``cache=True``).
 
 from __future__ import annotations
 
-import threading
-
 import numba
 import numpy as np
 
 from printprep.mesh import numba_start  # noqa: F401 - numba without scipy.linalg
+from printprep.mesh.chunks import on_two_threads
 
 _NJIT = {"cache": True, "nogil": True}
 
@@ -70,15 +69,15 @@ def weld_records(buf: np.ndarray, m: int, tiny_ratio: float, min_split: int = MI
         _, uniq, faces = _weld_range(buf, 0, m, thr_bits)
         return 0, max_abs, uniq, faces
     half = m // 2
-    status, max_bits = _on_two_threads(_record_extent, (buf, 0, half), (buf, half, m))
+    status, max_bits = on_two_threads(_record_extent, (buf, 0, half), (buf, half, m))
     if status[0] or status[1]:
         return _refused()
     max_abs, thr_bits = _threshold(max(max_bits[0], max_bits[1]), tiny_ratio)
-    (table_a, _), (uniq_a, uniq_b), (faces_a, faces_b) = _on_two_threads(
+    (table_a, _), (uniq_a, uniq_b), (faces_a, faces_b) = on_two_threads(
         _weld_range, (buf, 0, half, thr_bits), (buf, half, m, thr_bits))
     found = np.empty(len(uniq_b), np.int64)
     cut = len(uniq_b) // 2
-    _on_two_threads(_lookup_rows, (table_a, uniq_b, 0, cut, found), (table_a, uniq_b, cut, len(uniq_b), found))
+    on_two_threads(_lookup_rows, (table_a, uniq_b, 0, cut, found), (table_a, uniq_b, cut, len(uniq_b), found))
     new = found < 0
     n_a = len(uniq_a)
     found[new] = np.arange(n_a, n_a + int(np.count_nonzero(new)))
@@ -98,27 +97,6 @@ def _threshold(max_bits: int, tiny_ratio: float) -> tuple[float, int]:
     it) from the bits ``max_bits`` of the largest absolute float32."""
     max_abs = float(np.array([max_bits], np.uint32).view(np.float32)[0])
     return max_abs, int(np.array([max_abs * tiny_ratio], np.float32).view(np.uint32)[0])
-
-
-def _on_two_threads(kernel, args_a: tuple, args_b: tuple) -> tuple:
-    """``kernel(*args_a)`` on a new thread and ``kernel(*args_b)`` on this one (nogil
-    kernels run in parallel); their results side by side: a tuple of pairs (a's, b's)
-    when the kernel returns a tuple, else the pair of results."""
-    out: list = []
-
-    def run_a() -> None:
-        out.append(kernel(*args_a))
-
-    worker = threading.Thread(target=run_a, name="stl-weld")
-    worker.start()
-    try:
-        b = kernel(*args_b)
-    finally:
-        worker.join()
-    if not out:  # the thread failed (its exception went to threading.excepthook)
-        raise RuntimeError(f"{kernel.__name__} failed on its thread")
-    a = out[0]
-    return tuple(zip(a, b, strict=True)) if isinstance(b, tuple) else (a, b)
 
 
 @numba.njit(**_NJIT)
