@@ -169,6 +169,10 @@ def repair_mesh(
 
     step("holes")
     n_faces = len(faces)
+    # the ray scene of the faces as orient left them (Embree's watertight test rounds a
+    # rewound face differently) is built on its own thread while the holes are closed;
+    # the patches join it afterwards (RayScene.extended), without a second build
+    base_scene = RayScene(vertices, faces, background=True) if n_faces else None
     if info is None:
         info = edge_info(faces, len(vertices))
     # face areas (m,) mm², measured once for the holes, shells, slivers and report
@@ -185,7 +189,10 @@ def repair_mesh(
         )
 
     step("shells")
-    vertices, faces, patch, n_flip, n_cav, shells, info, scene = _orient_shells(vertices, faces, patch, sheets, info, face_area)
+    vertices, faces, patch, n_flip, n_cav, shells, info, scene = _orient_shells(
+        vertices, faces, patch, sheets, info, face_area, base_scene, n_faces
+    )
+    del base_scene
     area_faces = faces  # flipping keeps every face's area
     record("turn inverted shells outward", n_flip)
     if n_cav:
@@ -283,17 +290,19 @@ def debris_volume_mm3_of(prof: Any) -> float:
     return debris_volume_mm3(prof)
 
 
-def _orient_shells(vertices, faces, patch, sheets, info=None, face_area=None):
+def _orient_shells(vertices, faces, patch, sheets, info=None, face_area=None, base_scene=None, n_base=0):
     """Flip shells so solids face outward and cavities inward.
 
     A closed shell nested inside another that faced inward before is a cavity and faces
     inward; a nested shell that faced outward is an overlapping part (fused later).
     info : the edge grouping of ``faces`` when known; returned for the flipped faces.
-    face_area : (m,) float64 mm² face areas when known.
+    face_area : (m,) float64 mm² face areas when known. base_scene : a RayScene of the
+    first ``n_base`` faces (the rest were appended since), extended rather than built.
     """
     if len(faces) == 0:
         return vertices, faces, patch, 0, 0, None, None, None
-    scene = RayScene(vertices, faces)  # for nesting here and the crossing search next
+    # for nesting here and the crossing search next
+    scene = base_scene.extended(vertices, faces, n_base) if base_scene is not None else RayScene(vertices, faces)
     info, sh = shell_info(vertices, faces, patch, info, scene, face_area)
     cavity = _cavities(sh)
     wrong = sh.closed & (((sh.volume_mm3 < 0) & ~cavity) | ((sh.volume_mm3 > 0) & cavity))
