@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from printprep.errors import MeshError
-from printprep.mesh.io_3mf import read_3mf
 from printprep.mesh.io_stl import read_stl_raw
 from printprep.mesh.limits import (  # noqa: F401  (re-exported)
     ABSURD_MM,
@@ -176,6 +175,8 @@ def load_mesh(path: str | os.PathLike, *, units: str | None = None, limits: Load
             return _finish(path, fmt, vertices, faces, units, None, 1.0)
         tri = raw
     elif fmt == "3mf":
+        from printprep.mesh.io_3mf import read_3mf  # noqa: PLC0415 - lxml (15 ms) only for 3MF
+
         soups, file_units, file_scale = read_3mf(path, limits.max_triangles)
         tri = np.concatenate(soups) if soups else np.zeros((0, 3, 3))
     else:
