@@ -7,7 +7,6 @@ not (loose parts, walls thinner than the default casting minimum when no alloy w
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +29,13 @@ from printprep.mesh.measure import (
 from printprep.mesh.raycast import RayScene
 from printprep.mesh.shells import shell_measures
 from printprep.mesh.thickness import face_thickness_mm, thin_regions
-from printprep.mesh.topology import EdgeInfo, edge_info, face_components, inconsistent_edges
+from printprep.mesh.topology import (
+    Background,
+    EdgeInfo,
+    edge_info,
+    face_components,
+    inconsistent_edges,
+)
 
 #: Default printer voxel when no profile is given: 35 µm pixels, 50 µm layers
 #: (Phrozen Sonic 4K, the default profile).
@@ -68,36 +73,6 @@ class KnownFacts:
     crossing: np.ndarray | None = None
     shells: tuple[int, np.ndarray, Any] | None = None
     area_mm2: np.ndarray | None = None
-
-
-class _Background:
-    """``fn(*args)`` run on a thread of its own (big meshes) or at once (small ones, where
-    a thread costs more than it overlaps); :meth:`result` returns its value or raises its
-    exception. The compiled kernels it calls hold no GIL, so it overlaps the caller's own
-    compiled and ray work on a second core."""
-
-    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._value: Any = None
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        if len(args[1]) < BACKGROUND_MIN_FACES:
-            self._run(fn, args)
-        else:
-            self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True, name="printprep-check")
-            self._thread.start()
-
-    def _run(self, fn: Callable[..., Any], args: tuple) -> None:
-        try:
-            self._value = fn(*args)
-        except BaseException as exc:  # noqa: BLE001 - handed to result()
-            self._error = exc
-
-    def result(self) -> Any:
-        if self._thread is not None:
-            self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
 
 
 def debris_volume_mm3(profile: Any = None) -> float:
@@ -192,7 +167,9 @@ def check_mesh(
     # faces pressed face to face: only meaningful once the winding is consistent (a
     # flipped face faces its neighbours already); searched on a thread of its own while
     # the rest of the report (shells, crossings, wall rays) is measured
-    contacts = _Background(coplanar_contacts, vertices, faces) if n_inconsistent == 0 else None
+    contacts = None
+    if n_inconsistent == 0:
+        contacts = Background(coplanar_contacts, vertices, faces, inline=len(faces) < BACKGROUND_MIN_FACES)
     cross = None  # the face cross products are needed only for the areas
     if known.area_mm2 is not None and len(known.area_mm2) == len(faces):
         area = known.area_mm2

@@ -16,12 +16,12 @@ import numpy as np
 
 from printprep.mesh import clean
 from printprep.mesh.check import (
+    BACKGROUND_MIN_FACES,
     DEGENERATE_AREA_MM2,
     CheckReport,
     KnownFacts,
     StepCallback,
     _as_loaded,
-    _Background,
     check_mesh,
     debris_volume_mm3,
     resolve_profile,
@@ -38,7 +38,13 @@ from printprep.mesh.load import LoadedMesh, trimesh_of
 from printprep.mesh.measure import face_areas_mm2, signed_volumes_mm3
 from printprep.mesh.raycast import RayScene
 from printprep.mesh.sorting import dense_labels
-from printprep.mesh.topology import append_faces, edge_info, face_components, inconsistent_edges
+from printprep.mesh.topology import (
+    Background,
+    append_faces,
+    edge_info,
+    face_components,
+    inconsistent_edges,
+)
 from printprep.mesh.weld import compact, weld_exact, weld_near
 
 #: Near welding joins open-edge vertices closer than this, mm (below any printer's pixel).
@@ -114,7 +120,7 @@ def repair_mesh(
 
     vertices = loaded.vertices
     faces = loaded.faces
-    face_vol0 = _Background(signed_volumes_mm3, vertices, faces)  # beside the edge table
+    face_vol0 = Background(signed_volumes_mm3, vertices, faces, inline=len(faces) < BACKGROUND_MIN_FACES)  # beside the edge table
     info0 = edge_info(faces, len(vertices))
     face_vol0 = face_vol0.result()
     volume_before = float(face_vol0.sum())

@@ -7,7 +7,10 @@ A half-edge ``h`` belongs to face ``h // 3`` and runs from ``faces[f, h % 3]`` t
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -136,6 +139,36 @@ def append_faces(info: EdgeInfo, faces: np.ndarray, n_old: int) -> EdgeInfo:
         info.he_sorted, info.edge_start, info.edge_count, info.edge_vertices, lo[order], hi[order], he[order]
     )
     return EdgeInfo(he_sorted, edge_start, edge_count, edge_vertices, faces.reshape(-1))
+
+
+class Background:
+    """``fn(*args)`` run on a thread of its own (or at once with ``inline``: small work,
+    where a thread costs more than it overlaps); :meth:`result` waits and returns its
+    value or raises its exception. For compiled kernels (no GIL held) and numpy work that
+    overlap what the calling thread does meanwhile."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, inline: bool = False) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if inline:
+            self._run(fn, args)
+            return
+        self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True, name="printprep-mesh")
+        self._thread.start()
+
+    def _run(self, fn: Callable[..., Any], args: tuple) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to result()
+            self._error = exc
+
+    def result(self) -> Any:
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def inconsistent_edges(info: EdgeInfo) -> int:
