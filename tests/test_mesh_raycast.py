@@ -441,3 +441,20 @@ def test_background_build_errors_surface_at_the_first_query(lib):
         scene.first_hit(np.zeros((1, 3)), np.array([[0.0, 0.0, 1.0]]))
     with pytest.raises(raycast.MeshError, match="face indices outside 0..2"):
         scene.wait()
+
+
+def test_thickness_started_on_a_thread_is_the_thickness(meshes, lib):
+    from printprep.mesh import thickness  # noqa: PLC0415
+
+    v, f = _arrays(meshes / "jewelry" / "solitaire_ring.stl")
+    rk.face_rays(v[:3], f[:1], np.zeros(0, dtype=bool))  # a parallel kernel has run: a layer is chosen
+    require(thickness._concurrent_kernels_ok(), "numba's threading layer is workqueue (no tbb or omp)")
+    flip = np.zeros(len(f), dtype=bool)
+    flip[::7] = True
+    for scene in (RayScene(v, f, engine="embree"), RayScene(v, f, engine="embree", background=True)):
+        for cap in (None, 0.6):
+            future = thickness.start_face_thickness(v, f, scene, flip, exact_below_mm=cap)
+            assert np.array_equal(future.result(), face_thickness_mm(v, f, scene, flip, exact_below_mm=cap))
+    bad = RayScene(v, f[:, [0, 1, 1]] + len(v), engine="embree", background=True)  # indices past the vertices
+    with pytest.raises(raycast.MeshError, match="face indices outside"):
+        thickness.start_face_thickness(v, f, bad).result()

@@ -7,6 +7,8 @@ faces at a steep angle are sharp edges and corners, not walls, and are ignored.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -105,6 +107,50 @@ def face_thickness_mm(
             # the margin keeps every wall under ``cap`` inside the segment
             tfar_mm = cap * (1.0 + CAP_MARGIN) + CAP_MARGIN_MM
     return measure(None, tfar_mm)
+
+
+_threads: ThreadPoolExecutor | None = None
+_threads_lock = threading.Lock()
+
+
+def start_face_thickness(
+    vertices: np.ndarray, faces: np.ndarray, scene: RayScene, flip: np.ndarray | None = None, *,
+    exact_below_mm: float | None = None,
+) -> Future:
+    """:func:`face_thickness_mm` started on a thread of its own; returns at once with a
+    ``Future`` whose ``result()`` is the (m,) float64 array (mm) or raises its error.
+
+    Arguments as for :func:`face_thickness_mm`; the arrays must not change until the
+    result is in. The work releases the GIL (compiled kernels, Embree), so the caller's
+    own numpy and compiled work runs meanwhile: the rays use both cores when the caller
+    leaves one idle. A scene still building in the background is waited for on that
+    thread. Where numba's threading layer is ``workqueue`` (it cannot run parallel
+    kernels from two threads at once), or before any parallel kernel has chosen a layer,
+    the work is done here and the Future comes back finished.
+    """
+    global _threads  # noqa: PLW0603 - one thread for the process
+    if not _concurrent_kernels_ok():
+        done: Future = Future()
+        try:
+            done.set_result(face_thickness_mm(vertices, faces, scene, flip, exact_below_mm=exact_below_mm))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller through the Future
+            done.set_exception(exc)
+        return done
+    with _threads_lock:
+        if _threads is None:
+            _threads = ThreadPoolExecutor(1, thread_name_prefix="thickness")
+    return _threads.submit(face_thickness_mm, vertices, faces, scene, flip, exact_below_mm=exact_below_mm)
+
+
+def _concurrent_kernels_ok() -> bool:
+    """Whether numba's threading layer runs parallel kernels from two threads at once
+    (tbb and omp do, workqueue does not; unknown until a parallel kernel has run)."""
+    import numba  # noqa: PLC0415 - loaded by the kernels already
+
+    try:
+        return numba.threading_layer() in ("tbb", "omp")
+    except ValueError:  # no parallel kernel has run yet: no layer chosen
+        return False
 
 
 def _cap_mm(measure, m: int, exact_below_mm: float) -> float:
