@@ -443,6 +443,37 @@ def test_background_build_errors_surface_at_the_first_query(lib):
         scene.wait()
 
 
+def _morton_reference(points: np.ndarray) -> np.ndarray:
+    """numpy reading of embree_kernels.coherent_order: the stable argsort of each point's
+    15-bit Morton code in a 32³ grid over the points' bounds (bits one at a time)."""
+    p = points.astype(np.float64)
+    lo, hi = p.min(axis=0), p.max(axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    q = np.clip(((p - lo) * np.where(hi > lo, 31.0 / span, 0.0)).astype(np.int64), 0, 31)
+    code = np.zeros(len(p), dtype=np.int64)
+    for bit in range(5):
+        for axis in range(3):
+            code |= ((q[:, axis] >> bit) & 1) << (3 * bit + axis)
+    return np.argsort(code, kind="stable")
+
+
+def test_coherent_order_is_the_morton_sort_and_changes_no_answer(meshes, lib):
+    v, f = _arrays(meshes / "jewelry" / "pixelverse_ring.stl")
+    fo, fd, _, _, _ = rk.face_rays(v, f, np.zeros(0, dtype=bool))
+    flat = fo.copy()
+    flat[:, 1] = 0.5  # one axis without extent
+    for points in (fo, flat, fo[:1]):
+        assert np.array_equal(ek.coherent_order(points), _morton_reference(points))
+    assert ek.coherent_order(np.zeros((0, 3), np.float32)).shape == (0,)
+    scene = RayScene(v, f, engine="embree")
+    o, d = _random_rays(v, 30_000, seed=5)
+    for args in [(fo, fd), (fo, fd, np.full(len(fo), 0.5)), (o, d)]:
+        plain = scene.first_hit_faces(*args)
+        assert np.array_equal(scene.first_hit_faces(*args, coherent=True), plain)
+        face, dist = scene._scene.intersect(*args, coherent=True)
+        assert np.array_equal(face, plain) and np.array_equal(dist, scene.first_hit(*args)[1])
+
+
 def test_thickness_started_on_a_thread_is_the_thickness(meshes, lib):
     from printprep.mesh import thickness  # noqa: PLC0415
 

@@ -256,7 +256,8 @@ class EmbreeScene:
 
     def intersect(self, origins: np.ndarray, directions: np.ndarray, max_dist: np.ndarray | None = None, *,
                   distances: bool = True, tnear_mm: float = 0.0, packets: bool = False,
-                  extra: EmbreeScene | None = None, extra_offset: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+                  extra: EmbreeScene | None = None, extra_offset: int = 0,
+                  coherent: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """First hits: (face (r,) int64, -1 for a miss; distance (r,) float64 mm, inf for a
         miss, or None when ``distances`` is False).
 
@@ -281,12 +282,13 @@ class EmbreeScene:
                 raise ValueError("packets of 16 trace one scene only")
             extra.wait()
         scene2 = 0 if extra is None else extra._scene
+        order = ek.coherent_order(o) if coherent and not packets and r >= MIN_RAYS_PER_THREAD else np.zeros(0, np.int64)
 
         def run(lo: int, hi: int) -> None:
             if packets:
                 ek.trace16(self._lib.intersect16, scene, o, d, t, tnear_mm, lo, hi, face, dist)
             else:
-                ek.trace1(self._lib.intersect1, scene, scene2, extra_offset, o, d, t, tnear_mm, lo, hi, face, dist)
+                ek.trace1(self._lib.intersect1, scene, scene2, extra_offset, o, d, t, tnear_mm, order, lo, hi, face, dist)
 
         n_threads = min(os.cpu_count() or 1, MAX_THREADS, max(1, r // MIN_RAYS_PER_THREAD))
         if n_threads > 1:

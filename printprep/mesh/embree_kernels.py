@@ -81,23 +81,27 @@ def _aligned_words(n_words, align_bytes):
 
 
 @numba.njit(cache=True, nogil=True)
-def trace1(fn, scene, scene2, offset2, origins, directions, tfar, tnear, lo, hi, face, dist):
-    """First hits of rays ``lo..hi`` by ``rtcIntersect1`` one ray at a time.
+def trace1(fn, scene, scene2, offset2, origins, directions, tfar, tnear, order, lo, hi, face, dist):
+    """First hits of rays ``order[lo:hi]`` (of rays ``lo..hi`` when ``order`` is (0,)) by
+    ``rtcIntersect1`` one ray at a time.
 
     fn, scene : addresses of ``rtcIntersect1`` and the committed RTCScene (int); scene2 :
     a second committed scene (0: none) whose face ids count from ``offset2``; each ray is
     traced in ``scene`` and then in ``scene2`` with its tfar cut at the first hit, so a
     face of ``scene2`` wins only when it is hit nearer. origins, directions : (r, 3)
     float32 mm (directions unit length); tfar : (r,) float32 mm or (0,) for unbounded;
-    tnear : float, mm. Writes face[lo:hi] (int64, -1 for a miss) and, when dist has r
-    rows, dist[lo:hi] (float64 mm, inf for a miss). numpy reading: for each ray, the
-    nearest triangle t = argmin over faces hit of the ray parameter in [tnear, tfar], as
-    Embree's watertight test finds it.
+    tnear : float, mm; order : (r,) int64 the order to trace the rays in (see
+    :func:`coherent_order`) or (0,). Writes face[i] (int64, -1 for a miss) and, when dist
+    has r rows, dist[i] (float64 mm, inf for a miss) of each ray i traced. numpy reading:
+    for each ray, the nearest triangle t = argmin over faces hit of the ray parameter in
+    [tnear, tfar], as Embree's watertight test finds it.
     """
     f, u, addr = _aligned_words(RAYHIT_WORDS, 64)
     bounded = tfar.shape[0] > 0
     want_dist = dist.shape[0] > 0
-    for i in range(lo, hi):
+    ordered = order.shape[0] > 0
+    for j in range(lo, hi):
+        i = order[j] if ordered else j
         f[0] = origins[i, 0]
         f[1] = origins[i, 1]
         f[2] = origins[i, 2]
@@ -170,3 +174,58 @@ def trace16(fn, scene, origins, directions, tfar, tnear, lo, hi, face, dist):
                 face[i] = u[HIT16_WORD + 80 + j]
                 if want_dist:
                     dist[i] = f[128 + j]
+
+
+@numba.njit(cache=True, nogil=True)
+def _spread5(x):
+    """The low 5 bits of ``x`` spread to every third bit (bits 0, 3, 6, 9, 12)."""
+    x &= 0x1F
+    x = (x | (x << 8)) & 0x100F
+    x = (x | (x << 4)) & 0x10C3
+    return (x | (x << 2)) & 0x1249
+
+
+@numba.njit(cache=True, nogil=True)
+def coherent_order(points):
+    """The rays in an order that keeps neighbours together: (r,) int64, a permutation of
+    0..r-1 sorting ``points`` (r, 3) float32 mm (the ray origins) by the 15-bit Morton
+    code of their cell in a 32³ grid over their bounds, ties in input order. numpy
+    reading: ``q = clip(floor((p - lo) / (hi - lo) * 31), 0, 31)``, ``code =
+    interleave(q_x, q_y, q_z)`` (x in bit 0), ``argsort(code, kind="stable")``. One
+    counting sort.
+
+    Rays traced in this order share their way down the BVH with the rays before them
+    (its nodes are still in cache): on the 1.35M band's thickness rays about a quarter
+    less CPU than in face order (a finer grid, 1024³, gains no more).
+    """
+    r = points.shape[0]
+    lx = ly = lz = np.inf
+    hx = hy = hz = -np.inf
+    for i in range(r):
+        x, y, z = points[i, 0], points[i, 1], points[i, 2]
+        lx, hx = min(lx, x), max(hx, x)
+        ly, hy = min(ly, y), max(hy, y)
+        lz, hz = min(lz, z), max(hz, z)
+    sx = 31.0 / (np.float64(hx) - lx) if hx > lx else 0.0
+    sy = 31.0 / (np.float64(hy) - ly) if hy > ly else 0.0
+    sz = 31.0 / (np.float64(hz) - lz) if hz > lz else 0.0
+    code = np.empty(r, dtype=np.int16)
+    count = np.zeros(1 << 15, dtype=np.int64)
+    for i in range(r):
+        qx = min(max(np.int64((np.float64(points[i, 0]) - lx) * sx), 0), 31)
+        qy = min(max(np.int64((np.float64(points[i, 1]) - ly) * sy), 0), 31)
+        qz = min(max(np.int64((np.float64(points[i, 2]) - lz) * sz), 0), 31)
+        c = _spread5(qx) | (_spread5(qy) << 1) | (_spread5(qz) << 2)
+        code[i] = np.int16(c)
+        count[c] += 1
+    total = 0
+    for b in range(1 << 15):
+        n = count[b]
+        count[b] = total
+        total += n
+    order = np.empty(r, dtype=np.int64)
+    for i in range(r):
+        c = np.int64(code[i])
+        order[count[c]] = i
+        count[c] += 1
+    return order

@@ -93,7 +93,7 @@ def face_thickness_mm(
     def measure(ids: np.ndarray | None, tfar_mm: float) -> np.ndarray:
         if ids is None:
             t = None if np.isinf(tfar_mm) else np.full(m, tfar_mm, dtype=np.float32)
-            hit = scene.first_hit_faces(o, d, t)
+            hit = scene.first_hit_faces(o, d, t, coherent=True)  # faces come in any order
         else:
             hit = np.full(m, -1, dtype=np.int64)
             hit[ids] = scene.first_hit_faces(o[ids], d[ids])
