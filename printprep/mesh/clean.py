@@ -205,8 +205,11 @@ def orient(faces: np.ndarray, patch: np.ndarray, info: EdgeInfo) -> tuple[np.nda
     flip, n_bad = orient_faces(info, len(faces), patch)
     # keep what most faces of a patch said: flip whole patches where the minority ruled
     n = int(patch.max()) + 1 if len(patch) else 0
-    flipped_share = np.bincount(patch, weights=flip, minlength=n) / np.maximum(np.bincount(patch, minlength=n), 1)
-    flip ^= (flipped_share > 0.5)[patch]
+    # (integer counts of the few flipped faces: no float weights for every face)
+    flipped_share = np.bincount(patch[flip], minlength=n) / np.maximum(np.bincount(patch, minlength=n), 1)
+    minority = flipped_share > 0.5
+    if minority.any():
+        flip ^= minority[patch]
     out = faces.copy()
     out[flip] = out[flip][:, ::-1]
     return out, flip, n_bad
@@ -272,7 +275,9 @@ def fill_holes(
     # segment between two rim vertices) can repeat, and they are the surface around it
     on_rim = np.zeros(n_v, dtype=bool)
     on_rim[np.concatenate([lp.vertices for lp in loops])] = True
-    touch = np.flatnonzero(on_rim[faces].any(axis=1))
+    rim_corner = on_rim[faces]  # (m, 3) bool; three column ors: numpy's any(axis=1) over
+    touch = np.flatnonzero(rim_corner[:, 0] | rim_corner[:, 1] | rim_corner[:, 2])  # rows of 3 is 4x slower
+    del rim_corner
     touch_faces = faces[touch]
     existing = np.sort(edge_keys(touch_faces.reshape(-1), touch_faces[:, [1, 2, 0]].reshape(-1), n_v))
     # vertex -> faces around the holes (a sort of the touching faces' corners only)

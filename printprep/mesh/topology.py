@@ -221,7 +221,7 @@ def orient_faces(info: EdgeInfo, n_faces: int, patch: np.ndarray | None = None) 
     if not same_dir.any():  # already consistent everywhere: nothing to flip
         return np.zeros(n_faces, dtype=bool), 0
     _check_nodes(n_faces)
-    flip, n_bad = kernels.orient_parity(int(n_faces), a // 3, b // 3, same_dir)
+    flip, n_bad = kernels.orient_parity(int(n_faces), a, b, same_dir)
     return flip, int(n_bad)
 
 

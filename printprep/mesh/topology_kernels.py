@@ -147,12 +147,13 @@ def _find_parity(parent: np.ndarray, parity: np.ndarray, x: int):  # pragma: no 
 
 
 @numba.njit(**_NJIT)
-def orient_parity(n: int, fa: np.ndarray, fb: np.ndarray, same_dir: np.ndarray):  # pragma: no cover - compiled
+def orient_parity(n: int, ha: np.ndarray, hb: np.ndarray, same_dir: np.ndarray):  # pragma: no cover - compiled
     """Flips that make the winding consistent across manifold edges, by union-find with
     parity.
 
-    fa, fb : (p,) int64 the two faces of each manifold edge; same_dir : (p,) bool their
-    half-edges run the same way (one of the two must flip). The smallest face of each
+    ha, hb : (p,) int64 the two half-edges of each manifold edge (faces ``ha // 3`` and
+    ``hb // 3``); same_dir : (p,) bool they run the edge the same way (one of the two
+    faces must flip). The smallest face of each
     patch keeps its winding; ``flip[f]`` is the parity of ``f`` to it. A patch whose
     constraints contradict each other (non-orientable, e.g. a Möbius strip) is left as
     it is (no flips). numpy reading: the double cover of :func:`topology.orient_faces`.
@@ -161,9 +162,9 @@ def orient_parity(n: int, fa: np.ndarray, fb: np.ndarray, same_dir: np.ndarray):
     parent = np.arange(n, dtype=np.int32)  # int32: half the memory traffic
     parity = np.zeros(n, np.uint8)  # parity of a node relative to its parent
     bad = np.zeros(n, np.bool_)
-    for i in range(fa.shape[0]):
-        a, pa = _find_parity(parent, parity, fa[i])
-        b, pb = _find_parity(parent, parity, fb[i])
+    for i in range(ha.shape[0]):
+        a, pa = _find_parity(parent, parity, ha[i] // 3)
+        b, pb = _find_parity(parent, parity, hb[i] // 3)
         s = 1 if same_dir[i] else 0
         if a == b:
             if (pa ^ pb) != s:
