@@ -179,25 +179,27 @@ def thin_regions(
     thin = thickness_mm < limit_mm
     if not thin.any():
         return []
+    ids = np.flatnonzero(thin)
+    # regions: the thin faces joined across edges, numbered among the thin faces only
+    # (each labelled by its smallest member, as over all faces)
     a, b = info.chained_pairs()
     fa, fb = a // 3, b // 3
     both = thin[fa] & thin[fb]
-    _, labels = components(len(faces), fa[both], fb[both])
-    ids = np.flatnonzero(thin)
-    lab = labels[ids]
+    rank = np.cumsum(thin) - 1  # face id -> its place among the thin faces
+    _, lab = components(len(ids), rank[fa[both]], rank[fb[both]])
+    del fa, fb, rank
     uniq, inv = np.unique(lab, return_inverse=True)
-    area = 0.5 * row_norm(triangle_cross(vertices, faces[ids]))
+    tri = faces[ids]
+    area = 0.5 * row_norm(triangle_cross(vertices, tri))
     region_area = np.bincount(inv, weights=area, minlength=len(uniq))
     region_faces = np.bincount(inv, minlength=len(uniq))
-    centers = vertices[faces[ids]].mean(axis=1)
+    centers = (vertices[tri[:, 0]] + vertices[tri[:, 1]] + vertices[tri[:, 2]]) / 3.0  # = the corners' mean
     csum = np.stack([np.bincount(inv, weights=centers[:, k] * area, minlength=len(uniq)) for k in range(3)], 1)
-    rmin = np.full(len(uniq), np.inf)
-    np.minimum.at(rmin, inv, thickness_mm[ids])
-    order = np.argsort(-region_area)
-    out = []
-    order = order[region_area[order] >= min_area_mm2][:max_regions]
     members = np.argsort(inv, kind="stable")
     starts = np.concatenate([[0], np.cumsum(region_faces)])
+    rmin = np.minimum.reduceat(thickness_mm[ids][members], starts[:-1])
+    order = np.argsort(-region_area)
+    order = order[region_area[order] >= min_area_mm2][:max_regions]
     out = []
     for r in order:  # a handful of regions, not triangles
         c = csum[r] / max(region_area[r], 1e-300)
