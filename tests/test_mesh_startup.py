@@ -34,58 +34,38 @@ def test_check_and_repair_do_not_import_scipy_linalg(meshes):
 
 # -- glibc's allocator set for the batch commands (printprep.cli.memory) -------------------
 MALLOC_PROBE = """
-import os, sys
+import sys
 import numpy as np
 from printprep.cli import main, memory
 sys.argv = ["printprep", *sys.argv[1:]]
 code = main()
 block = np.ones(2 << 20)  # 16 MiB: under the 32 MiB mmap threshold, over glibc's default
-lo = hi = 0
-for line in open("/proc/self/maps"):
-    if line.rstrip().endswith("[heap]"):
-        lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
-at = block.ctypes.data
-start_env = open("/proc/self/environ", "rb").read().split(b"\\0")
-# (glibc cuts the variable at its first ':' while it reads it)
-first = ("GLIBC_TUNABLES=" + memory.TUNABLES.split(":")[0]).encode()
-print(code, memory.applied, lo <= at < hi, first in start_env,
-      "GLIBC_TUNABLES" in os.environ, memory.MARK in os.environ)
+lo, hi = memory.heap_range() or (0, 0)
+print(code, memory.applied, lo <= block.ctypes.data < hi)
 """
 
 
+def _probe(*args: str, **env: str) -> list[str]:
+    """Run ``printprep ARGS`` as its own process (main() of the process's arguments) and
+    report (exit code, settings applied, a fresh 16 MiB block in the heap)."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "PRINTPREP_MALLOC")}
+    res = subprocess.run([sys.executable, "-c", MALLOC_PROBE, *args], capture_output=True, text=True,
+                         timeout=120, env={**clean, **env})
+    assert res.stdout.count("\n") == 1, res.stdout + res.stderr
+    return res.stdout.split()
+
+
 def test_batch_command_runs_with_the_allocator_settings(tmp_path):
-    from printprep.cli import memory
-
-    clean = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "PRINTPREP_MALLOC")}
-    # a big input file that is no STL (a sparse file: its header counts no triangles)
-    big = tmp_path / "big.stl"
-    with open(big, "wb") as fh:
-        fh.truncate(memory.MIN_INPUT_BYTES)
-    big = str(big)
-    res = subprocess.run([sys.executable, "-c", MALLOC_PROBE, "check", big], capture_output=True,
-                         text=True, timeout=120, env=clean)
-    # re-executed with the settings: the 16 MiB block comes from the heap, the settings are
-    # in the environment the process started with, and not in the one its children get
-    assert res.stdout.split() == ["2", "True", "True", "True", "False", "False"], res.stdout + res.stderr
-    assert res.stderr.count("big.stl") == 1  # the command ran once
-    small = subprocess.run([sys.executable, "-c", MALLOC_PROBE, "check", big + ".small"],
-                           capture_output=True, text=True, timeout=120, env=clean)
-    assert small.stdout.split()[:4] == ["2", "False", "False", "False"], small.stdout + small.stderr
-    off = subprocess.run([sys.executable, "-c", MALLOC_PROBE, "check", big], capture_output=True,
-                         text=True, timeout=120, env={**clean, "PRINTPREP_MALLOC": "off"})
-    assert off.stdout.split()[:4] == ["2", "False", "False", "False"], off.stdout + off.stderr
+    missing = str(tmp_path / "missing.stl")
+    # blocks under 32 MiB come from the heap (and stay there when freed)
+    assert _probe("check", missing) == ["2", "True", "True"]
+    assert _probe("repair", missing, "-o", str(tmp_path / "o.stl")) == ["2", "True", "True"]
+    # glibc's defaults: the 16 MiB block is an mmap of its own
+    assert _probe("check", missing, PRINTPREP_MALLOC="off") == ["2", "False", "False"]
+    assert _probe("check", missing, GLIBC_TUNABLES="glibc.malloc.check=0") == ["2", "False", "False"]
 
 
-def test_service_commands_keep_glibcs_defaults(tmp_path):
-    from printprep.cli import memory
-
-    clean = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "PRINTPREP_MALLOC")}
-    big = tmp_path / "big.stl"
-    with open(big, "wb") as fh:
-        fh.truncate(memory.MIN_INPUT_BYTES)
-    # a client command of the service area with a big file: nothing listens on port 9
-    res = subprocess.run([sys.executable, "-c", MALLOC_PROBE, "submit", str(big), "--profile", "prusa-sl1s",
-                          "--server", "http://127.0.0.1:9", "--token", "t"],
-                         capture_output=True, text=True, timeout=120, env=clean)
-    out = res.stdout.split()
-    assert out[0] == "2" and out[1:4] == ["False", "False", "False"], res.stdout + res.stderr
+def test_service_commands_keep_glibcs_defaults():
+    # a client command of the service area: nothing listens on port 9 of 127.0.0.1
+    out = _probe("jobs", "--server", "http://127.0.0.1:9", "--token", "t")
+    assert out == ["2", "False", "False"]

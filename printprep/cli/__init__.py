@@ -62,8 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the first word names the command unless it is an option (--help, --version, ...):
     # the top-level parser has no option that takes a value
     command = argv[0] if argv else None
-    if own_process and COMMANDS.get(command or "") in memory.BATCH_AREAS and not {"-h", "--help"} & set(argv):
-        memory.use_batch_malloc(argv)  # may re-execute this process with the settings
+    if own_process and COMMANDS.get(command or "") in memory.BATCH_AREAS:
+        memory.keep_freed_memory()
     parser = build_parser(command)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
