@@ -30,7 +30,6 @@ from printprep.mesh.raycast import RayScene
 from printprep.mesh.shells import shell_measures
 from printprep.mesh.thickness import face_thickness_mm, thin_regions
 from printprep.mesh.topology import (
-    Background,
     EdgeInfo,
     edge_info,
     face_components,
@@ -49,8 +48,8 @@ MIN_FEATURE_PX = 3
 FLOOR_PATCH_FACTOR = 2.0
 #: Faces smaller than this, mm², are degenerate (zero area for printing purposes).
 DEGENERATE_AREA_MM2 = 1e-12
-#: From this many faces on, the coplanar-contact search runs on a thread of its own
-#: beside the rest of the check.
+#: From this many faces on, independent measures run on a thread of their own beside
+#: the next step (repair's signed volumes beside the edge table).
 BACKGROUND_MIN_FACES = 50_000
 
 StepCallback = Callable[[str], None] | None
@@ -164,12 +163,6 @@ def check_mesh(
     known = _known or KnownFacts()
     info = known.info if known.info is not None else edge_info(faces, len(vertices))
     n_inconsistent = inconsistent_edges(info)
-    # faces pressed face to face: only meaningful once the winding is consistent (a
-    # flipped face faces its neighbours already); searched on a thread of its own while
-    # the rest of the report (shells, crossings, wall rays) is measured
-    contacts = None
-    if n_inconsistent == 0:
-        contacts = Background(coplanar_contacts, vertices, faces, inline=len(faces) < BACKGROUND_MIN_FACES)
     cross = None  # the face cross products are needed only for the areas
     if known.area_mm2 is not None and len(known.area_mm2) == len(faces):
         area = known.area_mm2
@@ -234,9 +227,13 @@ def check_mesh(
             else:
                 warnings.append(sentence)
 
+    # faces pressed face to face: only meaningful once the winding is consistent (a
+    # flipped face faces its neighbours already). Searched here, not on a thread beside
+    # the wall rays: in a fresh process the two threads' first kernel loads wait for each
+    # other (numba's compiler lock) and the rays keep both cores busy already
     n_contact = None
-    if contacts is not None:
-        ca, cb = contacts.result()
+    if n_inconsistent == 0:
+        ca, cb = coplanar_contacts(vertices, faces)
         n_contact = int(len(np.unique(np.concatenate([ca, cb]))))
 
     lo, hi = bounds_mm(vertices)
