@@ -12,7 +12,14 @@ and ours; on a busy machine the fairer figure):
 - face rays: one inward ray per face, as the wall-thickness search casts (face ids only);
 - edge rays: one ray along each edge, as the self-intersection search casts;
 - thickness: :func:`face_thickness_mm` in full, and with ``exact_below_mm=0.6`` (capped);
-- packets (ours only): the face rays traced 16 at a time by ``rtcIntersect16``.
+- packets (ours only): the face rays traced 16 at a time by ``rtcIntersect16``;
+- Morton order (ours only): the face rays traced in the Morton order of their origins
+  (``coherent=True``, as the thickness search traces them; the thickness rows above use it);
+- background build (ours only): the build started on its own thread while this thread
+  works (a fixed numpy job of about the build's length, as repair's hole filling), then
+  the first face ray: wall of the whole, against the same job and a build in turn;
+- extended scene (ours only): the face rays on a scene built over 99 % of the faces and
+  extended by the last 1 % (as repair extends its scene by the hole patches).
 
 The load average (1 min) is printed beside the figures: on a busy machine they mean
 little without it.
@@ -81,6 +88,32 @@ def child(engine: str, arrays: str) -> None:
     if engine == "embree":
         out["packets_s"], hit16 = _best(lambda: scene._scene.intersect(fo, fd, distances=False, packets=True)[0])
         out["packets_same"] = bool(np.array_equal(hit, hit16))
+        out["coherent_s"], hit_m = _best(lambda: scene.first_hit_faces(fo, fd, coherent=True))
+        out["coherent_same"] = bool(np.array_equal(hit, hit_m))
+        rng = np.random.default_rng(0)
+        work = rng.random(2_000_000)
+
+        def job() -> None:  # serial numpy work of about a build's length (~0.4 s)
+            for _ in range(12):
+                np.sort(work)
+
+        def in_turn() -> None:
+            raycast.clear_scene_cache()
+            RayScene(v, f, engine=engine).first_hit_faces(fo[:1], fd[:1])
+            job()
+
+        def beside() -> None:
+            s = RayScene(v, f, engine=engine, background=True)
+            job()
+            s.first_hit_faces(fo[:1], fd[:1])
+
+        out["job_s"], _ = _best(job)
+        out["build_in_turn_s"], _ = _best(in_turn)
+        out["build_beside_s"], _ = _best(beside)
+        n_base = len(f) - len(f) // 100
+        base = RayScene(v, f[:n_base], engine=engine)
+        out["extended_s"], hit_x = _best(lambda: base.extended(v, f, n_base).first_hit_faces(fo, fd))
+        out["extended_same_faces"] = int(np.count_nonzero(hit_x == hit))
     out["hits_crc"] = int(np.bitwise_xor.reduce(hit * 2654435761 % 2**31))
     out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out), flush=True)
@@ -127,7 +160,9 @@ def main() -> int:
           f"best of {args.rounds} rounds, engines taking turns")
     rows = [("scene build", "build_s"), ("face rays (1 per face)", "face_rays_s"), ("edge rays (1 per edge)", "edge_rays_s"),
             ("thickness, full", "thickness_s"), ("thickness, exact_below 0.6", "thickness_capped_s"),
-            ("face rays in packets of 16", "packets_s")]
+            ("face rays in packets of 16", "packets_s"), ("face rays in Morton order", "coherent_s"),
+            ("numpy job alone", "job_s"), ("build, then the job", "build_in_turn_s"),
+            ("build beside the job", "build_beside_s"), ("face rays, extended scene", "extended_s")]
     print(f"{'':<30}{'ours wall / CPU s':>19}{'embreex wall / CPU s':>22}{'ratio wall / CPU':>18}")
 
     def best(engine: str, key: str) -> tuple[float, float] | None:
@@ -141,6 +176,8 @@ def main() -> int:
     for label, key in [*rows, ("build + face + edge rays", None)]:
         ours = best("embree", key) if key else total("embree")
         peer = best("embreex", key) if key else total("embreex")
+        if ours is None:
+            continue
         text = f"{label:<30}{ours[0]:10.3f} / {ours[1]:5.3f}"
         if peer:
             text += f"{peer[0]:13.3f} / {peer[1]:5.3f}{peer[0] / ours[0]:9.2f}x / {peer[1] / ours[1]:.2f}x"
@@ -150,7 +187,10 @@ def main() -> int:
     same = len({r["hits_crc"] for rs in results.values() for r in rs}) == 1
     print(f"same face hits in both engines: {same}; capped thickness same below 0.6 mm: "
           f"{all(r['capped_same'] for rs in results.values() for r in rs)}; packets same: "
-          f"{all(r['packets_same'] for r in results['embree'])}")
+          f"{all(r['packets_same'] for r in results['embree'])}; Morton order same: "
+          f"{all(r['coherent_same'] for r in results['embree'])}; extended scene: "
+          f"{min(r['extended_same_faces'] for r in results['embree'])} of {results['embree'][0]['faces']} face rays "
+          "hit the same face (the rest: ties at shared edges)")
     return 0
 
 
