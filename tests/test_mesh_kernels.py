@@ -329,9 +329,12 @@ def test_faces_near_boxes_is_the_all_pairs_box_test(meshes):
         lo, hi = centre - half, centre + half
         margin = rng.random(n_boxes) * 1e-3
         want = ((flo[:, None] <= hi + margin[:, None]) & (fhi[:, None] >= lo - margin[:, None])).all(-1).any(1)
-        got = faces_near_boxes(vertices, faces, lo, hi, margin)
+        got = faces_near_boxes(vertices, faces, lo, hi, margin)  # every face: vertices placed once
         assert want.any() or scale == 0.0
         assert np.array_equal(got, want)
+        few = faces[::7]  # a few faces of the mesh: each face placed on its own
+        assert 2 * len(few) < len(vertices)
+        assert np.array_equal(faces_near_boxes(vertices, few, lo, hi, margin), want[::7])
 
 
 @pytest.mark.parametrize("name", MESHES)

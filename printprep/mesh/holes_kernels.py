@@ -81,6 +81,9 @@ def faces_near_boxes(vertices: np.ndarray, faces: np.ndarray, lo: np.ndarray, hi
                     fill[c] += 1
     f_lo = np.empty(3)
     f_hi = np.empty(3)
+    if 2 * m >= vertices.shape[0]:  # many faces: each vertex placed once, not once per face
+        _near_by_vertex_cells(vertices, faces, g_lo, g_hi, size, start, members, box_lo, box_hi, out)
+        return out
     for f in range(m):
         outside = False
         for a in range(3):
@@ -115,6 +118,72 @@ def faces_near_boxes(vertices: np.ndarray, faces: np.ndarray, lo: np.ndarray, hi
                 break
         out[f] = found
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _near_by_vertex_cells(vertices, faces, g_lo, g_hi, size, start, members, box_lo, box_hi, out):  # pragma: no cover - compiled
+    """The face loop of :func:`faces_near_boxes` for many faces of a mesh: each vertex's
+    grid cell (per axis) and its side of the grid (below / above, per axis, a bit each)
+    are found once, in one 4-byte row per vertex; a face is outside the grid when its
+    three vertices lie beyond it on the same side of one axis, and its cell range is the
+    range of its vertices' cells (the cell of a coordinate grows with it). Only faces
+    whose cells hold boxes gather their corners for the exact box test. Writes ``out``."""
+    n = vertices.shape[0]
+    place = np.empty((n, 4), np.uint8)  # cell on x, y, z; side bits (2 a: below, 2 a + 1: above)
+    for v in range(n):
+        side = 0
+        for a in range(3):
+            x = vertices[v, a]
+            place[v, a] = _cell(x, g_lo[a], size[a])
+            if x < g_lo[a]:
+                side |= 1 << (2 * a)
+            elif x > g_hi[a]:
+                side |= 1 << (2 * a + 1)
+        place[v, 3] = side
+    f_lo = np.empty(3)
+    f_hi = np.empty(3)
+    c_lo = np.empty(3, np.int64)
+    c_hi = np.empty(3, np.int64)
+    for f in range(faces.shape[0]):
+        p0, p1, p2 = faces[f, 0], faces[f, 1], faces[f, 2]
+        if place[p0, 3] & place[p1, 3] & place[p2, 3]:
+            continue  # beyond the grid on one side of one axis
+        for a in range(3):
+            c0, c1, c2 = place[p0, a], place[p1, a], place[p2, a]
+            c_lo[a] = min(c0, min(c1, c2))
+            c_hi[a] = max(c0, max(c1, c2))
+        found = False
+        gathered = False
+        for i in range(c_lo[0], c_hi[0] + 1):
+            for j in range(c_lo[1], c_hi[1] + 1):
+                for k in range(c_lo[2], c_hi[2] + 1):
+                    c = (i * BOX_GRID + j) * BOX_GRID + k
+                    if start[c] == start[c + 1]:
+                        continue
+                    if not gathered:
+                        for a in range(3):
+                            x0 = vertices[p0, a]
+                            x1 = vertices[p1, a]
+                            x2 = vertices[p2, a]
+                            f_lo[a] = min(x0, min(x1, x2))
+                            f_hi[a] = max(x0, max(x1, x2))
+                        gathered = True
+                    for q in range(start[c], start[c + 1]):
+                        h = members[q]
+                        if (
+                            f_lo[0] <= box_hi[h, 0] and f_hi[0] >= box_lo[h, 0]
+                            and f_lo[1] <= box_hi[h, 1] and f_hi[1] >= box_lo[h, 1]
+                            and f_lo[2] <= box_hi[h, 2] and f_hi[2] >= box_lo[h, 2]
+                        ):
+                            found = True
+                            break
+                    if found:
+                        break
+                if found:
+                    break
+            if found:
+                break
+        out[f] = found
 
 
 @numba.njit(cache=True, nogil=True)
