@@ -196,13 +196,17 @@ def split_fans(
     return new_vertices, new_faces, patch, n_cut, info
 
 
-def orient(faces: np.ndarray, patch: np.ndarray, info: EdgeInfo) -> tuple[np.ndarray, np.ndarray, int]:
+def orient(
+    faces: np.ndarray, patch: np.ndarray, info: EdgeInfo, flips: tuple[np.ndarray, int] | None = None,
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Make the winding consistent within each patch, keeping the majority's direction.
 
-    info : the manifold pairs of ``faces`` (from :func:`split_fans`). Returns (faces,
-    flip (m,) bool the faces reversed, non-orientable patches).
+    info : the manifold pairs of ``faces`` (from :func:`split_fans`). flips : what
+    :func:`orient_faces` gives for these pairs when already known (it may be worked out
+    on the grouping before the fans were split: the same pairs); it is written to.
+    Returns (faces, flip (m,) bool the faces reversed, non-orientable patches).
     """
-    flip, n_bad = orient_faces(info, len(faces), patch)
+    flip, n_bad = flips if flips is not None else orient_faces(info, len(faces), patch)
     # keep what most faces of a patch said: flip whole patches where the minority ruled
     n = int(patch.max()) + 1 if len(patch) else 0
     # (integer counts of the few flipped faces: no float weights for every face)

@@ -44,6 +44,7 @@ from printprep.mesh.topology import (
     edge_info,
     face_components,
     inconsistent_edges,
+    orient_faces,
 )
 from printprep.mesh.weld import compact, weld_exact, weld_near
 
@@ -162,10 +163,16 @@ def repair_mesh(
 
     step("non-manifold edges")
     n_unsplit = len(vertices)
-    vertices, faces, patch, n, split_info = clean.split_fans(vertices, faces, info if unchanged else None)
+    if not unchanged:
+        info = edge_info(faces, len(vertices))
+    # the winding's flips need the manifold pairs only and the fans the edge table only:
+    # the flips are worked out on a second thread while the fans are found (splitting
+    # fans renames vertices only: the pairs and which way each runs its edge stay)
+    flips = Background(orient_faces, info, len(faces), inline=len(faces) < BACKGROUND_MIN_FACES)
+    vertices, faces, patch, n, split_info = clean.split_fans(vertices, faces, info)
     record("split non-manifold edges and vertices", n)
     step("winding")
-    faces, flip, n_bad = clean.orient(faces, patch, split_info)
+    faces, flip, n_bad = clean.orient(faces, patch, split_info, flips.result())
     # the edge grouping carries over (no sort) unless vertices were split apart
     info = split_info.flipped(faces, flip) if len(vertices) == n_unsplit and n == 0 else None
     del split_info
