@@ -26,7 +26,8 @@ class EdgeInfo:
     edge_start : (e,) int64 index into ``he_sorted`` where each undirected edge starts.
     edge_count : (e,) int64 faces using each edge (1: boundary, 2: manifold, >2: non-manifold).
     edge_vertices : (e, 2) int64 vertex ids (smaller first).
-    src : (3m,) int64 start vertex of each half-edge.
+    src : (3m,) int64 start vertex of each half-edge (``faces.reshape(-1)``, usually a
+        view of the faces: not to be written to).
     """
 
     he_sorted: np.ndarray
@@ -116,11 +117,14 @@ def edge_info(faces: np.ndarray, n_vertices: int) -> EdgeInfo:
     """Group the half-edges of ``faces`` (m, 3) int by undirected edge (one compiled pass,
     :func:`topology_kernels.edge_table`: the order of a stable sort by ``(lo, hi)``)."""
     faces = np.ascontiguousarray(faces, dtype=np.int64)
+    if not faces.flags.writeable:  # the kernels are compiled for writable arrays
+        faces = faces.copy()
     _check_nodes(int(n_vertices))  # the table packs a vertex id and a half-edge id in one word
     if 3 * len(faces) >= 2**32:
         raise MeshError(f"{len(faces)} triangles exceed the {(2**32 - 1) // 3} the edge table handles", where="mesh")
-    he_sorted, edge_start, edge_count, edge_vertices, src = kernels.edge_table(faces, max(int(n_vertices), 1))
-    return EdgeInfo(he_sorted, edge_start, edge_count, edge_vertices, src)
+    he_sorted, edge_start, edge_count, edge_vertices = kernels.edge_table(faces, max(int(n_vertices), 1))
+    # the start vertex of each half-edge is the face's corner: a view, not a 3m copy
+    return EdgeInfo(he_sorted, edge_start, edge_count, edge_vertices, faces.reshape(-1))
 
 
 def append_faces(info: EdgeInfo, faces: np.ndarray, n_old: int) -> EdgeInfo:

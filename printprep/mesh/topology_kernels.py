@@ -36,17 +36,16 @@ def edge_table(faces: np.ndarray, n_vertices: int):  # pragma: no cover - compil
     Each half-edge is carried as one word, its larger vertex in the high 32 bits and its
     id in the low 32 (so vertex ids below 2**31 and 3m below 2**32: :func:`topology.edge_info`
     checks). Returns (he_sorted (3m,) int64, edge_start (e,) int64, edge_count (e,) int64,
-    edge_vertices (e, 2) int64 (smaller first), src (3m,) int64).
+    edge_vertices (e, 2) int64 (smaller first)); the start vertex of half-edge ``h`` is
+    ``faces.reshape(-1)[h]`` (no copy made here).
     """
     m = faces.shape[0]
     n_he = 3 * m
-    src = np.empty(n_he, np.int64)
     start = np.zeros(n_vertices + 1, np.int64)
     for f in range(m):
         for k in range(3):
             a = faces[f, k]
             b = faces[f, (k + 1) % 3]
-            src[3 * f + k] = a
             start[min(a, b) + 1] += 1
     for v in range(n_vertices):
         start[v + 1] += start[v]
@@ -95,7 +94,7 @@ def edge_table(faces: np.ndarray, n_vertices: int):  # pragma: no cover - compil
             edge_count[e_id] += 1
             packed[i] = packed[i] & low  # the half-edge id, in place
     he_sorted = packed
-    return he_sorted, edge_start, edge_count, edge_vertices, src
+    return he_sorted, edge_start, edge_count, edge_vertices
 
 
 @numba.njit(**_NJIT, inline="always")
