@@ -15,7 +15,7 @@ from printprep.mesh.measure import row_norm
 #: Faces are also binned by place, in cubes of this many typical edge lengths.
 CONTACT_CELL_EDGES = 4.0
 #: Above this many candidate faces the contact scan runs on every core.
-CONTACT_THREADED_ITEMS = 200_000
+CONTACT_THREADED_ITEMS = 20_000
 
 
 def coplanar_contacts(
