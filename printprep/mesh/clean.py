@@ -219,14 +219,27 @@ def orient(
     return out, flip, n_bad
 
 
+def _rows(vertices: np.ndarray, extra: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Rows ``ids`` (k,) int64 of ``vertices`` (n, 3) followed by ``extra`` (e, 3), without
+    joining the two arrays: (k, 3) float64."""
+    n = len(vertices)
+    out = np.empty((len(ids), 3))
+    mine = ids < n
+    out[mine] = vertices[ids[mine]]
+    out[~mine] = extra[ids[~mine] - n]
+    return out
+
+
 def _near_fills(
     vertices: np.ndarray, faces: np.ndarray, fills: list[np.ndarray], wide: tuple | None = None,
+    extra: np.ndarray | None = None,
 ) -> tuple[np.ndarray, tuple | None]:
     """(m,) bool: faces whose bounding box overlaps a hole patch's box (compiled,
     :func:`holes_kernels.faces_near_boxes`), and the search to pass to the next call.
 
-    vertices : (n, 3) float64, mm (patch vertices included); faces : (m, 3) int64;
-    fills : the patches, (t, 3) int64 each. wide : what the previous call returned for
+    vertices : (n, 3) float64, mm; extra : (e, 3) float64 the patches' new vertices (ids
+    n..n+e-1), when any; faces : (m, 3) int64 (ids below n); fills : the patches, (t, 3)
+    int64 each. wide : what the previous call returned for
     the same faces: (face ids near the widened boxes, widened lo (h, 3), hi (h, 3)). The
     whole mesh is searched once, with each box widened by a fifth of its size on every side;
     later calls whose boxes stay inside the widened ones (a patch replaced by another
@@ -234,7 +247,7 @@ def _near_fills(
     """
     if not fills or len(faces) == 0:
         return np.zeros(len(faces), dtype=bool), wide
-    boxes = [vertices[fill.reshape(-1)] for fill in fills]
+    boxes = [_rows(vertices, extra if extra is not None else np.zeros((0, 3)), fill.reshape(-1)) for fill in fills]
     lo = np.array([p.min(axis=0) for p in boxes])
     hi = np.array([p.max(axis=0) for p in boxes])
     margin = np.array([1e-9 * (1.0 + float(np.abs(p).max())) for p in boxes])
@@ -330,11 +343,16 @@ def fill_holes(
         fills.append(tri)
     wide = None
     for _ in range(3):  # patches that run into other faces try the next kind
-        all_v = np.concatenate([vertices, *added]) if added else vertices
-        near, wide = _near_fills(all_v, faces, fills, wide)
+        extra_v = np.concatenate(added) if added else np.zeros((0, 3))
+        near, wide = _near_fills(vertices, faces, fills, wide, extra_v)
         local_f = np.concatenate([faces[near], *fills])
         owner_of = np.concatenate([np.full(int(near.sum()), -1), np.repeat(np.arange(len(fills)), [len(f) for f in fills])])
-        a, b = crossing_pairs(all_v, local_f, edge_info(local_f, len(all_v)), RayScene(all_v, local_f))
+        # the patches and the faces near them, over their own vertices (renumbered in
+        # order: the same edges, crossings and ray hits as over the whole mesh's)
+        used, inverse = np.unique(local_f, return_inverse=True)
+        local_v = _rows(vertices, extra_v, used)
+        local_f = inverse.reshape(local_f.shape)
+        a, b = crossing_pairs(local_v, local_f, edge_info(local_f, len(local_v)), RayScene(local_v, local_f))
         bad = np.unique(owner_of[np.concatenate([a, b])])
         bad = bad[(bad >= 0) & (kinds[np.maximum(bad, 0)] < 3)]
         if len(bad) == 0:
