@@ -30,8 +30,13 @@ SLIVER_EDGE_MM = 1e-3
 SHEET_FILL_RATIO = 0.4
 
 
-def drop_repeated(faces: np.ndarray) -> tuple[np.ndarray, int]:
-    """Remove faces that use a vertex twice (collapsed to a line or a point)."""
+def drop_repeated(faces: np.ndarray, info: EdgeInfo | None = None) -> tuple[np.ndarray, int]:
+    """Remove faces that use a vertex twice (collapsed to a line or a point).
+
+    info : the edge grouping of ``faces`` when known: its edge table counted the
+    half-edges from a vertex to itself (none: no face repeats a vertex, no look)."""
+    if info is not None and not info.repeats_vertex():
+        return faces, 0
     bad = (faces[:, 0] == faces[:, 1]) | (faces[:, 1] == faces[:, 2]) | (faces[:, 2] == faces[:, 0])
     n_bad = int(np.count_nonzero(bad))
     return (faces[~bad] if n_bad else faces), n_bad

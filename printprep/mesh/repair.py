@@ -152,7 +152,7 @@ def repair_mesh(
             tol_mm = min(near_weld_mm, 0.25 * float(length.min()))
     vertices, faces, n_near = weld_near(vertices, faces, open_v, tol_mm)
     record(f"weld vertices closer than {tol_mm:.3g} mm", n_near)
-    faces, n_rep = clean.drop_repeated(faces)
+    faces, n_rep = clean.drop_repeated(faces, info if n_near == 0 else None)
     record("remove degenerate faces", n_rep)
     faces, n_dup = clean.drop_duplicates(faces, info if n_near == 0 and n_rep == 0 else None)
     record("remove duplicate faces", n_dup)

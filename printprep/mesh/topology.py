@@ -89,6 +89,16 @@ class EdgeInfo:
             self.manifold_pairs()
         return self.__dict__["_same_direction"]
 
+    def repeats_vertex(self) -> bool:
+        """Whether some face uses a vertex twice (then one of its half-edges runs from a
+        vertex to itself). Known from :func:`edge_info`'s pass; other groupings look."""
+        if "_repeats_vertex" not in self.__dict__:
+            he = self.src.reshape(-1, 3)
+            self.__dict__["_repeats_vertex"] = bool(
+                ((he[:, 0] == he[:, 1]) | (he[:, 1] == he[:, 2]) | (he[:, 2] == he[:, 0])).any()
+            )
+        return self.__dict__["_repeats_vertex"]
+
     def pairs_share_third_vertex(self) -> bool:
         """Whether the two faces of some manifold edge have the same vertex opposite it
         (they may then be one triangle twice). Found with :meth:`manifold_pairs`, once
@@ -122,9 +132,11 @@ def edge_info(faces: np.ndarray, n_vertices: int) -> EdgeInfo:
     _check_nodes(int(n_vertices))  # the table packs a vertex id and a half-edge id in one word
     if 3 * len(faces) >= 2**32:
         raise MeshError(f"{len(faces)} triangles exceed the {(2**32 - 1) // 3} the edge table handles", where="mesh")
-    he_sorted, edge_start, edge_count, edge_vertices = kernels.edge_table(faces, max(int(n_vertices), 1))
+    he_sorted, edge_start, edge_count, edge_vertices, n_loops = kernels.edge_table(faces, max(int(n_vertices), 1))
     # the start vertex of each half-edge is the face's corner: a view, not a 3m copy
-    return EdgeInfo(he_sorted, edge_start, edge_count, edge_vertices, faces.reshape(-1))
+    info = EdgeInfo(he_sorted, edge_start, edge_count, edge_vertices, faces.reshape(-1))
+    info.__dict__["_repeats_vertex"] = n_loops > 0
+    return info
 
 
 def append_faces(info: EdgeInfo, faces: np.ndarray, n_old: int) -> EdgeInfo:

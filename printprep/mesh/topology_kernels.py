@@ -36,17 +36,21 @@ def edge_table(faces: np.ndarray, n_vertices: int):  # pragma: no cover - compil
     Each half-edge is carried as one word, its larger vertex in the high 32 bits and its
     id in the low 32 (so vertex ids below 2**31 and 3m below 2**32: :func:`topology.edge_info`
     checks). Returns (he_sorted (3m,) int64, edge_start (e,) int64, edge_count (e,) int64,
-    edge_vertices (e, 2) int64 (smaller first)); the start vertex of half-edge ``h`` is
+    edge_vertices (e, 2) int64 (smaller first), half-edges from a vertex to itself (faces
+    that use a vertex twice have one)); the start vertex of half-edge ``h`` is
     ``faces.reshape(-1)[h]`` (no copy made here).
     """
     m = faces.shape[0]
     n_he = 3 * m
     start = np.zeros(n_vertices + 1, np.int64)
+    n_loops = 0
     for f in range(m):
         for k in range(3):
             a = faces[f, k]
             b = faces[f, (k + 1) % 3]
             start[min(a, b) + 1] += 1
+            if a == b:
+                n_loops += 1
     for v in range(n_vertices):
         start[v + 1] += start[v]
     cursor = start[:-1].copy()
@@ -94,7 +98,7 @@ def edge_table(faces: np.ndarray, n_vertices: int):  # pragma: no cover - compil
             edge_count[e_id] += 1
             packed[i] = packed[i] & low  # the half-edge id, in place
     he_sorted = packed
-    return he_sorted, edge_start, edge_count, edge_vertices
+    return he_sorted, edge_start, edge_count, edge_vertices, n_loops
 
 
 @numba.njit(**_NJIT, inline="always")
