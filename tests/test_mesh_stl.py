@@ -72,14 +72,15 @@ def test_weld_records_outgrowing_the_first_table():
 
 
 def test_weld_records_halves_share_vertices_and_the_extent():
-    # the largest coordinate and the round-off around zero only in the second half; vertices
-    # of the first half recur in the second (found there) and new ones interleave
+    # the largest coordinate and the round-off around zero only in the second half of the
+    # records; vertices of the first half recur in the second and new ones interleave
     rng = np.random.default_rng(5)
     pts = (rng.integers(-8, 8, (500, 3)) * 0.5).astype(np.float32)
     tri = pts[rng.integers(0, len(pts), (3001, 3))]
     tri[-1, 2] = [1e6, -1e-7, 3e-8]  # extent 1e6: below 1e-12 * 1e6 = 1e-6 counts as 0
     _check(tri)
     _check(tri[:1])  # one triangle: nothing to split
+    _check(np.ones((2, 3, 3), np.float32))  # one vertex: the second half finds it in the first
 
 
 def test_weld_records_refuses_nan_and_load_names_the_file(tmp_path):
