@@ -285,6 +285,10 @@ def test_appended_faces_merge_into_the_fresh_edge_table(meshes, name):
         fresh = edge_info(full, len(vertices) + 20)
         for field in ("he_sorted", "edge_start", "edge_count", "edge_vertices", "src"):
             assert np.array_equal(getattr(merged, field), getattr(fresh, field)), field
+        assert "_repeats_vertex" in merged.__dict__  # carried over, not looked for again
+        assert merged.repeats_vertex() == fresh.repeats_vertex()
+    looped = np.concatenate([faces, [[0, 1, 0]]])  # an appended face that repeats a vertex
+    assert append_faces(edge_info(faces, len(vertices)), looped, len(faces)).repeats_vertex()
 
 
 @pytest.mark.parametrize("name", MESHES)
@@ -317,6 +321,7 @@ def test_flipped_grouping_is_the_fresh_grouping_of_the_flipped_faces(meshes, nam
     fresh = edge_info(flipped_faces, len(vertices))
     for field in ("he_sorted", "edge_start", "edge_count", "edge_vertices", "src"):
         assert np.array_equal(getattr(info, field), getattr(fresh, field)), field
+    assert info.repeats_vertex() == fresh.repeats_vertex()
 
 
 def test_faces_near_boxes_is_the_all_pairs_box_test(meshes):

@@ -169,8 +169,10 @@ def check_mesh(
     else:
         cross = triangle_cross(vertices, faces)
         area = 0.5 * row_norm(cross)
-    repeated = (faces[:, 0] == faces[:, 1]) | (faces[:, 1] == faces[:, 2]) | (faces[:, 2] == faces[:, 0])
-    n_degenerate = int(np.count_nonzero(repeated | (area <= DEGENERATE_AREA_MM2)))
+    degenerate = area <= DEGENERATE_AREA_MM2
+    if info.repeats_vertex():  # (known from the edge table, or looked for here)
+        degenerate |= (faces[:, 0] == faces[:, 1]) | (faces[:, 1] == faces[:, 2]) | (faces[:, 2] == faces[:, 0])
+    n_degenerate = int(np.count_nonzero(degenerate))
     n_duplicate = len(faces) - len(drop_duplicates(faces, info)[0])
 
     step("shells")

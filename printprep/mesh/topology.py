@@ -64,9 +64,13 @@ class EdgeInfo:
         A reversed face runs its edge ab as half-edge 1 and bc as half-edge 0.
         """
         if not flip.any():
-            return EdgeInfo(self.he_sorted, self.edge_start, self.edge_count, self.edge_vertices, np.ascontiguousarray(faces, dtype=np.int64).reshape(-1))
-        he = kernels.flip_half_edges(self.he_sorted, np.ascontiguousarray(flip, dtype=np.bool_))
-        return EdgeInfo(he, self.edge_start, self.edge_count, self.edge_vertices, np.ascontiguousarray(faces, dtype=np.int64).reshape(-1))
+            out = EdgeInfo(self.he_sorted, self.edge_start, self.edge_count, self.edge_vertices, np.ascontiguousarray(faces, dtype=np.int64).reshape(-1))
+        else:
+            he = kernels.flip_half_edges(self.he_sorted, np.ascontiguousarray(flip, dtype=np.bool_))
+            out = EdgeInfo(he, self.edge_start, self.edge_count, self.edge_vertices, np.ascontiguousarray(faces, dtype=np.int64).reshape(-1))
+        if "_repeats_vertex" in self.__dict__:  # reversing a face keeps its vertices
+            out.__dict__["_repeats_vertex"] = self.__dict__["_repeats_vertex"]
+        return out
 
     def manifold_pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """The two half-edges of every edge used by exactly two faces: ((k,), (k,)) int64.
@@ -154,7 +158,10 @@ def append_faces(info: EdgeInfo, faces: np.ndarray, n_old: int) -> EdgeInfo:
     he_sorted, edge_start, edge_count, edge_vertices = kernels.append_edges(
         info.he_sorted, info.edge_start, info.edge_count, info.edge_vertices, lo[order], hi[order], he[order]
     )
-    return EdgeInfo(he_sorted, edge_start, edge_count, edge_vertices, faces.reshape(-1))
+    out = EdgeInfo(he_sorted, edge_start, edge_count, edge_vertices, faces.reshape(-1))
+    if "_repeats_vertex" in info.__dict__:  # known for the old faces: look at the new ones only
+        out.__dict__["_repeats_vertex"] = info.__dict__["_repeats_vertex"] or bool((lo == hi).any())
+    return out
 
 
 class Background:
