@@ -17,6 +17,7 @@ from printprep.mesh.topology import (
     edge_info,
     face_components,
     inconsistent_edges,
+    orient_and_patches,
     orient_faces,
 )
 from printprep.mesh.weld import unique_rows, weld_near, weld_soup
@@ -268,6 +269,12 @@ def test_fans_and_patches_match_scipy_components(meshes, name):
     n_fan2, fan2, n_patch2, patch2 = fans_and_patches(info.he_sorted, info.edge_start, info.edge_count, info.src, m, False)
     assert (n_fan2, n_patch2, len(fan2)) == (n_fan_ref, n_patch_ref, 0)
     assert np.array_equal(patch2, patch_ref)
+    # fans alone (the patches come from the winding's union-find, as numbered here)
+    n_fan3, _, n_patch3, patch3 = fans_and_patches(info.he_sorted, info.edge_start, info.edge_count, info.src, m, False, False)
+    assert (n_fan3, n_patch3, len(patch3)) == (n_fan_ref, 0, 0)
+    for f in (faces, np.where(np.arange(m)[:, None] % 5 == 0, faces[:, ::-1], faces)):  # some faces flipped
+        info_f = edge_info(f, len(vertices))
+        assert np.array_equal(orient_and_patches(info_f, m)[2], patch_ref)
 
 
 @pytest.mark.parametrize("name", MESHES)

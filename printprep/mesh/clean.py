@@ -163,8 +163,9 @@ def collapse_slivers(
 
 
 def split_fans(
-    vertices: np.ndarray, faces: np.ndarray, info: EdgeInfo | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, EdgeInfo]:
+    vertices: np.ndarray, faces: np.ndarray, info: EdgeInfo | None = None, *, patches: bool = True,
+    all_used: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int, EdgeInfo]:
     """Give each fan of faces around a vertex its own copy of the vertex.
 
     A fan is a set of faces around a vertex joined across manifold (two-face) edges.
@@ -173,6 +174,9 @@ def split_fans(
     faces, patch (m,) int64 labels of manifold-connected patches, non-manifold edges cut,
     the edge grouping of the input with ``src`` renamed: its manifold pairs still hold).
     When every vertex has one fan, the input arrays and grouping come back as they are.
+    patches : False leaves the patches to the caller (patch None; :func:`topology.
+    orient_and_patches` finds the same ones). all_used : every vertex is used by a face
+    (not counted again).
     """
     if info is None:
         info = edge_info(faces, len(vertices))
@@ -183,13 +187,19 @@ def split_fans(
     # joined across manifold edges share a patch (splitting renames vertices only)
     if n_corner > MAX_NODES:
         raise MeshError(f"{m} triangles exceed the {MAX_NODES // 3} that splitting fans handles", where="mesh")
-    n_label, _, _, patch = fans_and_patches(info.he_sorted, info.edge_start, info.edge_count, info.src, m, False)
-    used = np.zeros(len(vertices), dtype=bool)
-    used[faces.reshape(-1)] = True
-    if n_label == int(np.count_nonzero(used)):  # one fan per vertex: nothing to split
+    n_label, _, _, patch = fans_and_patches(info.he_sorted, info.edge_start, info.edge_count, info.src, m, False, patches)
+    if all_used:
+        n_used = len(vertices)
+    else:
+        used = np.zeros(len(vertices), dtype=bool)
+        used[faces.reshape(-1)] = True
+        n_used = int(np.count_nonzero(used))
+    if not patches:
+        patch = None
+    if n_label == n_used:  # one fan per vertex: nothing to split
         return vertices, faces, patch, n_cut, info
     # fans to split: their labels (the same union again, numbered this time)
-    n_label, corner_label, _, _ = fans_and_patches(info.he_sorted, info.edge_start, info.edge_count, info.src, m, True)
+    n_label, corner_label, _, _ = fans_and_patches(info.he_sorted, info.edge_start, info.edge_count, info.src, m, True, False)
     # corners of one fan share a label; corners of different vertices never do
     first = np.zeros(n_label, dtype=np.int64)
     first[corner_label[::-1]] = np.arange(n_corner)[::-1]

@@ -44,7 +44,7 @@ from printprep.mesh.topology import (
     edge_info,
     face_components,
     inconsistent_edges,
-    orient_faces,
+    orient_and_patches,
 )
 from printprep.mesh.weld import compact, weld_exact, weld_near
 
@@ -165,14 +165,16 @@ def repair_mesh(
     n_unsplit = len(vertices)
     if not unchanged:
         info = edge_info(faces, len(vertices))
-    # the winding's flips need the manifold pairs only and the fans the edge table only:
-    # the flips are worked out on a second thread while the fans are found (splitting
-    # fans renames vertices only: the pairs and which way each runs its edge stay)
-    flips = Background(orient_faces, info, len(faces), inline=len(faces) < BACKGROUND_MIN_FACES)
-    vertices, faces, patch, n, split_info = clean.split_fans(vertices, faces, info)
+    # the winding's flips and the patches (one union-find over the manifold pairs) are
+    # worked out on a second thread while the fans are found from the edge table
+    # (splitting fans renames vertices only: the pairs and which way each runs its edge
+    # stay); every vertex is used here (load_mesh and compact leave no unused one)
+    flips = Background(orient_and_patches, info, len(faces), inline=len(faces) < BACKGROUND_MIN_FACES)
+    vertices, faces, _, n, split_info = clean.split_fans(vertices, faces, info, patches=False, all_used=True)
     record("split non-manifold edges and vertices", n)
     step("winding")
-    faces, flip, n_bad = clean.orient(faces, patch, split_info, flips.result())
+    flip, n_bad, patch = flips.result()
+    faces, flip, n_bad = clean.orient(faces, patch, split_info, (flip, n_bad))
     # the edge grouping carries over (no sort) unless vertices were split apart
     info = split_info.flipped(faces, flip) if len(vertices) == n_unsplit and n == 0 else None
     del split_info

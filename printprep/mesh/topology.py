@@ -241,13 +241,23 @@ def orient_faces(info: EdgeInfo, n_faces: int, patch: np.ndarray | None = None) 
     of non-orientable patches, e.g. Möbius strips, which are left as they are).
     patch : unused (kept for callers that pass the patches they know).
     """
+    flip, n_bad, _ = orient_and_patches(info, n_faces, patches=False)
+    return flip, n_bad
+
+
+def orient_and_patches(info: EdgeInfo, n_faces: int, *, patches: bool = True) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """:func:`orient_faces` and the manifold patches of the faces (faces joined across
+    edges of exactly two faces), which its union-find finds on the way: (flip (m,) bool,
+    non-orientable patches, patch labels (m,) int64 numbered by each patch's smallest
+    face, or None without ``patches``)."""
     a, b = info.manifold_pairs()
     same_dir = info.same_direction()  # consistent neighbours run a shared edge opposite ways
-    if not same_dir.any():  # already consistent everywhere: nothing to flip
-        return np.zeros(n_faces, dtype=bool), 0
     _check_nodes(n_faces)
-    flip, n_bad = kernels.orient_parity(int(n_faces), a, b, same_dir)
-    return flip, int(n_bad)
+    if not same_dir.any():  # already consistent everywhere: nothing to flip
+        labels = components(n_faces, a // 3, b // 3)[1] if patches else None
+        return np.zeros(n_faces, dtype=bool), 0, labels
+    flip, n_bad, _, labels = kernels.orient_parity(int(n_faces), a, b, same_dir)
+    return flip, int(n_bad), (labels if patches else None)
 
 
 def winding_numbers(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:

@@ -159,8 +159,11 @@ def orient_parity(n: int, ha: np.ndarray, hb: np.ndarray, same_dir: np.ndarray):
     faces must flip). The smallest face of each
     patch keeps its winding; ``flip[f]`` is the parity of ``f`` to it. A patch whose
     constraints contradict each other (non-orientable, e.g. a Möbius strip) is left as
-    it is (no flips). numpy reading: the double cover of :func:`topology.orient_faces`.
-    Returns (flip (n,) bool, non-orientable patches).
+    it is (no flips). The forest's trees are the manifold patches, labelled on the way
+    (numbered by each patch's smallest face, as :func:`component_labels` numbers them).
+    numpy reading: the double cover of :func:`topology.orient_faces`; the patches are
+    ``component_labels(n, ha // 3, hb // 3)``.
+    Returns (flip (n,) bool, non-orientable patches, n_patches, patch labels (n,) int64).
     """
     parent = np.arange(n, dtype=np.int32)  # int32: half the memory traffic
     parity = np.zeros(n, np.uint8)  # parity of a node relative to its parent
@@ -181,13 +184,20 @@ def orient_parity(n: int, ha: np.ndarray, hb: np.ndarray, same_dir: np.ndarray):
             parity[a] = pa ^ pb ^ s
             bad[b] = bad[a] or bad[b]
     flip = np.zeros(n, np.bool_)
+    labels = np.empty(n, np.int64)
     n_bad = 0
+    n_patches = 0
     for x in range(n):
         r, p = _find_parity(parent, parity, x)
-        if r == x and bad[x]:
-            n_bad += 1
+        if r == x:  # a root is its tree's smallest face: met before the rest of it
+            labels[x] = n_patches
+            n_patches += 1
+            if bad[x]:
+                n_bad += 1
+        else:
+            labels[x] = labels[r]
         flip[x] = (p == 1) and not bad[r]
-    return flip, n_bad
+    return flip, n_bad, n_patches, labels
 
 
 @numba.njit(**_NJIT)
@@ -248,7 +258,7 @@ def _labels(parent: np.ndarray):  # pragma: no cover - compiled
 
 @numba.njit(**_NJIT)
 def fans_and_patches(he_sorted: np.ndarray, edge_start: np.ndarray, edge_count: np.ndarray, src: np.ndarray, n_faces: int,
-                     fan_labels: bool = True):  # pragma: no cover - compiled
+                     fan_labels: bool = True, patches_too: bool = True):  # pragma: no cover - compiled
     """Fans around vertices and manifold patches, from the manifold (two-face) edges.
 
     Corner ``c`` (= half-edge ``c``) is the start vertex of half-edge ``c``. Across each
@@ -264,10 +274,11 @@ def fans_and_patches(he_sorted: np.ndarray, edge_start: np.ndarray, edge_count: 
 
     Returns (n_fans, fan label (3m,) int64, n_patches, patch label (m,) int64); with
     ``fan_labels`` False the fans are only counted (their roots) and the fan labels come
-    back empty (0,).
+    back empty (0,); with ``patches_too`` False the patches are left to the caller (who
+    has them from :func:`orient_parity`): 0 and empty (0,).
     """
     corner_parent = np.arange(3 * n_faces, dtype=np.int32)  # int32: half the memory traffic
-    face_parent = np.arange(n_faces, dtype=np.int32)
+    face_parent = np.arange(n_faces if patches_too else 0, dtype=np.int32)
     for e in range(edge_start.shape[0]):
         if edge_count[e] != 2:
             continue
@@ -281,7 +292,8 @@ def fans_and_patches(he_sorted: np.ndarray, edge_start: np.ndarray, edge_count: 
         else:
             _union(corner_parent, a, b_next)
             _union(corner_parent, a_next, b)
-        _union(face_parent, a // 3, b // 3)
+        if patches_too:
+            _union(face_parent, a // 3, b // 3)
     if fan_labels:
         n_fans, fans = _labels(corner_parent)
     else:  # a forest has one root per tree
@@ -290,7 +302,7 @@ def fans_and_patches(he_sorted: np.ndarray, edge_start: np.ndarray, edge_count: 
             if corner_parent[x] == x:
                 n_fans += 1
         fans = np.zeros(0, np.int64)
-    n_patches, patches = _labels(face_parent)
+    n_patches, patches = _labels(face_parent)  # (0, empty without patches_too)
     return n_fans, fans, n_patches, patches
 
 
