@@ -249,3 +249,33 @@ def test_ray_scene_reuses_the_bvh_of_the_same_geometry(meshes, monkeypatch):
     assert RayScene(moved, f)._scene is not first._scene
     raycast.clear_scene_cache()
     assert RayScene(moved, f)._scene is not first._scene
+
+
+def test_crossing_pairs_found_before_a_rewind_serve_the_split(meshes):
+    """repair may search the crossings on a thread before the inverted shells are turned
+    and the unused vertices dropped: the pairs depend on the faces' corners and order
+    only, so split_own_crossings given them cuts exactly as when it searches itself."""
+    from printprep.mesh.crossings import split_own_crossings  # noqa: PLC0415
+    from printprep.mesh.topology import edge_info, face_components  # noqa: PLC0415
+    from printprep.mesh.weld import compact  # noqa: PLC0415
+
+    v, f = _arrays(meshes / "broken" / "manifold_self_intersectA.obj")
+    v = np.concatenate([v, v[:5] + 100.0])  # unused vertices, dropped later
+    info = edge_info(f, len(v))
+    scene = RayScene(v, f)
+    early = crossing_pairs(v, f, info, scene)
+    assert len(early[0]) > 0
+    flip = np.arange(len(f)) % 3 == 0
+    rewound = f.copy()
+    rewound[flip] = rewound[flip][:, ::-1]
+    v2, f2 = compact(v, rewound)
+    info2 = edge_info(f2, len(v2))
+    _, patch = face_components(info2, len(f2))
+    patch = patch.astype(np.int64)
+    own = split_own_crossings(v2, f2, patch, 1e-6, info2, scene)
+    given = split_own_crossings(v2, f2, patch, 1e-6, info2, scene, pairs=early)
+    assert own[3] > 0  # faces were cut
+    for a, b in zip(own[:5], given[:5], strict=True):
+        assert np.array_equal(a, b)
+    assert np.array_equal(np.unique(np.concatenate([own[5].owner, own[5].hit])),
+                          np.unique(np.concatenate([given[5].owner, given[5].hit])))

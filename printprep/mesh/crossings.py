@@ -100,7 +100,7 @@ def _has_only() -> bool:
     return "only" in inspect.signature(crossing_pairs).parameters
 
 
-def split_own_crossings(vertices, faces, patch, debris_mm3, info=None, scene=None):
+def split_own_crossings(vertices, faces, patch, debris_mm3, info=None, scene=None, pairs=None):
     """Cut a shell that crosses itself into pieces that do not.
 
     Without the crossing faces a self-crossing shell falls apart into pieces (the lobes
@@ -109,7 +109,10 @@ def split_own_crossings(vertices, faces, patch, debris_mm3, info=None, scene=Non
     pieces are fused again by a boolean union later. Returns (vertices, faces, patch,
     crossing faces, same-origin pairs (p, 2) of patch ids to fuse, the
     :class:`CrossingFacts` of the mesh as given). info, scene : the edge grouping and a
-    ray scene of ``faces`` when already known.
+    ray scene of ``faces`` when already known. pairs : (owner, hit) of
+    :func:`intersect.crossing_pairs` for these faces when already found (e.g. started on
+    a thread before the faces were rewound or their unused vertices dropped: the pairs
+    depend on the faces' corners and order only).
     """
     none = np.zeros((0, 2), dtype=np.int64)
     if len(faces) == 0:
@@ -118,7 +121,7 @@ def split_own_crossings(vertices, faces, patch, debris_mm3, info=None, scene=Non
         info = edge_info(faces, len(vertices))
     if scene is None:
         scene = RayScene(vertices, faces)
-    owner, hit = crossing_pairs(vertices, faces, info, scene)
+    owner, hit = pairs if pairs is not None else crossing_pairs(vertices, faces, info, scene)
     facts = CrossingFacts(vertices, faces, scene, info, owner, hit)
     own = patch[owner] == patch[hit]
     bad = np.zeros(len(faces), dtype=bool)
