@@ -250,3 +250,34 @@ def test_repair_help_builds_only_the_mesh_commands() -> None:
     assert res.stdout.strip().splitlines()[-1] == "['printprep.cli.mesh']"
     res = run("--help")
     assert res.returncode == 0 and all(c in res.stdout for c in ("repair", "prepare", "serve", "warm-up"))
+
+
+def test_mesh_commands_end_the_process_at_once_and_others_exit_normally(meshes: Path, tmp_path: Path) -> None:
+    # an atexit handler shows whether the interpreter finished normally: the mesh commands
+    # skip it (os._exit after flushing), with complete output and the same exit codes
+    code = ("import atexit, sys\natexit.register(lambda: print('ATEXIT', flush=True))\n"
+            "from printprep.cli import main\nsys.exit(main())\n")
+
+    def python(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
+
+    res = python("check", str(meshes / "jewelry" / "solitaire_ring.stl"), "--json", "--no-thickness")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["watertight"] is True and "ATEXIT" not in res.stdout
+    out = tmp_path / "sheet.stl"
+    res = python("repair", str(meshes / "broken" / "pymeshfix_planar_mesh.ply"), "-o", str(out))
+    assert res.returncode == 1 and out.exists() and "cannot be made solid" in res.stdout
+    assert "ATEXIT" not in res.stdout
+    res = python("check", str(tmp_path / "missing.stl"))
+    assert res.returncode == 2 and "missing.stl" in res.stderr and "ATEXIT" not in res.stdout
+    res = python("jobs", "--server", "http://127.0.0.1:9", "--token", "t")  # another area
+    assert res.returncode == 2 and "ATEXIT" in res.stdout
+
+
+def test_a_closed_pipe_ends_check_quietly(meshes: Path) -> None:
+    # the reader is gone before the JSON is written: exit 1, nothing on stderr
+    proc = subprocess.Popen([*PRINTPREP, "check", str(meshes / "jewelry" / "solitaire_ring.stl"), "--json",
+                             "--no-thickness"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1 and err == ""

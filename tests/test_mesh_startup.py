@@ -39,12 +39,20 @@ def test_check_and_repair_do_not_import_scipy_linalg(meshes):
 MALLOC_PROBE = """
 import sys
 import numpy as np
+import printprep.cli as cli
 from printprep.cli import main, memory
 sys.argv = ["printprep", *sys.argv[1:]]
-code = main()
-block = np.ones(2 << 20)  # 16 MiB: under the 32 MiB mmap threshold, over glibc's default
-lo, hi = memory.heap_range() or (0, 0)
-print(code, memory.applied, lo <= block.ctypes.data < hi)
+
+
+def report(code):
+    block = np.ones(2 << 20)  # 16 MiB: under the 32 MiB mmap threshold, over glibc's default
+    lo, hi = memory.heap_range() or (0, 0)
+    print(code, memory.applied, lo <= block.ctypes.data < hi, flush=True)
+
+
+end_process = cli._exit_now  # the mesh commands end the process there: report first
+cli._exit_now = lambda code: (report(code), end_process(code))
+report(main())
 """
 
 
