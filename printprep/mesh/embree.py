@@ -171,7 +171,7 @@ class EmbreeScene:
                  robust: bool = True, quality: int = RTC_BUILD_QUALITY_MEDIUM, background: bool = False) -> None:
         self._lib = lib
         self._scene = None
-        self._error: MeshError | None = None
+        self._error: BaseException | None = None
         self._arrays: tuple[np.ndarray, np.ndarray] = (np.zeros((1, 3), np.float32), np.zeros((1, 3), np.uint32))
         self.n_faces = len(faces)
         self._building: threading.Thread | None = None
@@ -188,7 +188,7 @@ class EmbreeScene:
     def _build_or_keep_error(self, vertices: np.ndarray, faces: np.ndarray, robust: bool, quality: int) -> None:
         try:
             self._build(vertices, faces, robust, quality)
-        except MeshError as exc:  # raised again by the first query
+        except BaseException as exc:  # noqa: BLE001 - raised again by the first query (MemoryError too)
             self._error = exc
         finally:
             self._source = None
@@ -222,7 +222,8 @@ class EmbreeScene:
         lib.check(f"building the ray scene of {m} faces")  # Embree keeps errors per thread
 
     def wait(self) -> None:
-        """Wait for a background build; raise its error (:class:`MeshError`) if it failed."""
+        """Wait for a background build; raise its error (:class:`MeshError`, or whatever
+        else stopped it) if it failed."""
         building = self._building
         if building is not None:
             building.join()
