@@ -190,13 +190,13 @@ def coherent_order(points):
     """The rays in an order that keeps neighbours together: (r,) int64, a permutation of
     0..r-1 sorting ``points`` (r, 3) float32 mm (the ray origins) by the 15-bit Morton
     code of their cell in a 32³ grid over their bounds, ties in input order. numpy
-    reading: ``q = clip(floor((p - lo) / (hi - lo) * 31), 0, 31)``, ``code =
-    interleave(q_x, q_y, q_z)`` (x in bit 0), ``argsort(code, kind="stable")``. One
-    counting sort.
+    reading (float64): ``q = clip(floor((p - lo) * (31 / (hi - lo))), 0, 31)`` (0 on an
+    axis without extent), ``code = interleave(q_x, q_y, q_z)`` (x in bit 0),
+    ``argsort(code, kind="stable")``. One counting sort, ~20 ms per million points.
 
     Rays traced in this order share their way down the BVH with the rays before them
-    (its nodes are still in cache): on the 1.35M band's thickness rays about a quarter
-    less CPU than in face order (a finer grid, 1024³, gains no more).
+    (its nodes are still in cache): on the 1.35M band's face rays 14 % less CPU than in
+    face order, this sort included (a finer grid, 1024³, gains no more).
     """
     r = points.shape[0]
     lx = ly = lz = np.inf
