@@ -375,3 +375,46 @@ def test_manifold_pairs_and_their_directions_are_numpys(meshes, name):
         i2 = edge_info(np.array(two), 4)
         assert manifold_pairs(i2.he_sorted, i2.edge_start, i2.edge_count, i2.src)[3] is want
     assert same.any() or name.endswith("multibody.stl")
+
+
+
+def test_coplanar_scan_refuses_only_pairs_that_cannot_touch():
+    """Pairs of faces pressed together near the limits of a contact (tilted up to the
+    opposed-normal limit, lifted up to the plane distance, slid across each other), each
+    scanned as one bin: the scan's bounding-box refusal (coplanar_kernels.contact_gap_mm)
+    keeps every pair the exact test accepts."""
+    from printprep.mesh import coplanar_kernels as ck
+    from printprep.mesh.intersect_kernels import COPLANAR_MM, coplanar_contact
+
+    rng = np.random.default_rng(21)
+    faces = np.array([[0, 1, 2], [3, 4, 5]], dtype=np.int64)
+    none = np.zeros((0, 2), np.int64)
+    n_contacts = 0
+    for _ in range(300):
+        size = 10 ** rng.uniform(-2, 0.5)  # 0.01 .. 3 mm faces
+        a = rng.normal(size=(3, 3)) * size
+        if rng.random() < 0.5:  # flat on an axis plane, as CAD faces often are: the boxes
+            a[:, 2] = 0.0  # then lie apart along z by the lift
+        normal = np.cross(a[1] - a[0], a[2] - a[0])
+        normal /= np.linalg.norm(normal)
+        axis = np.cross(normal, rng.normal(size=3))
+        axis /= np.linalg.norm(axis)
+        angle = rng.choice([0.0, rng.uniform(0, 0.81)]) * np.pi / 180  # up to the opposed-normal limit
+        k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+        rot = np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k
+        centre = a.mean(0)
+        b = (a[::-1] - centre) @ rot.T + centre  # the same face reversed, tilted
+        slide = (rng.random(3) - 0.5) * size
+        b += normal * rng.uniform(-1, 1) * COPLANAR_MM + slide - (slide @ normal) * normal
+        vertices = np.concatenate([a, b])
+        nrm, nlen, sign, _ = ck.plane_keys(vertices, faces, np.zeros(3), 1.0)
+        if sign[0] == sign[1]:
+            continue  # not facing each other (the bins hold them apart)
+        items = np.array([0, 1] if sign[0] < sign[1] else [1, 0], dtype=np.int64)  # negative side first
+        want = coplanar_contact(vertices.reshape(2, 3, 3), faces, nrm, nlen, items[0], items[1])
+        item_key = np.array([2, 3], dtype=np.int64)  # one bin, both orientations
+        start = np.array([0, 2], dtype=np.int64)
+        got = ck.scan_contacts(vertices, faces, nrm, nlen, sign, start, items, item_key, 0, 1, False, none, 0)
+        assert got == int(want)
+        n_contacts += got
+    assert n_contacts > 50  # the cases reach the exact test's acceptance

@@ -176,10 +176,16 @@ def scan_contacts(vertices, faces, normal, nlen, sign, start, items, item_key, b
     """Contacts among the items of buckets ``b0..b1``: faces of one bin and opposite sign
     (keys differing in the low bit only) that pass the exact test, as rows (negative-side
     face, positive-side face) stored from ``at`` on when ``write``. Returns the count.
-    ``start``, ``items``, ``item_key`` from :func:`bucket_by_key`. Run over all buckets by
+    ``start``, ``items``, ``item_key`` from :func:`bucket_by_key`. The items of a bin with
+    both orientations get their bounding box and reach (largest distance of a corner from
+    the centroid) first: pairs whose boxes lie farther apart than
+    :func:`contact_gap_mm` cannot touch and skip the exact test (nine in ten of the
+    band's same-bin pairs). Run over all buckets by
     :func:`printprep.mesh.chunks.two_pass` (threads: the function holds no GIL). numpy
     reading: every same-bin pair of opposite sign through the exact test."""
     n = 0
+    first = start[b0]
+    box = np.empty((start[b1] - first, 7))  # rows of this call's items: lo, hi, reach
     for b in range(b0, b1):
         s = start[b]
         e = start[b + 1]
@@ -192,6 +198,8 @@ def scan_contacts(vertices, faces, normal, nlen, sign, start, items, item_key, b
             low_and &= item_key[i] & 1
         if low_or == low_and:  # one orientation only: a flat region seen from one side
             continue
+        for i in range(s, e):
+            _item_box(vertices, faces, items[i], box, i - first)
         # sorted by key: a bin's faces of one orientation (low bit 0), then of the other
         i = s
         while i < e:
@@ -207,9 +215,57 @@ def scan_contacts(vertices, faces, normal, nlen, sign, start, items, item_key, b
                 other += 1
             for a in range(i, run):
                 for j in range(run, other):
+                    if _apart(box, a - first, j - first):
+                        continue
                     n += _record_contact(vertices, faces, normal, nlen, sign, items[a], items[j], write, out, at + n)
             i = run
     return n
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def contact_gap_mm(reach_mm: float) -> float:
+    """How far apart (per axis) the bounding boxes of two faces in contact can lie, mm,
+    for the larger ``reach_mm`` of the two (corner distance from the centroid).
+
+    A contact (:func:`coplanar_contact`) has the two faces' projections on ``f``'s plane
+    overlapping: some point q of g lies on the normal through a point p of f, at
+    |q - p| = distance of q from f's plane <= (distance of g's centroid,
+    < :data:`COPLANAR_MM`) + reach x |n_f + n_g| (unit normals, their cosine below
+    OPPOSED_COS = -0.9999: |n_f + n_g| = sqrt(2 + 2 cos) < 0.01415). Twice that bound, for
+    rounding."""
+    return 2.0 * (COPLANAR_MM + 0.01415 * reach_mm) + 1e-9
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _item_box(vertices, faces, f: int, box, row: int) -> None:
+    """Row ``row`` of ``box``: face ``f``'s bounding box (lo x, y, z, hi x, y, z, mm) and
+    reach (largest distance of a corner from its centroid, mm)."""
+    for k in range(3):
+        x0 = vertices[faces[f, 0], k]
+        x1 = vertices[faces[f, 1], k]
+        x2 = vertices[faces[f, 2], k]
+        box[row, k] = min(x0, min(x1, x2))
+        box[row, k + 3] = max(x0, max(x1, x2))
+    reach2 = 0.0
+    for c in range(3):
+        d2 = 0.0
+        for k in range(3):
+            centre = (vertices[faces[f, 0], k] + vertices[faces[f, 1], k] + vertices[faces[f, 2], k]) / 3.0
+            d = vertices[faces[f, c], k] - centre
+            d2 += d * d
+        reach2 = max(reach2, d2)
+    box[row, 6] = np.sqrt(reach2)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _apart(box, a: int, j: int) -> bool:
+    """Whether items ``a`` and ``j`` lie farther apart on some axis than two faces in
+    contact can (:func:`contact_gap_mm`)."""
+    gap = contact_gap_mm(max(box[a, 6], box[j, 6]))
+    for k in range(3):
+        if box[j, k] - box[a, k + 3] > gap or box[a, k] - box[j, k + 3] > gap:
+            return True
+    return False
 
 
 @numba.njit(cache=True, nogil=True)
