@@ -73,7 +73,7 @@ def _content_key(vertices: np.ndarray, faces: np.ndarray) -> tuple:
 
 
 #: extended() compares about this many of the base faces with the scene's own copy.
-SAME_FACES_SAMPLE = 4096
+SAME_FACES_SAMPLE = 1024
 
 
 def _corner_sets(corners: np.ndarray) -> np.ndarray:
