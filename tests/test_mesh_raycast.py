@@ -489,3 +489,21 @@ def test_thickness_started_on_a_thread_is_the_thickness(meshes, lib):
     bad = RayScene(v, f[:, [0, 1, 1]] + len(v), engine="embree", background=True)  # indices past the vertices
     with pytest.raises(raycast.MeshError, match="face indices outside"):
         thickness.start_face_thickness(v, f, bad).result()
+
+
+def test_background_build_gives_the_same_bvh_answers(meshes, lib):
+    """Determinism: a scene built on its own thread while this one works answers every
+    ray exactly as one built in the foreground (ties included: the same BVH)."""
+    v, f = _arrays(meshes / "jewelry" / "pixelverse_ring.stl")
+    fo, fd, _, _, _ = rk.face_rays(v, f, np.zeros(0, dtype=bool))
+    ev = np.ascontiguousarray(edge_info(f, len(v)).edge_vertices, dtype=np.int64)
+    eo, ed, et, _ = rk.edge_rays(v, ev)
+    o, d = _random_rays(v, 20_000, seed=7)
+    raycast.clear_scene_cache()
+    background = RayScene(v, f, engine="embree", background=True)
+    np.sort(np.random.default_rng(0).random(200_000))  # work meanwhile
+    raycast.clear_scene_cache()
+    foreground = RayScene(v, f, engine="embree")
+    for args in [(fo, fd), (eo, ed, et), (o, d)]:
+        a, b = background.first_hit(*args), foreground.first_hit(*args)
+        assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
