@@ -96,11 +96,16 @@ def test_weld_records_refuses_nan_and_load_names_the_file(tmp_path):
     assert "nan.stl" in str(err.value)
 
 
-@pytest.mark.parametrize("name", ["jewelry/solitaire_ring.stl", "bench/pave_band_336k.stl"])
-def test_written_records_are_numpys(tmp_path, meshes, name):
-    # the ring is written on one thread, the 336k band in two halves on two threads
+@pytest.mark.parametrize(("name", "count"), [("jewelry/solitaire_ring.stl", 300), ("jewelry/solitaire_ring.stl", None),
+                                           ("bench/pave_band_336k.stl", None)])
+def test_written_records_are_numpys(tmp_path, meshes, name, count):
+    # 300 faces of the ring are written on one thread, the ring and the 336k band in two
+    # halves on two threads
+    from printprep.mesh.stl_kernels import MIN_SPLIT_RECORDS
+
     loaded = load_mesh(meshes / name, units="mm")
-    v, f = loaded.vertices, loaded.faces.copy()
+    v, f = loaded.vertices, loaded.faces[:count].copy()
+    assert (len(f) >= MIN_SPLIT_RECORDS) == (count is None)
     f[0] = [f[0, 0], f[0, 0], f[0, 1]]  # a degenerate face gets a zero normal
     path = tmp_path / "out.stl"
     write_stl_binary(path, v, f)

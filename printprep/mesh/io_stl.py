@@ -139,8 +139,8 @@ def write_stl_binary(path: Path, vertices: np.ndarray, faces: np.ndarray) -> Non
 
     vertices : (n, 3) float64, mm; faces : (m, 3) int. Normals are computed from the
     winding (zero for degenerate triangles). The whole file is built in one buffer
-    (:func:`stl_kernels.fill_records` writes the records in place, on two threads for big
-    meshes) and written at once.
+    (:func:`stl_kernels.fill_records` writes the records in place, on two threads but for
+    tiny meshes) and written at once.
     """
     from printprep.mesh.chunks import on_two_threads  # noqa: PLC0415 - with the kernels
     from printprep.mesh.stl_kernels import MIN_SPLIT_RECORDS, fill_records  # noqa: PLC0415 - kernels load on first use

@@ -31,8 +31,10 @@ def _u32(buf: np.ndarray, pos: int) -> np.uint32:  # pragma: no cover - compiled
     )
 
 
-#: Files of at least this many triangles are welded in two halves on two threads.
-MIN_SPLIT_RECORDS = 200_000
+#: Files of at least this many triangles are welded (and written) in two halves on two
+#: threads. Small, so that ``printprep warm-up``'s band (about 800 triangles) takes that
+#: path and compiles its kernels; below it a thread costs more than it saves.
+MIN_SPLIT_RECORDS = 512
 
 
 def weld_records(buf: np.ndarray, m: int, tiny_ratio: float, min_split: int = MIN_SPLIT_RECORDS):
