@@ -205,10 +205,8 @@ def face_components(info: EdgeInfo, n_faces: int, *, through_non_manifold: bool 
     With ``through_non_manifold`` False only manifold edges (two faces) connect faces, so
     a mesh is cut apart along its non-manifold edges. Returns (count, labels (m,) int32).
     """
-    if info.n_non_manifold == 0:
-        # the same pairs (no edge has three faces), kept on the grouping for the winding
-        # check, the duplicate look and the thin regions that follow
-        a, b = info.manifold_pairs()
+    if info.n_non_manifold == 0 and "_manifold_pairs" in info.__dict__:
+        a, b = info.manifold_pairs()  # already known: the same pairs (no edge has three faces)
         return components(n_faces, a // 3, b // 3)
     fa, fb = kernels.consecutive_pairs(info.he_sorted, info.edge_start, info.edge_count, not through_non_manifold)
     return components(n_faces, fa, fb)
