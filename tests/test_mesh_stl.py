@@ -38,14 +38,11 @@ def _reference(tri: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _check(tri: np.ndarray) -> None:
     ref_v, ref_f = _reference(tri)
-    # one thread, and two halves on two threads (the second half's vertices looked up in
-    # the first half's table): the same numbering
-    for min_split in (10**12, 2):
-        status, max_abs, bits, faces = weld_records(_records(tri), len(tri), TINY_RATIO, min_split=min_split)
-        assert status == 0
-        assert max_abs == float(np.abs(tri).max())
-        assert np.array_equal(bits.view(np.float32), ref_v)
-        assert np.array_equal(faces, ref_f)
+    status, max_abs, bits, faces = weld_records(_records(tri), len(tri), TINY_RATIO)
+    assert status == 0
+    assert max_abs == float(np.abs(tri).max())
+    assert np.array_equal(bits.view(np.float32), ref_v)
+    assert np.array_equal(faces, ref_f)
 
 
 def test_weld_records_of_a_real_stl(meshes):
@@ -71,24 +68,21 @@ def test_weld_records_outgrowing_the_first_table():
     _check(tri)
 
 
-def test_weld_records_halves_share_vertices_and_the_extent():
-    # the largest coordinate and the round-off around zero only in the second half of the
-    # records; vertices of the first half recur in the second and new ones interleave
+def test_weld_records_extent_at_the_end_and_tiny_files():
+    # the largest coordinate and the round-off around zero only in the last record
     rng = np.random.default_rng(5)
     pts = (rng.integers(-8, 8, (500, 3)) * 0.5).astype(np.float32)
     tri = pts[rng.integers(0, len(pts), (3001, 3))]
     tri[-1, 2] = [1e6, -1e-7, 3e-8]  # extent 1e6: below 1e-12 * 1e6 = 1e-6 counts as 0
     _check(tri)
-    _check(tri[:1])  # one triangle: nothing to split
-    _check(np.ones((2, 3, 3), np.float32))  # one vertex: the second half finds it in the first
+    _check(tri[:1])  # one triangle
+    _check(np.ones((2, 3, 3), np.float32))  # one vertex
 
 
 def test_weld_records_refuses_nan_and_load_names_the_file(tmp_path):
     tri = np.ones((4, 3, 3), np.float32)
     tri[2, 1, 0] = np.nan
     assert weld_records(_records(tri), 4, TINY_RATIO)[0] == 1
-    assert weld_records(_records(tri), 4, TINY_RATIO, min_split=2)[0] == 1  # NaN in the second half
-    assert weld_records(_records(tri[::-1].copy()), 4, TINY_RATIO, min_split=2)[0] == 1  # in the first
     path = tmp_path / "nan.stl"
     path.write_bytes(b"x" * 80 + np.uint32(4).tobytes() + _records(tri).tobytes())
     with pytest.raises(MeshError, match="NaN") as err:
