@@ -34,6 +34,7 @@ from printprep.mesh.crossings import (
     shell_info,
     split_own_crossings,
 )
+from printprep.mesh.intersect import crossing_pairs
 from printprep.mesh.load import LoadedMesh, trimesh_of
 from printprep.mesh.measure import face_areas_mm2, signed_volumes_mm3
 from printprep.mesh.raycast import RayScene
@@ -50,6 +51,8 @@ from printprep.mesh.weld import compact, weld_exact, weld_near
 
 #: Near welding joins open-edge vertices closer than this, mm (below any printer's pixel).
 NEAR_WELD_MM = 0.01
+#: The self-crossing search's edge rays run beside the shell measures (big meshes).
+CROSSINGS_BESIDE_SHELLS = True
 
 
 @dataclass
@@ -204,7 +207,7 @@ def repair_mesh(
         )
 
     step("shells")
-    vertices, faces, patch, n_flip, n_cav, shells, info, scene = _orient_shells(
+    vertices, faces, patch, n_flip, n_cav, shells, info, scene, crossings = _orient_shells(
         vertices, faces, patch, sheets, info, face_area, base_scene, n_faces
     )
     del base_scene
@@ -225,8 +228,13 @@ def repair_mesh(
         problems.append(f"debris removal took {removed_mm3:.3f} mm³ ({100 * removed_mm3 / total_mm3:.2f} % of the volume)")
 
     step("self-intersections")
-    vertices, faces, patch, n_cut, same_origin, facts = split_own_crossings(vertices, faces, patch, debris_mm3, info, scene)
-    del scene
+    # the edge-ray crossing pairs found beside the shell step hold while no face was
+    # removed since (they depend on the faces' corners and order only)
+    pairs = crossings.result() if crossings is not None and scene is not None else None
+    vertices, faces, patch, n_cut, same_origin, facts = split_own_crossings(
+        vertices, faces, patch, debris_mm3, info, scene, pairs
+    )
+    del scene, crossings, pairs
     record("cut shells apart where they cross themselves", n_cut)
 
     step("fusing shells")
@@ -315,9 +323,17 @@ def _orient_shells(vertices, faces, patch, sheets, info=None, face_area=None, ba
     first ``n_base`` faces (the rest were appended since), extended rather than built.
     """
     if len(faces) == 0:
-        return vertices, faces, patch, 0, 0, None, None, None
+        return vertices, faces, patch, 0, 0, None, None, None, None
     # for nesting here and the crossing search next
     scene = base_scene.extended(vertices, faces, n_base) if base_scene is not None else RayScene(vertices, faces)
+    if info is None:
+        info = edge_info(faces, len(vertices))
+    # the edge rays of the self-crossing search start now, on a thread of their own, while
+    # the shells are measured: turning shells and dropping unused vertices change none of
+    # their pairs (crossings.split_own_crossings(pairs=))
+    crossings = Background(
+        crossing_pairs, vertices, faces, info, scene, inline=len(faces) < BACKGROUND_MIN_FACES or not CROSSINGS_BESIDE_SHELLS
+    )
     info, sh = shell_info(vertices, faces, patch, info, scene, face_area)
     cavity = _cavities(sh)
     wrong = sh.closed & (((sh.volume_mm3 < 0) & ~cavity) | ((sh.volume_mm3 > 0) & cavity))
@@ -327,7 +343,7 @@ def _orient_shells(vertices, faces, patch, sheets, info=None, face_area=None, ba
         faces[flip] = faces[flip][:, ::-1]
         info = info.flipped(faces, flip)
     sh.volume_mm3 = np.where(wrong, -sh.volume_mm3, sh.volume_mm3)
-    return vertices, faces, patch, int(wrong.sum()), int(cavity.sum()), sh, info, scene
+    return vertices, faces, patch, int(wrong.sum()), int(cavity.sum()), sh, info, scene, crossings
 
 
 def _cavities(sh) -> np.ndarray:
