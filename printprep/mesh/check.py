@@ -28,7 +28,7 @@ from printprep.mesh.measure import (
 )
 from printprep.mesh.raycast import RayScene
 from printprep.mesh.shells import shell_measures
-from printprep.mesh.thickness import face_thickness_mm, thin_regions
+from printprep.mesh.thickness import face_thickness_mm, start_face_thickness, thin_regions
 from printprep.mesh.topology import (
     EdgeInfo,
     edge_info,
@@ -49,8 +49,11 @@ FLOOR_PATCH_FACTOR = 2.0
 #: Faces smaller than this, mm², are degenerate (zero area for printing purposes).
 DEGENERATE_AREA_MM2 = 1e-12
 #: From this many faces on, independent measures run on a thread of their own beside
-#: the next step (repair's signed volumes beside the edge table).
+#: the next step (repair's signed volumes beside the edge table, the wall rays beside
+#: the coplanar-contact search).
 BACKGROUND_MIN_FACES = 50_000
+#: The wall-thickness rays of a repaired mesh's report trace beside the coplanar search.
+THICKNESS_BESIDE = True
 
 StepCallback = Callable[[str], None] | None
 
@@ -195,22 +198,41 @@ def check_mesh(
     volume = float(shells.volume_mm3.sum())
     watertight = info.n_boundary == 0 and info.n_non_manifold == 0
 
+    limit_mm = min_wall_mm or (ALLOY_MIN_WALL_MM[alloy] if alloy else DEFAULT_MIN_WALL_MM)
+    floor_mm, floor_reason = _printer_floor(prof)
+    wall_limit_mm = max(limit_mm, floor_mm or 0.0)
+    walls = None
+    if thickness and THICKNESS_BESIDE and len(faces) >= BACKGROUND_MIN_FACES and known.crossing is not None:
+        # the wall rays start now on a thread of their own and the coplanar-contact search
+        # below runs meanwhile (a repaired mesh's report, whose crossings repair knows: a
+        # plain check traces its own crossing rays first). The rays stop at the limit:
+        # only walls under it and the thinnest wall are reported
+        flip_face = ((shells.volume_mm3 < 0) ^ cavity)[labels]  # normals pointing into material
+        walls = start_face_thickness(vertices, faces, scene, flip_face, exact_below_mm=wall_limit_mm)
+
     step("self-intersections")
     if known.crossing is not None:
         crossing = known.crossing
     else:
         crossing = self_intersecting_faces(vertices, faces, info, scene)
 
-    limit_mm = min_wall_mm or (ALLOY_MIN_WALL_MM[alloy] if alloy else DEFAULT_MIN_WALL_MM)
-    floor_mm, floor_reason = _printer_floor(prof)
+    # faces pressed face to face: only meaningful once the winding is consistent (a
+    # flipped face faces its neighbours already)
+    n_contact = None
+    if n_inconsistent == 0:
+        ca, cb = coplanar_contacts(vertices, faces)
+        n_contact = int(len(np.unique(np.concatenate([ca, cb]))))
+
     thin = []
     min_thickness = None
     if thickness:
         step("wall thickness")
-        flip_face = ((shells.volume_mm3 < 0) ^ cavity)[labels]  # normals pointing into material
-        wall_limit_mm = max(limit_mm, floor_mm or 0.0)
-        # only walls under the limit and the thinnest wall are reported: rays stop there
-        th = face_thickness_mm(vertices, faces, scene, flip=flip_face, cross=cross, exact_below_mm=wall_limit_mm)
+        if walls is not None:
+            th = walls.result()
+        else:
+            flip_face = ((shells.volume_mm3 < 0) ^ cavity)[labels]  # normals pointing into material
+            # only walls under the limit and the thinnest wall are reported: rays stop there
+            th = face_thickness_mm(vertices, faces, scene, flip=flip_face, cross=cross, exact_below_mm=wall_limit_mm)
         finite = th[np.isfinite(th)]
         min_thickness = float(finite.min()) if len(finite) else None
         wall_reason = f"{alloy} needs {limit_mm} mm to cast" if alloy else f"casting minimum {limit_mm} mm"
@@ -228,15 +250,6 @@ def check_mesh(
                 problems.append(sentence)
             else:
                 warnings.append(sentence)
-
-    # faces pressed face to face: only meaningful once the winding is consistent (a
-    # flipped face faces its neighbours already). Searched here, not on a thread beside
-    # the wall rays: in a fresh process the two threads' first kernel loads wait for each
-    # other (numba's compiler lock) and the rays keep both cores busy already
-    n_contact = None
-    if n_inconsistent == 0:
-        ca, cb = coplanar_contacts(vertices, faces)
-        n_contact = int(len(np.unique(np.concatenate([ca, cb]))))
 
     lo, hi = bounds_mm(vertices)
     fits = None
