@@ -281,3 +281,12 @@ def test_a_closed_pipe_ends_check_quietly(meshes: Path) -> None:
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 1 and err == ""
+
+
+def test_output_that_cannot_be_written_is_an_error(meshes: Path) -> None:
+    # stdout on a full device: the JSON cannot be written, which is said, with exit 1
+    with open("/dev/full", "w") as full:
+        res = subprocess.run([*PRINTPREP, "check", str(meshes / "jewelry" / "solitaire_ring.stl"), "--json",
+                              "--no-thickness"], stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert res.returncode == 1
+    assert res.stderr.strip() == "printprep: cannot write the output: No space left on device"

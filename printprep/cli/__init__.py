@@ -118,6 +118,10 @@ def _exit_now(code: int) -> NoReturn:
     except BrokenPipeError:
         _quiet_stdout()
         code = code or 1
+    except OSError as exc:  # a full disk, a device that refuses: the output is incomplete
+        _quiet_stdout()
+        print(f"printprep: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+        code = code or 1
     try:
         sys.stderr.flush()
     except OSError:

@@ -7,9 +7,14 @@ input is unreadable (or bad usage).
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from printprep.cli.common import print_json, progress
+from printprep.errors import PrintprepError
 from printprep.mesh.limits import USER_UNITS, LoadLimits
 
 _CHECK_STEPS = 6
@@ -68,10 +73,11 @@ def _check(args: argparse.Namespace) -> int:
             loaded, profile=args.profile, alloy=args.alloy, min_wall_mm=args.min_wall,
             thickness=not args.no_thickness, on_step=bar.step,
         )
-    if args.json:
-        print_json(report.to_dict())
-    else:
-        _print_report(report.to_dict(), args.alloy)
+    with _output():
+        if args.json:
+            print_json(report.to_dict())
+        else:
+            _print_report(report.to_dict(), args.alloy)
     return report.exit_code
 
 
@@ -89,15 +95,36 @@ def _repair(args: argparse.Namespace) -> int:
         save_mesh(result, args.output)  # from the arrays: STL needs no trimesh
     out = result.to_dict()
     out["output"] = str(args.output)
-    if args.json:
-        print_json(out)
-    else:
-        print(f"wrote {args.output}")
-        for s in out["steps"]:
-            print(f"  {s['step']:<28} {s['count']}")
-        print(f"  volume {out['volume_before_mm3']:.3f} -> {out['volume_mm3']:.3f} mm³")
-        _print_report(out, args.alloy)
+    with _output():
+        if args.json:
+            print_json(out)
+        else:
+            print(f"wrote {args.output}")
+            for s in out["steps"]:
+                print(f"  {s['step']:<28} {s['count']}")
+            print(f"  volume {out['volume_before_mm3']:.3f} -> {out['volume_mm3']:.3f} mm³")
+            _print_report(out, args.alloy)
     return result.exit_code
+
+
+class OutputError(PrintprepError):
+    """The report could not be written to stdout (exit 1: the work itself was done)."""
+
+    exit_code = 1
+
+
+@contextmanager
+def _output() -> Iterator[None]:
+    """Printing the report: a stdout that refuses it (a full disk, /dev/full) is an
+    OutputError naming the problem; a closed pipe stays the CLI's quiet exit."""
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush
+        raise OutputError(f"cannot write the output: {exc.strerror or exc}") from None
 
 
 def _print_report(d: dict[str, Any], alloy: str | None) -> None:
