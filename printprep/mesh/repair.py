@@ -172,12 +172,19 @@ def repair_mesh(
     # worked out on a second thread while the fans are found from the edge table
     # (splitting fans renames vertices only: the pairs and which way each runs its edge
     # stay); every vertex is used here (load_mesh and compact leave no unused one)
-    flips = Background(orient_and_patches, info, len(faces), inline=len(faces) < BACKGROUND_MIN_FACES)
+    # That thread goes on to rewind the faces and start the ray scene's build on them:
+    # splitting fans keeps the faces' order and corners, all a scene depends on
+    faces_unsplit = faces
+    early = Background(_orient_early, vertices, faces, info, inline=len(faces) < BACKGROUND_MIN_FACES)
     vertices, faces, _, n, split_info = clean.split_fans(vertices, faces, info, patches=False, all_used=True)
     record("split non-manifold edges and vertices", n)
     step("winding")
-    flip, n_bad, patch = flips.result()
-    faces, flip, n_bad = clean.orient(faces, patch, split_info, (flip, n_bad))
+    flip, n_bad, patch, oriented, oriented_flip, base_scene = early.result()
+    if faces is faces_unsplit:  # no vertex was split: the rewound faces hold as they are
+        faces, flip = oriented, oriented_flip
+    else:
+        faces, flip, n_bad = clean.orient(faces, patch, split_info, (flip, n_bad))
+    del early, faces_unsplit, oriented, oriented_flip
     # the edge grouping carries over (no sort) unless vertices were split apart
     info = split_info.flipped(faces, flip) if len(vertices) == n_unsplit and n == 0 else None
     del split_info
@@ -187,10 +194,9 @@ def repair_mesh(
 
     step("holes")
     n_faces = len(faces)
-    # the ray scene of the faces as orient left them (Embree's watertight test rounds a
-    # rewound face differently) is built on its own thread while the holes are closed;
-    # the patches join it afterwards (RayScene.extended), without a second build
-    base_scene = RayScene(vertices, faces, background=True) if n_faces else None
+    # the ray scene of the faces as orient left them (base_scene, started by
+    # _orient_early) goes on building while the holes are closed; the patches join it
+    # afterwards (RayScene.extended), without a second build
     if info is None:
         info = edge_info(faces, len(vertices))
     # face areas (m,) mm², measured once for the holes, shells, slivers and report
@@ -307,6 +313,20 @@ def _known_facts(vertices: np.ndarray, faces: np.ndarray, facts: CrossingFacts |
     if shells is not None and known.info is not None and known.info.n_non_manifold == 0 and len(patch) == len(faces):
         known.shells = (shells.count, patch, shells)
     return known
+
+
+def _orient_early(vertices: np.ndarray, faces: np.ndarray, info: Any) -> tuple:
+    """The winding step worked out beside the fans (on a thread of its own): the flips and
+    patches of :func:`orient_and_patches`, the faces rewound as :func:`clean.orient` does,
+    and a ray scene of them whose build starts at once (``RayScene(background=True)``):
+    Embree's watertight test rounds a rewound face differently, so the scene is built on
+    the faces as orient leaves them. Returns (flip (m,) bool as found, non-orientable
+    patches, patch (m,) int64, rewound faces (m, 3) int64, their flip (m,) bool, scene or
+    None without faces)."""
+    flip, n_bad, patch = orient_and_patches(info, len(faces))
+    oriented, oriented_flip, _ = clean.orient(faces, patch, info, (flip.copy(), n_bad))
+    scene = RayScene(vertices, oriented, background=True) if len(oriented) else None
+    return flip, n_bad, patch, oriented, oriented_flip, scene
 
 
 def debris_volume_mm3_of(prof: Any) -> float:
