@@ -206,6 +206,25 @@ def test_scene_keeps_its_arrays_and_scenes_do_not_leak(meshes, lib):
     assert rss_mb() - before < 40
 
 
+def test_a_background_scene_dropped_while_it_builds_is_released_by_its_build_thread(meshes, lib, monkeypatch):
+    # the build thread holds the scene until it ends, so the last reference can drop in
+    # that thread: releasing must not try to join the thread from itself, and must release
+    v, f = _arrays(meshes / "jewelry" / "solitaire_ring.stl")
+    released = []
+    release = lib.lib.rtcReleaseScene
+    monkeypatch.setattr(lib.lib, "rtcReleaseScene", lambda handle: (released.append(handle), release(handle))[1])
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: unraisable.append(u.exc_value))
+    for _ in range(10):
+        scene = embree.EmbreeScene(lib, v, f, background=True)
+        thread = scene._building
+        del scene  # the build thread now holds the only reference
+        thread.join()
+        gc.collect()
+    assert unraisable == []
+    assert len(released) >= 10  # every dropped scene released (others may go meanwhile)
+
+
 def test_concurrent_queries_on_one_scene(meshes, lib):
     v, f = _arrays(meshes / "jewelry" / "pixelverse_ring.stl")
     scene = RayScene(v, f, engine="embree")

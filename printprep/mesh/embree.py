@@ -249,7 +249,9 @@ class EmbreeScene:
 
     def __del__(self) -> None:
         building = getattr(self, "_building", None)
-        if building is not None:
+        # the build thread holds the scene through its target until it ends, so the last
+        # reference may drop in that very thread: it cannot join itself (and is done)
+        if building is not None and building is not threading.current_thread():
             building.join()
         if getattr(self, "_scene", None):
             self._lib.lib.rtcReleaseScene(self._scene)
