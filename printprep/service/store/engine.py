@@ -17,6 +17,8 @@ in commit order on PostgreSQL (see :func:`insert_event`).
 from __future__ import annotations
 
 import json
+import random
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +26,9 @@ from sqlalchemy import event as sa_event
 
 from printprep.errors import PrintprepError
 from printprep.service.store.schema import events_table, jobs_table, metadata
+
+#: SQLite waits this long for another process's write lock, s (busy timeout).
+SQLITE_BUSY_S = 30.0
 
 #: URL schemes (before any ``+driver``) the store can open.
 BACKENDS = ("sqlite", "postgresql", "postgres")
@@ -90,7 +95,7 @@ def _shown(database_url: str) -> str:
 
 def _engine_kwargs(url: sa.URL) -> dict[str, Any]:
     if url.get_backend_name() == "sqlite":
-        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+        return {"connect_args": {"timeout": SQLITE_BUSY_S, "check_same_thread": False}}
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if "connect_timeout" not in url.query:
         kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
@@ -162,17 +167,28 @@ def _create_schema(engine: sa.Engine) -> None:
             _add_missing_columns(conn)
         return
     # SQLite: each lost race means another process made that table, index or column, so
-    # every retry has less left to do; one per schema object always suffices.
+    # every retry has less left to do; one per schema object always suffices. "database
+    # is locked" comes at once, without the busy timeout, when a transaction that has read
+    # the schema must write while another process writes (SQLite refuses to wait there, as
+    # waiting could deadlock): that one is retried after a short random pause until the
+    # busy timeout has passed.
     tries = len(metadata.tables) + sum(len(t.indexes) + len(t.c) for t in metadata.tables.values())
-    for attempt in range(tries):
+    deadline = time.monotonic() + SQLITE_BUSY_S
+    attempt = 0
+    while True:
         try:
             metadata.create_all(engine)
             with engine.begin() as conn:
                 _add_missing_columns(conn)
             return
         except sa.exc.OperationalError as exc:
-            lost_race = "already exists" in str(exc) or "duplicate column" in str(exc)
-            if not lost_race or attempt == tries - 1:
+            text = str(exc)
+            if "database is locked" in text and time.monotonic() < deadline:
+                time.sleep(random.uniform(0.01, 0.1))  # noqa: S311 - a pause, not a secret
+                continue
+            lost_race = "already exists" in text or "duplicate column" in text
+            attempt += 1
+            if not lost_race or attempt >= tries:
                 raise
 
 
@@ -219,5 +235,5 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_S * 1000)}")
     cur.close()
