@@ -4,7 +4,8 @@ what each chunk finds, once to write it where its count says.
 The scans are numba functions compiled with ``nogil=True``, so plain threads run them in
 parallel; this keeps ``parallel=True`` (whose compilation of big loop bodies costs tens
 of seconds on the first run) out of the heaviest kernels. :func:`on_two_threads` runs a
-kernel on two halves of its work at once.
+kernel on two halves of its work at once, and :class:`Background` one piece of work on a
+thread of its own while the caller goes on with another (repair's and check's overlaps).
 """
 
 from __future__ import annotations
@@ -78,3 +79,33 @@ def on_two_threads(kernel: Callable[..., Any], args_a: tuple, args_b: tuple) -> 
     if not ok:
         raise a
     return tuple(zip(a, b, strict=True)) if isinstance(b, tuple) else (a, b)
+
+
+class Background:
+    """``fn(*args)`` run on a thread of its own (or at once with ``inline``: small work,
+    where a thread costs more than it overlaps); :meth:`result` waits and returns its
+    value or raises its exception. For compiled kernels (no GIL held) and numpy work that
+    overlap what the calling thread does meanwhile."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, inline: bool = False) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if inline:
+            self._run(fn, args)
+            return
+        self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True, name="printprep-mesh")
+        self._thread.start()
+
+    def _run(self, fn: Callable[..., Any], args: tuple) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to result()
+            self._error = exc
+
+    def result(self) -> Any:
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value

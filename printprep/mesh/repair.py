@@ -26,6 +26,7 @@ from printprep.mesh.check import (
     debris_volume_mm3,
     resolve_profile,
 )
+from printprep.mesh.chunks import Background
 from printprep.mesh.crossings import (
     VOLUME_TOLERANCE,
     CrossingFacts,
@@ -40,7 +41,6 @@ from printprep.mesh.measure import face_areas_mm2, signed_volumes_mm3
 from printprep.mesh.raycast import RayScene
 from printprep.mesh.sorting import dense_labels
 from printprep.mesh.topology import (
-    Background,
     append_faces,
     edge_info,
     face_components,

@@ -7,10 +7,7 @@ A half-edge ``h`` belongs to face ``h // 3`` and runs from ``faces[f, h % 3]`` t
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -162,36 +159,6 @@ def append_faces(info: EdgeInfo, faces: np.ndarray, n_old: int) -> EdgeInfo:
     if "_repeats_vertex" in info.__dict__:  # known for the old faces: look at the new ones only
         out.__dict__["_repeats_vertex"] = info.__dict__["_repeats_vertex"] or bool((lo == hi).any())
     return out
-
-
-class Background:
-    """``fn(*args)`` run on a thread of its own (or at once with ``inline``: small work,
-    where a thread costs more than it overlaps); :meth:`result` waits and returns its
-    value or raises its exception. For compiled kernels (no GIL held) and numpy work that
-    overlap what the calling thread does meanwhile."""
-
-    def __init__(self, fn: Callable[..., Any], *args: Any, inline: bool = False) -> None:
-        self._value: Any = None
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        if inline:
-            self._run(fn, args)
-            return
-        self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True, name="printprep-mesh")
-        self._thread.start()
-
-    def _run(self, fn: Callable[..., Any], args: tuple) -> None:
-        try:
-            self._value = fn(*args)
-        except BaseException as exc:  # noqa: BLE001 - handed to result()
-            self._error = exc
-
-    def result(self) -> Any:
-        if self._thread is not None:
-            self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
 
 
 def inconsistent_edges(info: EdgeInfo) -> int:
