@@ -81,6 +81,8 @@ def faces_near_boxes(vertices: np.ndarray, faces: np.ndarray, lo: np.ndarray, hi
                     fill[c] += 1
     f_lo = np.empty(3)
     f_hi = np.empty(3)
+    c_lo = np.empty(3, np.int64)
+    c_hi = np.empty(3, np.int64)
     if 2 * m >= vertices.shape[0]:  # many faces: each vertex placed once, not once per face
         _near_by_vertex_cells(vertices, faces, g_lo, g_hi, size, start, members, box_lo, box_hi, out)
         return out
@@ -94,30 +96,42 @@ def faces_near_boxes(vertices: np.ndarray, faces: np.ndarray, lo: np.ndarray, hi
             f_hi[a] = max(x0, max(x1, x2))
             if f_lo[a] > g_hi[a] or f_hi[a] < g_lo[a]:
                 outside = True
-        if outside:
-            continue
-        found = False
-        for i in range(_cell(f_lo[0], g_lo[0], size[0]), _cell(f_hi[0], g_lo[0], size[0]) + 1):
-            for j in range(_cell(f_lo[1], g_lo[1], size[1]), _cell(f_hi[1], g_lo[1], size[1]) + 1):
-                for k in range(_cell(f_lo[2], g_lo[2], size[2]), _cell(f_hi[2], g_lo[2], size[2]) + 1):
-                    c = (i * BOX_GRID + j) * BOX_GRID + k
-                    for p in range(start[c], start[c + 1]):
-                        h = members[p]
-                        if (
-                            f_lo[0] <= box_hi[h, 0] and f_hi[0] >= box_lo[h, 0]
-                            and f_lo[1] <= box_hi[h, 1] and f_hi[1] >= box_lo[h, 1]
-                            and f_lo[2] <= box_hi[h, 2] and f_hi[2] >= box_lo[h, 2]
-                        ):
-                            found = True
-                            break
-                    if found:
-                        break
-                if found:
-                    break
-            if found:
-                break
-        out[f] = found
+            c_lo[a] = _cell(f_lo[a], g_lo[a], size[a])
+            c_hi[a] = _cell(f_hi[a], g_lo[a], size[a])
+        if not outside:
+            out[f] = _meets_a_box(c_lo, c_hi, f_lo, f_hi, start, members, box_lo, box_hi)
     return out
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _meets_a_box(c_lo, c_hi, f_lo, f_hi, start, members, box_lo, box_hi) -> bool:  # pragma: no cover - compiled
+    """Whether the face box ``f_lo``..``f_hi`` (3,) float64 overlaps a box listed in a
+    grid cell of the range ``c_lo``..``c_hi`` (3,) int64 (see :func:`faces_near_boxes`)."""
+    for i in range(c_lo[0], c_hi[0] + 1):
+        for j in range(c_lo[1], c_hi[1] + 1):
+            for k in range(c_lo[2], c_hi[2] + 1):
+                c = (i * BOX_GRID + j) * BOX_GRID + k
+                for p in range(start[c], start[c + 1]):
+                    h = members[p]
+                    if (
+                        f_lo[0] <= box_hi[h, 0] and f_hi[0] >= box_lo[h, 0]
+                        and f_lo[1] <= box_hi[h, 1] and f_hi[1] >= box_lo[h, 1]
+                        and f_lo[2] <= box_hi[h, 2] and f_hi[2] >= box_lo[h, 2]
+                    ):
+                        return True
+    return False
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _cells_hold_boxes(c_lo, c_hi, start) -> bool:  # pragma: no cover - compiled
+    """Whether a grid cell of the range ``c_lo``..``c_hi`` lists any box."""
+    for i in range(c_lo[0], c_hi[0] + 1):
+        for j in range(c_lo[1], c_hi[1] + 1):
+            for k in range(c_lo[2], c_hi[2] + 1):
+                c = (i * BOX_GRID + j) * BOX_GRID + k
+                if start[c] != start[c + 1]:
+                    return True
+    return False
 
 
 @numba.njit(cache=True, nogil=True)
@@ -152,38 +166,16 @@ def _near_by_vertex_cells(vertices, faces, g_lo, g_hi, size, start, members, box
             c0, c1, c2 = place[p0, a], place[p1, a], place[p2, a]
             c_lo[a] = min(c0, min(c1, c2))
             c_hi[a] = max(c0, max(c1, c2))
-        found = False
-        gathered = False
-        for i in range(c_lo[0], c_hi[0] + 1):
-            for j in range(c_lo[1], c_hi[1] + 1):
-                for k in range(c_lo[2], c_hi[2] + 1):
-                    c = (i * BOX_GRID + j) * BOX_GRID + k
-                    if start[c] == start[c + 1]:
-                        continue
-                    if not gathered:
-                        for a in range(3):
-                            x0 = vertices[p0, a]
-                            x1 = vertices[p1, a]
-                            x2 = vertices[p2, a]
-                            f_lo[a] = min(x0, min(x1, x2))
-                            f_hi[a] = max(x0, max(x1, x2))
-                        gathered = True
-                    for q in range(start[c], start[c + 1]):
-                        h = members[q]
-                        if (
-                            f_lo[0] <= box_hi[h, 0] and f_hi[0] >= box_lo[h, 0]
-                            and f_lo[1] <= box_hi[h, 1] and f_hi[1] >= box_lo[h, 1]
-                            and f_lo[2] <= box_hi[h, 2] and f_hi[2] >= box_lo[h, 2]
-                        ):
-                            found = True
-                            break
-                    if found:
-                        break
-                if found:
-                    break
-            if found:
-                break
-        out[f] = found
+        if not _cells_hold_boxes(c_lo, c_hi, start):
+            out[f] = False
+            continue
+        for a in range(3):  # only now the corners: most faces stop above
+            x0 = vertices[p0, a]
+            x1 = vertices[p1, a]
+            x2 = vertices[p2, a]
+            f_lo[a] = min(x0, min(x1, x2))
+            f_hi[a] = max(x0, max(x1, x2))
+        out[f] = _meets_a_box(c_lo, c_hi, f_lo, f_hi, start, members, box_lo, box_hi)
 
 
 @numba.njit(cache=True, nogil=True)
