@@ -37,6 +37,15 @@ def _arrays(meshes, name):
     return loaded.vertices, loaded.faces
 
 
+def _flip_some(faces, share, seed):
+    """A copy of ``faces`` with about ``share`` of them (random, ``seed``) wound the other
+    way, and the (m,) bool mask of those."""
+    flip = np.random.default_rng(seed).random(len(faces)) < share
+    out = faces.copy()
+    out[flip] = out[flip][:, ::-1]
+    return out, flip
+
+
 @pytest.mark.parametrize("name", MESHES)
 def test_edge_table_is_the_stable_sort_by_edge(meshes, name):
     vertices, faces = _arrays(meshes, name)
@@ -84,10 +93,7 @@ def test_components_of_random_graphs_match_scipy():
 def test_orientation_undoes_random_flips(meshes, name):
     vertices, faces = _arrays(meshes, name)
     assert inconsistent_edges(edge_info(faces, len(vertices))) == 0  # a consistent original
-    rng = np.random.default_rng(7)
-    flipped = rng.random(len(faces)) < 0.2
-    bad = faces.copy()
-    bad[flipped] = bad[flipped][:, ::-1]
+    bad, flipped = _flip_some(faces, 0.2, 7)
     info = edge_info(bad, len(vertices))
     assert inconsistent_edges(info) > 0
     flip, n_bad = orient_faces(info, len(bad))
@@ -321,9 +327,7 @@ def test_duplicate_faces_found_with_the_grouping_as_by_sorting(meshes, name):
 @pytest.mark.parametrize("name", MESHES)
 def test_flipped_grouping_is_the_fresh_grouping_of_the_flipped_faces(meshes, name):
     vertices, faces = _arrays(meshes, name)
-    flip = np.random.default_rng(6).random(len(faces)) < 0.3
-    flipped_faces = faces.copy()
-    flipped_faces[flip] = flipped_faces[flip][:, ::-1]
+    flipped_faces, flip = _flip_some(faces, 0.3, 6)
     info = edge_info(faces, len(vertices)).flipped(flipped_faces, flip)
     fresh = edge_info(flipped_faces, len(vertices))
     for field in ("he_sorted", "edge_start", "edge_count", "edge_vertices", "src"):
@@ -358,9 +362,7 @@ def test_manifold_pairs_and_their_directions_are_numpys(meshes, name):
     from printprep.mesh.topology_kernels import manifold_pairs
 
     vertices, faces = _arrays(meshes, name)
-    flip = np.random.default_rng(12).random(len(faces)) < 0.1
-    faces = faces.copy()
-    faces[flip] = faces[flip][:, ::-1]
+    faces, _ = _flip_some(faces, 0.1, 12)
     info = edge_info(faces, len(vertices))
     s = info.edge_start[info.edge_count == 2]
     a_ref, b_ref = info.he_sorted[s], info.he_sorted[s + 1]
