@@ -29,12 +29,7 @@ from printprep.mesh.measure import (
 from printprep.mesh.raycast import RayScene
 from printprep.mesh.shells import shell_measures
 from printprep.mesh.thickness import face_thickness_mm, start_face_thickness, thin_regions
-from printprep.mesh.topology import (
-    EdgeInfo,
-    edge_info,
-    face_components,
-    inconsistent_edges,
-)
+from printprep.mesh.topology import EdgeInfo, edge_info, face_components, inconsistent_edges
 
 #: Default printer voxel when no profile is given: 35 µm pixels, 50 µm layers
 #: (Phrozen Sonic 4K, the default profile).
@@ -201,13 +196,13 @@ def check_mesh(
     limit_mm = min_wall_mm or (ALLOY_MIN_WALL_MM[alloy] if alloy else DEFAULT_MIN_WALL_MM)
     floor_mm, floor_reason = _printer_floor(prof)
     wall_limit_mm = max(limit_mm, floor_mm or 0.0)
+    flip_face = ((shells.volume_mm3 < 0) ^ cavity)[labels] if thickness else None  # normals into material
     walls = None
     if thickness and THICKNESS_BESIDE and len(faces) >= BACKGROUND_MIN_FACES and known.crossing is not None:
         # the wall rays start now on a thread of their own and the coplanar-contact search
         # below runs meanwhile (a repaired mesh's report, whose crossings repair knows: a
         # plain check traces its own crossing rays first). The rays stop at the limit:
         # only walls under it and the thinnest wall are reported
-        flip_face = ((shells.volume_mm3 < 0) ^ cavity)[labels]  # normals pointing into material
         walls = start_face_thickness(vertices, faces, scene, flip_face, exact_below_mm=wall_limit_mm)
 
     step("self-intersections")
@@ -229,9 +224,7 @@ def check_mesh(
         step("wall thickness")
         if walls is not None:
             th = walls.result()
-        else:
-            flip_face = ((shells.volume_mm3 < 0) ^ cavity)[labels]  # normals pointing into material
-            # only walls under the limit and the thinnest wall are reported: rays stop there
+        else:  # only walls under the limit and the thinnest wall are reported: rays stop there
             th = face_thickness_mm(vertices, faces, scene, flip=flip_face, cross=cross, exact_below_mm=wall_limit_mm)
         finite = th[np.isfinite(th)]
         min_thickness = float(finite.min()) if len(finite) else None
